@@ -1,0 +1,212 @@
+"""Command line: argument parsing only; each subcommand imports what it needs when it runs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING
+
+from wizard.errors import InputError, WizardError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from wizard.answers import Answers
+
+STEPS = ("preflight", "network", "etcd", "flanneld", "docker", "cgroup", "smoke")
+EXAMPLES = """\
+examples:
+  flannel-wizard validate answers.yaml
+  flannel-wizard plan answers.yaml --root /tmp/staging
+  flannel-wizard apply answers.yaml --yes
+  flannel-wizard apply answers.yaml --only docker,cgroup --yes
+  flannel-wizard undo
+
+exit codes: 0 done, 1 a step failed, 2 bad input or usage, 3 preflight failed, 130 interrupted
+"""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"{self.prog}: error: {message} — see `{self.prog} --help`\n")
+        sys.exit(2)
+
+
+def _steps(value: str) -> list[str]:
+    names = [n.strip() for n in value.split(",") if n.strip()]
+    unknown = [n for n in names if n not in STEPS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown step {', '.join(unknown) or '(none)'}; steps are {', '.join(STEPS)}")
+    return names
+
+
+def _names(value: str) -> list[str]:
+    return [n.strip().lower() for n in value.split(",") if n.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(
+        prog="flannel-wizard",
+        description="Set up a Kubernetes node's flannel pod network from an answers file: etcd config, "
+        "flanneld, docker bridge, cgroup driver.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version="flannel-wizard 0.1.0")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+
+    def node_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--root", default="/", metavar="DIR", help="prefix every file path with DIR (staging, chroots)")
+        p.add_argument("--state-dir", default=None, metavar="DIR",
+                       help="journal and backups (default /var/lib/flannel-wizard under --root)")
+        p.add_argument("--output", choices=("text", "json"), default="text", help="one line or one JSON object per event")
+
+    def run_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("file", metavar="FILE", help="answers file (see config.example.yaml)")
+        p.add_argument("--only", type=_steps, metavar="STEP,..", help=f"run only these steps ({', '.join(STEPS)})")
+        p.add_argument("--skip", type=_steps, metavar="STEP,..", help="run all steps but these")
+        p.add_argument("--ignore-preflight-errors", type=_names, default=[], metavar="NAME,..|all",
+                       help="turn these preflight errors into warnings, e.g. Swap,FileExisting-kubelet")
+        node_options(p)
+
+    p = sub.add_parser("apply", help="configure this node from an answers file")
+    run_options(p)
+    p.add_argument("--dry-run", action="store_true", help="show every change and touch nothing")
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    p = sub.add_parser("plan", help="show what apply would change (= apply --dry-run)")
+    run_options(p)
+    p = sub.add_parser("validate", help="check an answers file; report every problem with its line")
+    p.add_argument("file", metavar="FILE")
+    sub.add_parser("schema", help="print the JSON Schema of the answers file, for editors")
+    p = sub.add_parser("undo", help="reverse every change the wizard recorded on this node, newest first")
+    node_options(p)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        if args.command == "validate":
+            return validate(args)
+        if args.command == "schema":
+            return schema()
+        if args.command == "undo":
+            return undo(args)
+        return apply(args, dry_run=args.command == "plan" or args.dry_run)
+    except WizardError as exc:
+        sys.stderr.write(f"error: {exc}\n" if not isinstance(exc, InputError) or "\n" not in str(exc) else f"{exc}\n")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        return 130
+
+
+def _load(path: str) -> Answers:
+    from wizard import answers
+
+    return answers.load(path)
+
+
+def validate(args: argparse.Namespace) -> int:
+    _load(args.file)
+    print(f"{args.file}: valid")
+    return 0
+
+
+def schema() -> int:
+    import json
+
+    from wizard.answers import Answers
+
+    print(json.dumps(Answers.model_json_schema(), indent=2))
+    return 0
+
+
+def _state_dir(args: argparse.Namespace) -> str:
+    from wizard.journal import DEFAULT_STATE_DIR
+
+    return args.state_dir or DEFAULT_STATE_DIR
+
+
+def apply(args: argparse.Namespace, dry_run: bool) -> int:
+    from wizard.journal import Journal
+    from wizard.node import Node
+    from wizard.output import Printer
+    from wizard.runner import Runner
+    from wizard.steps import Context
+
+    answers = _load(args.file)
+    names = [n for n in STEPS if (not args.only or n in args.only) and n not in (args.skip or [])]
+    if not names:
+        raise InputError("--only and --skip leave no step to run", f"steps are {', '.join(STEPS)}")
+    confirm = not dry_run and not getattr(args, "yes", False)
+    if confirm and not sys.stdin.isatty():
+        raise InputError("apply changes this node and there is no terminal to ask for confirmation",
+                         "review with `flannel-wizard plan FILE`, then pass --yes")
+    node = Node(args.root)
+    printer = Printer(args.output)
+    ctx = Context(answers, node, dry_run=dry_run, emit=printer, ignore_preflight=frozenset(args.ignore_preflight_errors))
+    journal = None if dry_run else Journal(node.files, _state_dir(args))
+    runner = Runner(ctx, journal, names)
+    try:
+        if confirm:
+            runner.plan()
+            if runner.changed == 0:
+                print("Nothing to change; running the checks.")
+            reply = input(f"Apply {runner.changed} change(s) to this node? [y/N] ").strip().lower()
+            if reply not in ("y", "yes"):
+                print("Nothing was changed.")
+                return 0
+            runner.changed = 0
+        return runner.run()
+    finally:
+        ctx.close()
+        node.close()
+
+
+def undo(args: argparse.Namespace) -> int:
+    from wizard.answers import Etcd
+    from wizard.answers import read_secret as secret
+    from wizard.events import StepEvent
+    from wizard.journal import Journal
+    from wizard.node import Node
+    from wizard.node.etcd import Store
+    from wizard.output import Printer
+    from wizard.undo import undo_entries
+
+    node = Node(args.root)
+    journal = Journal(node.files, _state_dir(args))
+    printer = Printer(args.output)
+    if not journal.exists():
+        raise InputError(f"no journal at {journal.path} under {args.root}", "nothing was applied here, or pass --root/--state-dir")
+    entries = journal.live()
+    if not entries:
+        printer(StepEvent("undo", "ok", "nothing to undo: every recorded change is already reversed"))
+        return 0
+    stores: dict[str, Store] = {}
+
+    def store_for(record: dict[str, object]) -> Store:
+        settings = Etcd.model_validate(record["etcd"])
+        key = repr(sorted(settings.model_dump().items()))
+        if key not in stores:
+            stores[key] = node.etcd(settings, secret(settings.password_env, settings.password_file))
+        return stores[key]
+
+    printer(StepEvent("undo", "running", f"reversing {len(entries)} recorded change(s), newest first"))
+    try:
+        failures = undo_entries(node, journal, entries, printer, store_for, "undone")
+    finally:
+        for store in stores.values():
+            store.close()
+        node.close()
+    if failures:
+        printer(StepEvent("undo", "failed", f"{failures} change(s) could not be reversed; they stay in the journal",
+                          "fix the cause and run `flannel-wizard undo` again"))
+        return 1
+    printer(StepEvent("undo", "ok", f"reversed {len(entries)} change(s)"))
+    return 0

@@ -1,0 +1,49 @@
+"""Subprocesses, every one with a timeout, through `sh`."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+
+DEFAULT_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True)
+class Result:
+    argv: tuple[str, ...]
+    rc: int
+    out: str
+    err: str
+    timed_out: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.rc == 0 and not self.timed_out
+
+
+class Commands:
+    def which(self, name: str) -> str | None:
+        return shutil.which(name)
+
+    def run(self, *argv: str, timeout: float = DEFAULT_TIMEOUT_S, input: str | None = None) -> Result:
+        import sh  # imported here: `--help` and `validate` never run a command
+
+        exe = self.which(argv[0])
+        if exe is None:
+            return Result(tuple(argv), 127, "", f"{argv[0]}: command not found")
+        try:
+            proc = sh.Command(exe)(
+                *argv[1:], _timeout=timeout, _ok_code=list(range(256)), _return_cmd=True,
+                _in=input, _env=None, _tty_out=False,
+            )
+            return Result(tuple(argv), proc.exit_code, _text(proc.stdout), _text(proc.stderr))
+        except sh.TimeoutException:
+            return Result(tuple(argv), -1, "", f"{argv[0]} did not answer within {timeout:g}s", timed_out=True)
+        except sh.SignalException as exc:
+            return Result(tuple(argv), -1, _text(exc.stdout), _text(exc.stderr))
+
+
+def _text(data: bytes | str | None) -> str:
+    if data is None:
+        return ""
+    return data.decode("utf-8", errors="replace") if isinstance(data, bytes) else data

@@ -1,0 +1,290 @@
+"""The one etcd adapter: the v3 API through etcd3 (gRPC), the v2 keys API over HTTP for old flanneld.
+
+Both give the same small interface, so the steps never know which API, or the demo's in-memory store,
+is behind it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import ssl
+import urllib.error
+import urllib.parse
+import urllib.request
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from wizard.errors import EtcdError
+
+if TYPE_CHECKING:
+    from wizard.answers import Etcd
+    from wizard.node.files import Files
+
+
+class Store(ABC):
+    endpoint: str = ""
+
+    @abstractmethod
+    def version(self) -> str: ...
+
+    @abstractmethod
+    def get(self, key: str) -> tuple[str, int] | None:
+        """(value, revision of its last change) or None when absent."""
+
+    @abstractmethod
+    def create(self, key: str, value: str) -> int | None:
+        """Write only if the key does not exist (`etcdctl mk`); the new revision, or None if it existed."""
+
+    @abstractmethod
+    def cas(self, key: str, value: str, revision: int) -> int | None:
+        """Replace only if the key is still at `revision`; the new revision, or None if it moved."""
+
+    @abstractmethod
+    def delete_if(self, key: str, revision: int) -> bool: ...
+
+    @abstractmethod
+    def list(self, prefix: str) -> list[tuple[str, str]]: ...
+
+    def close(self) -> None:
+        return None
+
+
+def connect(settings: Etcd, password: str | None, files: Files) -> Store:
+    """Try each endpoint in turn; the first that answers within timeout_s wins."""
+    errors: list[EtcdError] = []
+    for endpoint in settings.endpoints:
+        try:
+            store: Store = (
+                V2Store(endpoint, settings, password, files)
+                if settings.api == "v2"
+                else V3Store(endpoint, settings, password, files)
+            )
+            store.version()
+            return store
+        except EtcdError as exc:
+            errors.append(exc)
+    if len(errors) == 1:
+        raise errors[0]
+    what = "; ".join(e.what for e in errors)
+    raise EtcdError(f"no etcd endpoint answered: {what}", errors[-1].fix, errors[-1].kind)
+
+
+def _fix(kind: str) -> str:
+    return {
+        "refused": "check that etcd runs and listens there (etcd --listen-client-urls), and the port",
+        "timeout": "check the address, firewalls between this node and etcd, or raise etcd.timeout_s",
+        "tls": "check ca_file, cert_file and key_file, and that the endpoint uses https:// with the CA that signed the server",
+        "auth": "check etcd.username and the password (password_env / password_file)",
+        "denied": "grant the user a role that may read and write the prefix (etcdctl role grant-permission)",
+        "files": "check the TLS file paths",
+    }.get(kind, "check the etcd endpoints and settings")
+
+
+def _error(endpoint: str, kind: str, text: str) -> EtcdError:
+    what = {
+        "refused": f"etcd at {endpoint} refused the connection",
+        "timeout": f"etcd at {endpoint} did not answer in time",
+        "tls": f"etcd at {endpoint} rejected the TLS handshake",
+        "auth": f"etcd at {endpoint} rejected the username or password",
+        "denied": f"etcd at {endpoint} denied access",
+    }.get(kind, f"etcd at {endpoint} failed")
+    return EtcdError(f"{what} ({text})" if text else what, _fix(kind), kind)
+
+
+# ---------------------------------------------------------------- v3
+
+
+class V3Store(Store):
+    def __init__(self, endpoint: str, settings: Etcd, password: str | None, files: Files) -> None:
+        # etcd3 0.12's generated code fails to import with protobuf >= 4's C implementation.
+        os.environ.setdefault("PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION", "python")
+        # gRPC's C core prints its own lines (SSL alerts, connect failures) to stderr; we report one error instead.
+        os.environ.setdefault("GRPC_VERBOSITY", "NONE")
+        os.environ.setdefault("GRPC_TRACE", "")
+        import etcd3
+        import grpc
+
+        self._grpc = grpc
+        self.endpoint = endpoint
+        parts = urlsplit(endpoint)
+        self.timeout = settings.timeout_s
+        kwargs: dict[str, Any] = {}
+        if parts.scheme == "https":
+            try:
+                kwargs["ca_cert"] = str(files.path(settings.ca_file)) if settings.ca_file else _system_ca()
+                if settings.cert_file and settings.key_file:
+                    kwargs["cert_cert"] = str(files.path(settings.cert_file))
+                    kwargs["cert_key"] = str(files.path(settings.key_file))
+                    for path in (kwargs["cert_cert"], kwargs["cert_key"], kwargs["ca_cert"]):
+                        open(path, "rb").close()
+            except OSError as exc:
+                raise EtcdError(f"cannot read TLS file {exc.filename}: {exc.strerror}", _fix("files"), "files") from None
+        try:
+            self.client = etcd3.client(
+                parts.hostname, parts.port, timeout=self.timeout,
+                user=settings.username if password is not None else None, password=password,
+                **kwargs,
+            )
+        except grpc.RpcError as exc:
+            raise self._translate(exc) from None
+        except Exception as exc:  # etcd3 wraps the grpc error in its own class
+            raise self._translate(exc) from None
+
+    def _translate(self, exc: BaseException) -> EtcdError:
+        grpc = self._grpc
+        rpc = exc if isinstance(exc, grpc.RpcError) else exc.__context__
+        if not isinstance(rpc, grpc.RpcError):
+            return _error(self.endpoint, "error", str(exc))
+        code, details = rpc.code(), (rpc.details() or "")
+        low = details.lower()
+        if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+            return _error(self.endpoint, "timeout", f"no answer within {self.timeout:g}s")
+        if any(w in low for w in ("ssl", "tls", "handshake", "certificate")):
+            return _error(self.endpoint, "tls", "handshake failed")
+        if "authentication failed" in low or code == grpc.StatusCode.UNAUTHENTICATED:
+            return _error(self.endpoint, "auth", "authentication failed")
+        if code == grpc.StatusCode.PERMISSION_DENIED:
+            return _error(self.endpoint, "denied", details)
+        if "user name is empty" in low or "token" in low:
+            return _error(self.endpoint, "auth", "authentication required")
+        if "connection refused" in low:
+            return _error(self.endpoint, "refused", "connection refused")
+        if code == grpc.StatusCode.UNAVAILABLE:
+            return _error(self.endpoint, "timeout" if "timeout" in low or "deadline" in low else "refused", details.split(";")[0])
+        return _error(self.endpoint, "error", details)
+
+    def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            raise self._translate(exc) from None
+
+    def version(self) -> str:
+        return str(self._call(self.client.status).version)
+
+    def get(self, key: str) -> tuple[str, int] | None:
+        value, meta = self._call(self.client.get, key)
+        return None if value is None else (value.decode(), meta.mod_revision)
+
+    def _txn(self, compare: Any, key: str, value: str) -> int | None:
+        tx = self.client.transactions
+        ok, _ = self._call(self.client.transaction, compare=[compare], success=[tx.put(key, value)], failure=[])
+        if not ok:
+            return None
+        found = self.get(key)
+        return found[1] if found else None
+
+    def create(self, key: str, value: str) -> int | None:
+        return self._txn(self.client.transactions.version(key) == 0, key, value)
+
+    def cas(self, key: str, value: str, revision: int) -> int | None:
+        return self._txn(self.client.transactions.mod(key) == revision, key, value)
+
+    def delete_if(self, key: str, revision: int) -> bool:
+        tx = self.client.transactions
+        ok, _ = self._call(self.client.transaction, compare=[tx.mod(key) == revision], success=[tx.delete(key)], failure=[])
+        return bool(ok)
+
+    def list(self, prefix: str) -> list[tuple[str, str]]:
+        items = self._call(lambda: list(self.client.get_prefix(prefix)))
+        return sorted((meta.key.decode(), value.decode()) for value, meta in items)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _system_ca() -> str:
+    paths = ssl.get_default_verify_paths()
+    return paths.cafile or paths.openssl_cafile
+
+
+# ---------------------------------------------------------------- v2
+
+
+class V2Store(Store):
+    """The v2 keys API (flanneld before v0.18 reads only this), over plain HTTP(S)."""
+
+    def __init__(self, endpoint: str, settings: Etcd, password: str | None, files: Files) -> None:
+        self.endpoint = endpoint
+        self.timeout = settings.timeout_s
+        self.context: ssl.SSLContext | None = None
+        if endpoint.startswith("https://"):
+            try:
+                self.context = ssl.create_default_context(cafile=str(files.path(settings.ca_file)) if settings.ca_file else None)
+                if settings.cert_file and settings.key_file:
+                    self.context.load_cert_chain(str(files.path(settings.cert_file)), str(files.path(settings.key_file)))
+            except OSError as exc:
+                raise EtcdError(f"cannot read TLS file {exc.filename or ''}: {exc.strerror or exc}", _fix("files"), "files") from None
+        self.auth = None
+        if settings.username and password is not None:
+            token = base64.b64encode(f"{settings.username}:{password}".encode()).decode()
+            self.auth = f"Basic {token}"
+
+    def _request(self, method: str, path: str, form: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
+        data = urllib.parse.urlencode(form).encode() if form is not None else None
+        req = urllib.request.Request(self.endpoint + path, data=data, method=method)
+        if data is not None:
+            req.add_header("Content-Type", "application/x-www-form-urlencoded")
+        if self.auth:
+            req.add_header("Authorization", self.auth)
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout, context=self.context) as resp:
+                return resp.status, json.loads(resp.read() or b"{}")
+        except urllib.error.HTTPError as exc:
+            body = exc.read()
+            if exc.code == 401:
+                raise _error(self.endpoint, "auth", "authentication failed") from None
+            if exc.code == 403:
+                raise _error(self.endpoint, "denied", "permission denied") from None
+            try:
+                return exc.code, json.loads(body or b"{}")
+            except ValueError:
+                raise _error(self.endpoint, "error", f"HTTP {exc.code}") from None
+        except urllib.error.URLError as exc:
+            reason = exc.reason
+            if isinstance(reason, ssl.SSLError):
+                raise _error(self.endpoint, "tls", "handshake failed") from None
+            if isinstance(reason, ConnectionRefusedError):
+                raise _error(self.endpoint, "refused", "connection refused") from None
+            if isinstance(reason, TimeoutError) or "timed out" in str(reason):
+                raise _error(self.endpoint, "timeout", f"no answer within {self.timeout:g}s") from None
+            raise _error(self.endpoint, "error", str(reason)) from None
+        except (TimeoutError, OSError) as exc:
+            if isinstance(exc, ssl.SSLError):
+                raise _error(self.endpoint, "tls", "handshake failed") from None
+            raise _error(self.endpoint, "timeout", f"no answer within {self.timeout:g}s") from None
+
+    def _keys(self, key: str) -> str:
+        return "/v2/keys" + urllib.parse.quote(key)
+
+    def version(self) -> str:
+        _, body = self._request("GET", "/version")
+        return str(body.get("etcdserver", "?"))
+
+    def get(self, key: str) -> tuple[str, int] | None:
+        status, body = self._request("GET", self._keys(key))
+        if status == 404:
+            return None
+        node = body.get("node", {})
+        return node.get("value", ""), int(node.get("modifiedIndex", 0))
+
+    def create(self, key: str, value: str) -> int | None:
+        status, body = self._request("PUT", self._keys(key) + "?prevExist=false", {"value": value})
+        return int(body["node"]["modifiedIndex"]) if status in (200, 201) else None
+
+    def cas(self, key: str, value: str, revision: int) -> int | None:
+        status, body = self._request("PUT", self._keys(key) + f"?prevIndex={revision}", {"value": value})
+        return int(body["node"]["modifiedIndex"]) if status in (200, 201) else None
+
+    def delete_if(self, key: str, revision: int) -> bool:
+        status, _ = self._request("DELETE", self._keys(key) + f"?prevIndex={revision}")
+        return status == 200
+
+    def list(self, prefix: str) -> list[tuple[str, str]]:
+        status, body = self._request("GET", self._keys(prefix.rstrip("/")) + "?recursive=true")
+        if status == 404:
+            return []
+        return sorted((n["key"], n.get("value", "")) for n in body.get("node", {}).get("nodes", []) if not n.get("dir"))

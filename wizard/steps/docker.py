@@ -1,0 +1,132 @@
+"""docker: docker0 moved onto flannel's subnet — opts file as mk-docker-opts.sh writes it, daemon.json,
+the bridge's address and MTU, and a restart."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from wizard import flannel
+from wizard.changes import BridgeAddress, FileWrite, Restart
+from wizard.errors import WizardError
+from wizard.steps import Note, Plan
+from wizard.steps.flanneld import read_subnet_env
+
+if TYPE_CHECKING:
+    from wizard.node.files import FileState
+    from wizard.node.links import LinkInfo, Route
+    from wizard.steps import Check, Context
+
+NAME = "docker"
+TITLE = "docker bridge on flannel's subnet"
+
+
+@dataclass
+class Facts:
+    subnet_env: dict[str, str] | None
+    opts: FileState
+    daemon_json: FileState | None
+    bridge: LinkInfo | None
+    routes: list[Route]
+
+
+def inspect(ctx: Context) -> Facts:
+    a = ctx.answers
+    env = read_subnet_env(ctx)
+    files = ctx.node.files
+    links = ctx.node.links
+    return Facts(
+        env,
+        files.state(a.docker.opts_file),
+        files.state(a.docker.daemon_json) if a.docker.daemon_json else None,
+        links.link(a.docker.bridge),
+        links.routes(),
+    )
+
+
+def _daemon_json(state: FileState, subnet: str, mtu: int, path: str) -> bytes | None:
+    """daemon.json with bip and mtu merged in, every other key kept; None when it already says so."""
+    text = (state.data or b"").decode()
+    try:
+        data: dict[str, Any] = json.loads(text) if text.strip() else {}
+    except ValueError as exc:
+        raise WizardError(f"{path} is not valid JSON: {exc}", "fix the file by hand (dockerd would not start either)") from None
+    if not isinstance(data, dict):
+        raise WizardError(f"{path} is not a JSON object", "fix the file by hand")
+    if data.get("bip") == subnet and data.get("mtu") == mtu:
+        return None
+    data.update(bip=subnet, mtu=mtu)
+    return (json.dumps(data, indent=2) + "\n").encode()
+
+
+def plan(ctx: Context, facts: Facts) -> Plan:
+    a = ctx.answers
+    result = Plan()
+    env = facts.subnet_env
+    if env is None:
+        if ctx.dry_run:
+            result.note("ok", f"{a.docker.opts_file}, daemon.json and {a.docker.bridge} follow from "
+                        f"{a.flanneld.subnet_file}, which flanneld writes once it has a lease")
+        elif a.flanneld.service in ctx.restart_skipped:
+            result.note("warn", f"skipped: {a.flanneld.subnet_file} does not exist yet because flanneld was not restarted",
+                        "restart flanneld, then run `flannel-wizard apply FILE --only docker,cgroup`")
+            result.note("skipped", "skipped: waiting for flanneld")
+        else:
+            result.note("failed", f"{a.flanneld.subnet_file} does not exist", "run the flanneld step first (or check flanneld)")
+        return result
+    subnet, mtu_text = env.get("FLANNEL_SUBNET", ""), env.get("FLANNEL_MTU", "")
+    try:
+        iface = ipaddress.IPv4Interface(subnet)
+        mtu = int(mtu_text)
+    except ValueError:
+        result.note("failed", f"{a.flanneld.subnet_file} has no usable FLANNEL_SUBNET/FLANNEL_MTU ({subnet!r}, {mtu_text!r})",
+                    "restart flanneld so it writes the file again")
+        return result
+    for route in facts.routes:
+        if route.gateway and route.dst.prefixlen and iface.network.subnet_of(route.dst):
+            result.note("failed", f"Your routing table already contains the subnet: {route}",
+                        "mk-docker-opts.sh refuses this too: remove the route, or give flannel another network")
+            return result
+    opts = a.docker.opts
+    try:
+        content = flannel.mk_docker_opts(env, opts.individual, opts.combined, opts.combined_key, opts.ip_masq)
+    except WizardError as exc:
+        result.note("failed", exc.what, exc.fix)
+        return result
+    result.add(FileWrite(a.docker.opts_file, content.encode(), facts.opts, why="as mk-docker-opts.sh writes it"))
+    if a.docker.daemon_json and facts.daemon_json is not None:
+        try:
+            merged = _daemon_json(facts.daemon_json, subnet, mtu, a.docker.daemon_json)
+        except WizardError as exc:
+            result.note("failed", exc.what, exc.fix)
+            return result
+        if merged is not None:
+            result.add(FileWrite(a.docker.daemon_json, merged, facts.daemon_json, why="bip and mtu"))
+    files_change = any(not c.in_place() for c in result.changes)
+    if facts.bridge is None:
+        result.note("ok", f"{a.docker.bridge} does not exist yet; docker creates it on {subnet} when it starts")
+    else:
+        result.add(BridgeAddress(a.docker.bridge, subnet, mtu, facts.bridge))
+    result.add(Restart(a.docker.service, files_change, why="its options changed" if files_change else ""))
+    return result
+
+
+def verify(ctx: Context) -> list[Check]:
+    a = ctx.answers
+    env = read_subnet_env(ctx)
+    if env is None:
+        return []
+    checks: list[Check] = []
+    subnet, mtu = env.get("FLANNEL_SUBNET", ""), int(env.get("FLANNEL_MTU", "0") or 0)
+    info = ctx.node.links.link(a.docker.bridge)
+    if info is None:
+        status = "warn" if a.docker.service in ctx.restart_skipped else "failed"
+        checks.append(Note(status, f"{a.docker.bridge} does not exist", f"start {a.docker.service}; it creates the bridge"))
+    elif info.ipv4 != (subnet,) or info.mtu != mtu:
+        checks.append(Note("failed", f"{a.docker.bridge} is {', '.join(info.ipv4) or 'unaddressed'} mtu {info.mtu}, "
+                           f"not {subnet} mtu {mtu}", "something else manages the bridge; check docker's --bip"))
+    else:
+        checks.append(Note("ok", f"{a.docker.bridge} has FLANNEL_SUBNET {subnet} and FLANNEL_MTU {mtu}"))
+    return checks

@@ -1,0 +1,134 @@
+"""flanneld: its environment file, the etcd password kept apart (root only), restart, wait for its lease."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from wizard import envfile, flannel
+from wizard.changes import FileWrite, Restart
+from wizard.errors import WizardError
+from wizard.steps import Note, Plan
+
+if TYPE_CHECKING:
+    from wizard.node.files import FileState
+    from wizard.steps import Check, Context
+
+NAME = "flanneld"
+TITLE = "flanneld environment and lease"
+DEFAULT_SUBNET_FILE = "/run/flannel/subnet.env"
+
+
+@dataclass
+class Facts:
+    env: FileState
+    secret: FileState | None
+    dropin: FileState | None
+    subnet_file_exists: bool
+
+
+def secret_path(ctx: Context) -> str:
+    return ctx.answers.flanneld.env_file + ".etcd-password"
+
+
+def dropin_path(ctx: Context) -> str:
+    return f"/etc/systemd/system/{ctx.answers.flanneld.service}.service.d/50-flannel-wizard-etcd-password.conf"
+
+
+def options(ctx: Context) -> str:
+    a = ctx.answers
+    opts = []
+    if a.flanneld.iface:
+        opts.append(f"-iface={a.flanneld.iface}")
+    if a.flanneld.ip_masq:
+        opts.append("-ip-masq")
+    if a.flanneld.subnet_file != DEFAULT_SUBNET_FILE:
+        opts.append(f"-subnet-file={a.flanneld.subnet_file}")
+    for flag, value in (("cafile", a.etcd.ca_file), ("certfile", a.etcd.cert_file), ("keyfile", a.etcd.key_file)):
+        if value:
+            opts.append(f"-etcd-{flag}={value}")
+    if a.etcd.username:
+        opts.append(f"-etcd-username={a.etcd.username}")
+    return " ".join(opts)
+
+
+def inspect(ctx: Context) -> Facts:
+    files = ctx.node.files
+    auth = bool(ctx.answers.etcd.username)
+    return Facts(
+        files.state(ctx.answers.flanneld.env_file),
+        files.state(secret_path(ctx)) if auth else None,
+        files.state(dropin_path(ctx)) if auth else None,
+        files.exists(ctx.answers.flanneld.subnet_file),
+    )
+
+
+def plan(ctx: Context, facts: Facts) -> Plan:
+    a = ctx.answers
+    result = Plan()
+    env = envfile.update(
+        facts.env.data.decode() if facts.env.data is not None else None,
+        {
+            "FLANNEL_ETCD_ENDPOINTS": ",".join(a.etcd.endpoints),
+            "FLANNEL_ETCD_PREFIX": a.etcd.prefix,
+            "FLANNEL_OPTIONS": options(ctx),
+        },
+    )
+    result.add(FileWrite(a.flanneld.env_file, env.encode(), facts.env))
+    if facts.secret is not None and facts.dropin is not None:
+        password = a.etcd_password() or ""
+        secret = f"FLANNELD_ETCD_PASSWORD={envfile.quote(password)}\n".encode()
+        result.add(FileWrite(secret_path(ctx), secret, facts.secret, mode=0o600, secret=True,
+                             why="etcd password, readable by root only"))
+        dropin = f"[Service]\nEnvironmentFile={secret_path(ctx)}\n".encode()
+        result.add(FileWrite(dropin_path(ctx), dropin, facts.dropin, why="hands flanneld the password file"))
+    files_change = any(not c.in_place() for c in result.changes)
+    needed = files_change or not facts.subnet_file_exists
+    why = "its configuration changed" if files_change else "no subnet file yet" if needed else ""
+    result.add(Restart(a.flanneld.service, needed, daemon_reload=True, wait_file=a.flanneld.subnet_file,
+                       wait_s=a.flanneld.wait_s, why=why))
+    return result
+
+
+def read_subnet_env(ctx: Context) -> dict[str, str] | None:
+    text = ctx.node.files.read_text(ctx.answers.flanneld.subnet_file)
+    return None if text is None else flannel.parse_env(text)
+
+
+def verify(ctx: Context) -> list[Check]:
+    a = ctx.answers
+    service = a.flanneld.service
+    env = read_subnet_env(ctx)
+    if env is None:
+        if service in ctx.restart_skipped:
+            return [Note("warn", f"{a.flanneld.subnet_file} not written yet: {service} was not restarted",
+                         f"restart {service}, then run `flannel-wizard apply FILE --only flanneld,docker,cgroup`")]
+        return [Note("failed", f"{a.flanneld.subnet_file} is missing", f"see `journalctl -u {service}`")]
+    checks: list[Check] = []
+    subnet = env.get("FLANNEL_SUBNET", "")
+    network = env.get("FLANNEL_NETWORK", "")
+    in_force = ctx.shared.get("kept_config") or a.network.flannel_config(secrets=False)
+    if network != in_force["Network"]:
+        checks.append(Note("failed", f"{a.flanneld.subnet_file} has FLANNEL_NETWORK={network}, not {in_force['Network']}",
+                           f"flanneld runs with another config; restart {service} and check FLANNEL_ETCD_PREFIX"))
+        return checks
+    try:
+        lease = ipaddress.IPv4Interface(subnet).network
+    except ValueError:
+        return [Note("failed", f"FLANNEL_SUBNET={subnet!r} in {a.flanneld.subnet_file} is not a subnet")]
+    key = f"{a.etcd.prefix}/subnets/{flannel.lease_key(str(lease))}"
+    try:
+        found = ctx.store().get(key)
+    except WizardError as exc:
+        return [Note("failed", f"cannot read this node's lease {key}: {exc.what}", exc.fix)]
+    if found is None:
+        return [Note("failed", f"no lease {key} in etcd for FLANNEL_SUBNET={subnet}",
+                     f"the subnet file is stale; restart {service} and check that it reaches etcd")]
+    try:
+        public = json.loads(found[0]).get("PublicIP", "?")
+    except (ValueError, AttributeError):
+        public = "?"
+    checks.append(Note("ok", f"lease {lease} for {public} in etcd matches FLANNEL_SUBNET={subnet} (MTU {env.get('FLANNEL_MTU', '?')})"))
+    return checks

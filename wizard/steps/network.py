@@ -1,0 +1,91 @@
+"""network: the flannel config checked against flannel's rules and this node's addresses and routes.
+
+It changes nothing itself; the etcd step writes the config it approved.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from wizard import flannel
+from wizard.steps import Plan
+
+if TYPE_CHECKING:
+    from wizard.node.links import LinkInfo, Route
+    from wizard.steps import Check, Context
+
+NAME = "network"
+TITLE = "checking the flannel network against this node"
+
+
+@dataclass
+class Facts:
+    addresses: list[tuple[str, str]]
+    routes: list[Route]
+    bridge: LinkInfo | None
+    iface: str
+    iface_mtu: int
+
+
+def _flannel_device(dev: str | None, bridge: str) -> bool:
+    return bool(dev) and (dev == bridge or dev.startswith("flannel") or dev in ("cni0", "flannel-wg"))
+
+
+def inspect(ctx: Context) -> Facts:
+    links = ctx.node.links
+    iface = ctx.answers.flanneld.iface
+    mtu = None
+    if iface:
+        info = links.link(iface)
+        mtu = info.mtu if info else None
+    else:
+        mtu = links.default_mtu()
+    return Facts(links.addresses(), links.routes(), links.link(ctx.answers.docker.bridge), iface or "the default route's device", mtu or 1500)
+
+
+def plan(ctx: Context, facts: Facts) -> Plan:
+    result = Plan()
+    cfg = ctx.answers.network.flannel_config(secrets=False)
+    rng = flannel.subnet_range(cfg)  # the answers were validated against the same rules
+    net = rng.network
+    bridge = ctx.answers.docker.bridge
+
+    def ours(dev: str | None, cidr: ipaddress.IPv4Network) -> bool:
+        # flannel's own devices, and node subnets inside Network, are what a previous run set up
+        return cidr.subnet_of(net) and (_flannel_device(dev, bridge) or cidr.prefixlen == rng.subnet_len)
+
+    for dev, cidr in facts.addresses:
+        iface_net = ipaddress.IPv4Network(cidr, strict=False)
+        if dev == "lo" or not iface_net.overlaps(net) or ours(dev, iface_net):
+            continue
+        if dev == bridge:
+            result.note("failed", f"{bridge} is on {iface_net}, which overlaps the flannel network {net}",
+                        f"docker0 and flannel must not share a range: choose another network.cidr than {iface_net}")
+        else:
+            result.note("failed", f"flannel network {net} overlaps {cidr} on {dev}",
+                        "pods would shadow this host's own network: choose another network.cidr")
+    for route in facts.routes:
+        if route.dst.prefixlen == 0 or not route.dst.overlaps(net) or ours(route.dev, route.dst):
+            continue
+        if route.dev and any(route.dev == d for d, _ in facts.addresses if ipaddress.IPv4Network(_, strict=False) == route.dst):
+            continue  # the connected route of an address already reported
+        result.note("failed", f"flannel network {net} overlaps the route {route}",
+                    "traffic to pods would leave through that route: choose another network.cidr")
+    mtu = flannel.backend_mtu(cfg["Backend"], facts.iface_mtu)
+    if result.failed:
+        return result
+    result.note(
+        "ok",
+        f"{net}: {rng.count} node subnets /{rng.subnet_len} ({rng.first} … {rng.last}), "
+        f"{rng.addresses_per_subnet} pod addresses each",
+    )
+    result.note("ok", f"FLANNEL_MTU will be {mtu} ({cfg['Backend']['Type']} on {facts.iface}, MTU {facts.iface_mtu})")
+    if ctx.answers.network.service_cidr:
+        result.note("ok", f"service CIDR {ctx.answers.network.service_cidr} does not overlap")
+    return result
+
+
+def verify(ctx: Context) -> list[Check]:
+    return []

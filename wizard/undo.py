@@ -1,0 +1,69 @@
+"""Reversing journal entries: used by a failing step's rollback and by `flannel-wizard undo`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from wizard.changes import systemctl, undo_etcd, undo_file, undo_link
+from wizard.errors import WizardError
+from wizard.events import StepEvent
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from wizard.journal import Journal
+    from wizard.node import Node
+    from wizard.node.etcd import Store
+
+
+def undo_entries(
+    node: Node,
+    journal: Journal,
+    entries: list[dict[str, Any]],
+    emit: Callable[[StepEvent], None],
+    store_for: Callable[[dict[str, Any]], Store],
+    final_state: str,
+) -> int:
+    """Reverse `entries` (given newest first); restart what was restarted once files are back.
+
+    Returns how many could not be reversed; each of those is left `applied` so a later undo retries it.
+    """
+    failures = 0
+    restarts: list[str] = []
+    for entry in entries:
+        record = entry.get("record") or {}
+        step = entry["step"]
+        try:
+            if entry["kind"] == "restart":
+                if record.get("service") and not record.get("skipped") and record["service"] not in restarts:
+                    restarts.insert(0, record["service"])
+                message = ""
+            elif not record:
+                message = ""  # interrupted before it touched anything
+            elif entry["kind"] == "file":
+                message = undo_file(node, record, journal.read_backup)
+            elif entry["kind"] == "etcd":
+                message = undo_etcd(store_for(record), record)
+            elif entry["kind"] == "link":
+                message = undo_link(node, record)
+            else:
+                message = f"nothing to undo for {entry['summary']}"
+        except (WizardError, OSError) as exc:
+            failures += 1
+            emit(StepEvent(step, "failed", f"could not undo: {entry['summary']}", str(exc), kind="change"))
+            continue
+        journal.finish(entry, final_state)
+        if message:
+            emit(StepEvent(step, "ok", message, kind="change"))
+    for service in restarts:
+        try:
+            warning = systemctl(node, "restart", service)
+        except WizardError as exc:
+            failures += 1
+            emit(StepEvent("undo", "failed", f"could not restart {service}", str(exc), kind="change"))
+            continue
+        if warning:
+            emit(StepEvent("undo", "warn", f"did not restart {service}", f"systemd is not running here; run `systemctl restart {service}` once it is", kind="change"))
+        else:
+            emit(StepEvent("undo", "ok", f"restarted {service} with its restored configuration", kind="change"))
+    return failures
