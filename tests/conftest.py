@@ -88,7 +88,8 @@ def standin_env(standins: Path, tmp_path: Path) -> dict[str, str]:
 
 
 def run_wizard(*args: str, env: dict[str, str] | None = None, netns: lab.Netns | None = None,
-               timeout: float = 60, input: str | None = None) -> subprocess.CompletedProcess[str]:
+               timeout: float = 60, input: str | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     argv = (netns.prefix() if netns else []) + lab.wizard_argv(*args)
-    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env, cwd=lab.REPO,
+    env = {**(env or os.environ), "PYTHONPATH": str(lab.REPO)}
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd or lab.REPO,
                           input=input, stdin=None if input is not None else subprocess.DEVNULL)

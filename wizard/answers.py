@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from wizard import flannel, yamlpos
-from wizard.errors import InputError
+from wizard.errors import AnswersInvalidError, InputError
 
 STEP_NAMES = ("preflight", "network", "etcd", "flanneld", "docker", "cgroup", "smoke")
 
@@ -56,7 +56,9 @@ def _network(value: str, what: str) -> str:
 
 
 class Etcd(Section):
-    endpoints: list[str] = Field(default_factory=lambda: ["http://127.0.0.1:2379"], min_length=1)
+    endpoints: list[Annotated[str, AfterValidator(_url)]] = Field(
+        default_factory=lambda: ["http://127.0.0.1:2379"], min_length=1
+    )
     prefix: str = "/kube-centos/network"
     api: Literal["v3", "v2"] = "v3"
     ca_file: str | None = None
@@ -67,11 +69,6 @@ class Etcd(Section):
     password_file: str | None = None
     timeout_s: float = Field(3, gt=0, le=120)
     on_existing: Literal["fail", "keep", "replace"] = "fail"
-
-    @field_validator("endpoints")
-    @classmethod
-    def _endpoints(cls, value: list[str]) -> list[str]:
-        return [_url(v) for v in value]
 
     @field_validator("prefix")
     @classmethod
@@ -280,7 +277,7 @@ class Problem:
         return f"{file}:{self.line}:{self.col}: {self.message}"
 
 
-class AnswersInvalid(InputError):
+class AnswersInvalid(AnswersInvalidError):
     def __init__(self, file: str, problems: list[Problem]) -> None:
         self.file = file
         self.problems = sorted(problems, key=lambda p: (p.line, p.col))

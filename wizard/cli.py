@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from wizard.errors import InputError, WizardError
+from wizard.errors import AnswersInvalidError, InputError, WizardError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -98,8 +98,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "undo":
             return undo(args)
         return apply(args, dry_run=args.command == "plan" or args.dry_run)
+    except AnswersInvalidError as exc:
+        sys.stderr.write(f"{exc}\n")  # already FILE:LINE:COL lines
+        return exc.exit_code
     except WizardError as exc:
-        sys.stderr.write(f"error: {exc}\n" if not isinstance(exc, InputError) or "\n" not in str(exc) else f"{exc}\n")
+        sys.stderr.write(f"error: {exc}\n")
         return exc.exit_code
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")

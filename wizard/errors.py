@@ -23,6 +23,10 @@ class InputError(WizardError):
     exit_code = 2
 
 
+class AnswersInvalidError(InputError):
+    """An answers file with problems; its text is one FILE:LINE:COL line per problem."""
+
+
 class EtcdError(WizardError):
     """etcd could not be reached or refused us; `kind` tells which (refused, timeout, tls, auth, ...)."""
 

@@ -119,7 +119,11 @@ class Runner:
             for change in pending:
                 self._emit(name, "pending", f"would {change.summary()}", change.detail(), kind="change")
             self.changed += len(pending)
-            self._emit(name, "ok", f"{len(pending)} change(s) planned" if pending else "nothing to change", elapsed=time.monotonic() - t0)
+            if not getattr(module, "CHANGES", True):
+                summary = "checked"
+            else:
+                summary = f"{len(pending)} change(s) planned" if pending else "nothing to change"
+            self._emit(name, "ok", summary, elapsed=time.monotonic() - t0)
             return plan
         assert self.journal is not None
         applied: list[dict[str, Any]] = []
@@ -167,7 +171,10 @@ class Runner:
         if any(c.status == "failed" for c in checks):
             self._fail(name, applied, WizardError("verification failed"), t0)
         warned = any(c.status == "warn" for c in checks) or any(n.status == "warn" for n in plan.notes)
-        summary = f"{len(applied)} change(s)" if applied else "no changes"
+        if not getattr(module, "CHANGES", True):
+            summary = "checked"
+        else:
+            summary = f"{len(applied)} change(s)" if applied else "no changes"
         self._emit(name, "warn" if warned else "ok", summary, elapsed=time.monotonic() - t0)
         return plan
 

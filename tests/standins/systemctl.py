@@ -84,6 +84,7 @@ def flanneld_start() -> int:
     raw, _ = client.get(prefix + "/config")
     if raw is None:
         print("Couldn't fetch network config: 100: Key not found", file=sys.stderr)
+        print("Job for flanneld.service failed because the control process exited with error code.", file=sys.stderr)
         return 1
     cfg = json.loads(raw)
     network = ipaddress.IPv4Network(cfg["Network"])
@@ -136,7 +137,12 @@ def main(argv: list[str]) -> int:
               file=sys.stderr)
         return 1
     if verb in ("restart", "start") and service == "flanneld":
-        return flanneld_start()
+        try:
+            return flanneld_start()
+        except Exception as exc:  # flanneld exits; systemctl reports the failed job, not a traceback
+            print(f"flanneld: {exc}", file=sys.stderr)
+            print("Job for flanneld.service failed because the control process exited with error code.", file=sys.stderr)
+            return 1
     return 0
 
 

@@ -40,7 +40,7 @@ class Commands:
         except sh.TimeoutException:
             return Result(tuple(argv), -1, "", f"{argv[0]} did not answer within {timeout:g}s", timed_out=True)
         except sh.SignalException as exc:
-            return Result(tuple(argv), -1, _text(exc.stdout), _text(exc.stderr))
+            return Result(tuple(argv), -1, _text(exc.stdout), _text(exc.stderr) or f"{argv[0]} was killed by a signal")
 
 
 def _text(data: bytes | str | None) -> str:

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from wizard.steps import Check, Context
 
 NAME = "network"
+CHANGES = False  # reads and reports only
 TITLE = "checking the flannel network against this node"
 
 

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from wizard.steps import Check, Context
 
 NAME = "preflight"
+CHANGES = False  # reads and reports only
 TITLE = "checking the node"
 
 
