@@ -132,6 +132,11 @@ class V3Store(Store):
             raise self._translate(exc) from None
         except Exception as exc:  # etcd3 wraps the grpc error in its own class
             raise self._translate(exc) from None
+        if password is not None and not self.client.uses_secure_channel:
+            # gRPC refuses call credentials on a plain channel; etcd3 also sends the token as metadata,
+            # which is all etcd needs, so the plain-http + auth case works with that alone.
+            self.client.call_credentials = None
+            self.client.watcher.call_credentials = None
 
     def _translate(self, exc: BaseException) -> EtcdError:
         grpc = self._grpc
@@ -139,10 +144,11 @@ class V3Store(Store):
         if not isinstance(rpc, grpc.RpcError):
             return _error(self.endpoint, "error", str(exc))
         code, details = rpc.code(), (rpc.details() or "")
-        low = details.lower()
+        debug = getattr(rpc, "debug_error_string", lambda: "")() or ""
+        low = (details + " " + debug).lower()
         if code == grpc.StatusCode.DEADLINE_EXCEEDED:
             return _error(self.endpoint, "timeout", f"no answer within {self.timeout:g}s")
-        if any(w in low for w in ("ssl", "tls", "handshake", "certificate")):
+        if any(w in low for w in ("ssl", "tls", "tsi_", "unwrap failed", "handshake", "certificate", "alert")):
             return _error(self.endpoint, "tls", "handshake failed")
         if "authentication failed" in low or code == grpc.StatusCode.UNAUTHENTICATED:
             return _error(self.endpoint, "auth", "authentication failed")
