@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -59,10 +60,8 @@ class Netns:
     def delete(self) -> None:
         pids = run("ip", "netns", "pids", self.name, check=False).stdout.split()
         for pid in pids:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(int(pid), signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         run("ip", "netns", "del", self.name, check=False)
 
 
@@ -105,8 +104,8 @@ class Etcd:
                    env={**os.environ, "ETCDCTL_API": "3"})
 
     def start(self) -> None:
-        log = open(self.dir / "etcd.log", "ab")
-        self.proc = subprocess.Popen(self._argv(), stdout=log, stderr=log, start_new_session=True)
+        with open(self.dir / "etcd.log", "ab") as log:  # the child keeps its own copy of the descriptor
+            self.proc = subprocess.Popen(self._argv(), stdout=log, stderr=log, start_new_session=True)
         wait_for(lambda: self.ctl("endpoint", "health", check=False).returncode == 0 or self._died(), 20, "etcd to answer")
         if self._died():
             raise RuntimeError(f"etcd exited: {(self.dir / 'etcd.log').read_text()[-2000:]}")
@@ -146,7 +145,8 @@ def standin_bin(target: Path) -> Path:
     target.mkdir(parents=True, exist_ok=True)
     for name in ("systemctl", "docker"):
         script = target / name
-        script.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{STANDINS / (name + ".py")}" "$@"\n')
+        # -S: the stand-ins use the standard library only, and skipping site makes each call cheap
+        script.write_text(f'#!/bin/sh\nexec "{sys.executable}" -S "{STANDINS / (name + ".py")}" "$@"\n')
         script.chmod(0o755)
     return target
 

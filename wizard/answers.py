@@ -23,7 +23,8 @@ STEP_NAMES = ("preflight", "network", "etcd", "flanneld", "docker", "cgroup", "s
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
+    # defer_build: schemas are built once, on first use, for the whole tree instead of per class
+    model_config = ConfigDict(extra="forbid", validate_default=True, defer_build=True)
 
 
 def _url(value: str) -> str:

@@ -1,5 +1,5 @@
 """Stand-in for `systemctl`, because systemd is not PID 1 on the test machines and flanneld is not
-installed: `restart flanneld` does what flanneld does at start against the *real* etcd — reads
+installed: `restart flanneld` does what flanneld does at start against the *real* etcd (through its v3 JSON gateway) — reads
 PREFIX/config, takes a free subnet as a lease under PREFIX/subnets/ in a transaction with a 24 h etcd
 lease (keeping the lease it already holds), and writes subnet.env. Other services only log the call.
 
@@ -61,6 +61,32 @@ def unit_environment(service: str) -> dict[str, str]:
     return env
 
 
+def gateway(endpoint: str, flags: dict[str, str], env: dict[str, str]):
+    """A caller for etcd's v3 JSON gateway (what etcdctl speaks, over HTTP): stdlib only, so the
+    stand-in starts fast and does not share the wizard's etcd client."""
+    import base64
+    import ssl
+    import urllib.request
+
+    context = None
+    if endpoint.startswith("https://"):
+        context = ssl.create_default_context(cafile=str(under_root(flags["etcd-cafile"])))
+        context.load_cert_chain(str(under_root(flags["etcd-certfile"])), str(under_root(flags["etcd-keyfile"])))
+    headers = {"Content-Type": "application/json"}
+
+    def call(path: str, body: dict) -> dict:
+        req = urllib.request.Request(endpoint + path, json.dumps(body).encode(), headers)
+        with urllib.request.urlopen(req, timeout=5, context=context) as resp:
+            return json.loads(resp.read())
+
+    if "etcd-username" in flags:
+        token = call("/v3/auth/authenticate", {"name": flags["etcd-username"], "password": env.get("FLANNELD_ETCD_PASSWORD", "")})
+        headers["Authorization"] = token["token"]
+    b64 = lambda text: base64.b64encode(text.encode()).decode()  # noqa: E731
+    unb64 = lambda text: base64.b64decode(text).decode()  # noqa: E731
+    return call, b64, unb64
+
+
 def flanneld_start() -> int:
     env = unit_environment("flanneld")
     endpoints = env.get("FLANNEL_ETCD_ENDPOINTS", "http://127.0.0.1:2379").split(",")
@@ -68,45 +94,36 @@ def flanneld_start() -> int:
     opts = shlex.split(env.get("FLANNEL_OPTIONS", ""))
     flags = dict(o.lstrip("-").split("=", 1) if "=" in o else (o.lstrip("-"), "true") for o in opts)
     subnet_file = flags.get("subnet-file", "/run/flannel/subnet.env")
-    os.environ["PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION"] = "python"
-    os.environ["GRPC_VERBOSITY"] = "NONE"
-    import etcd3
-    from urllib.parse import urlsplit
-
-    url = urlsplit(endpoints[0])
-    kwargs = {}
-    if url.scheme == "https":
-        kwargs = dict(ca_cert=str(under_root(flags["etcd-cafile"])), cert_cert=str(under_root(flags["etcd-certfile"])),
-                      cert_key=str(under_root(flags["etcd-keyfile"])))
-    if "etcd-username" in flags:
-        kwargs.update(user=flags["etcd-username"], password=env.get("FLANNELD_ETCD_PASSWORD"))
-    client = etcd3.client(url.hostname, url.port, timeout=5, **kwargs)
-    raw, _ = client.get(prefix + "/config")
-    if raw is None:
+    call, b64, unb64 = gateway(endpoints[0], flags, env)
+    found = call("/v3/kv/range", {"key": b64(prefix + "/config")}).get("kvs")
+    if not found:
         print("Couldn't fetch network config: 100: Key not found", file=sys.stderr)
         print("Job for flanneld.service failed because the control process exited with error code.", file=sys.stderr)
         return 1
-    cfg = json.loads(raw)
+    cfg = json.loads(unb64(found[0]["value"]))
     network = ipaddress.IPv4Network(cfg["Network"])
     subnet_len = cfg.get("SubnetLen") or 24
     backend = cfg.get("Backend", {}).get("Type", "udp")
     public_ip = os.environ.get("FW_PUBLIC_IP", "127.0.0.1")
-    taken = {}
-    for value, meta in client.get_prefix(prefix + "/subnets/"):
-        taken[meta.key.decode().rsplit("/", 1)[-1]] = json.loads(value).get("PublicIP")
+    start = prefix + "/subnets/"
+    leases = call("/v3/kv/range", {"key": b64(start), "range_end": b64(start[:-1] + chr(ord(start[-1]) + 1))})
+    taken = {unb64(kv["key"]).rsplit("/", 1)[-1]: json.loads(unb64(kv["value"])).get("PublicIP")
+             for kv in leases.get("kvs", [])}
     mine = next((k for k, ip in taken.items() if ip == public_ip), None)
     if mine is None:
-        lease = client.lease(24 * 3600)
+        lease = call("/v3/lease/grant", {"TTL": 24 * 3600})["ID"]
         for candidate in list(network.subnets(new_prefix=subnet_len))[1:]:
             key = f"{candidate.network_address}-{subnet_len}"
             if key in taken:
                 continue
             value = json.dumps({"PublicIP": public_ip, "PublicIPv6": None, "BackendType": backend,
                                 "BackendData": {"VNI": 1, "VtepMAC": "c6:d2:32:6f:8f:44"}})
-            full = f"{prefix}/subnets/{key}"
-            ok, _ = client.transaction(compare=[client.transactions.version(full) == 0],
-                                       success=[client.transactions.put(full, value, lease)], failure=[])
-            if ok:
+            full = b64(f"{prefix}/subnets/{key}")
+            txn = call("/v3/kv/txn", {
+                "compare": [{"key": full, "target": "VERSION", "result": "EQUAL", "version": "0"}],
+                "success": [{"request_put": {"key": full, "value": b64(value), "lease": lease}}],
+            })
+            if txn.get("succeeded"):
                 mine = key
                 break
         else:

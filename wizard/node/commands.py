@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+import threading
 from dataclasses import dataclass
 
 DEFAULT_TIMEOUT_S = 30.0
@@ -31,16 +33,31 @@ class Commands:
         exe = self.which(argv[0])
         if exe is None:
             return Result(tuple(argv), 127, "", f"{argv[0]}: command not found")
+        # sh's own _timeout watches the clock from a thread that wakes every 0.1 s, which added 0.1 s
+        # to every call (measured: 104 ms for `true`); a timer that kills the child costs nothing.
+        proc = sh.Command(exe)(
+            *argv[1:], _bg=True, _bg_exc=False, _ok_code=list(range(256)), _return_cmd=True,
+            _in=input if input is not None else "", _tty_out=False,
+        )
+        expired = threading.Event()
+
+        def kill() -> None:
+            expired.set()
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+
+        timer = threading.Timer(timeout, kill)
+        timer.daemon = True
+        timer.start()
         try:
-            proc = sh.Command(exe)(
-                *argv[1:], _timeout=timeout, _ok_code=list(range(256)), _return_cmd=True,
-                _in=input, _env=None, _tty_out=False,
-            )
-            return Result(tuple(argv), proc.exit_code, _text(proc.stdout), _text(proc.stderr))
-        except sh.TimeoutException:
-            return Result(tuple(argv), -1, "", f"{argv[0]} did not answer within {timeout:g}s", timed_out=True)
+            proc.wait()
         except sh.SignalException as exc:
+            if expired.is_set():
+                return Result(tuple(argv), -1, "", f"{argv[0]} did not answer within {timeout:g}s", timed_out=True)
             return Result(tuple(argv), -1, _text(exc.stdout), _text(exc.stderr) or f"{argv[0]} was killed by a signal")
+        finally:
+            timer.cancel()
+        return Result(tuple(argv), proc.exit_code, _text(proc.stdout), _text(proc.stderr))
 
 
 def _text(data: bytes | str | None) -> str:
