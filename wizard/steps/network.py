@@ -54,8 +54,11 @@ def plan(ctx: Context, facts: Facts) -> Plan:
     bridge = ctx.answers.docker.bridge
 
     def ours(dev: str | None, cidr: ipaddress.IPv4Network) -> bool:
-        # flannel's own devices, and node subnets inside Network, are what a previous run set up
-        return cidr.subnet_of(net) and (_flannel_device(dev, bridge) or cidr.prefixlen == rng.subnet_len)
+        # what a previous run set up: flannel's own devices inside Network, and node subnets (the
+        # bridge on this node's lease, routes to other nodes' leases)
+        if not cidr.subnet_of(net):
+            return False
+        return cidr.prefixlen == rng.subnet_len or (_flannel_device(dev, bridge) and dev != bridge)
 
     for dev, cidr in facts.addresses:
         iface_net = ipaddress.IPv4Network(cidr, strict=False)
@@ -67,10 +70,11 @@ def plan(ctx: Context, facts: Facts) -> Plan:
         else:
             result.note("failed", f"flannel network {net} overlaps {cidr} on {dev}",
                         "pods would shadow this host's own network: choose another network.cidr")
+    connected = {(dev, ipaddress.IPv4Network(cidr, strict=False)) for dev, cidr in facts.addresses}
     for route in facts.routes:
         if route.dst.prefixlen == 0 or not route.dst.overlaps(net) or ours(route.dev, route.dst):
             continue
-        if route.dev and any(route.dev == d for d, _ in facts.addresses if ipaddress.IPv4Network(_, strict=False) == route.dst):
+        if (route.dev, route.dst) in connected:
             continue  # the connected route of an address already reported
         result.note("failed", f"flannel network {net} overlaps the route {route}",
                     "traffic to pods would leave through that route: choose another network.cidr")

@@ -1,0 +1,134 @@
+"""Headless front end: confirmation, systemd absent, a failing restart, output formats, speed of imports."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests import lab
+from tests.conftest import run_wizard
+from tests.nodelab import IGNORE, LabNode, make_node
+
+
+@pytest.fixture
+def node(standin_env: dict[str, str]) -> Iterator[LabNode]:
+    test_node = make_node(standin_env)
+    try:
+        yield test_node
+    finally:
+        test_node.etcd.close()
+        test_node.ns.delete()
+
+
+def apply(node: LabNode, *extra: str, env: dict[str, str] | None = None, input: str | None = None):
+    return run_wizard("apply", "config.example.yaml", "--root", str(node.root), "--ignore-preflight-errors", IGNORE,
+                      *extra, env=env or node.env, netns=node.ns, input=input)
+
+
+def test_without_a_terminal_apply_refuses_unless_yes(node: LabNode) -> None:
+    before = node.snapshot()
+    result = apply(node)
+    assert result.returncode == 2
+    assert "pass --yes" in result.stderr and "Traceback" not in result.stderr
+    assert node.snapshot() == before
+    assert node.etcd.get("/kube-centos/network/config") is None
+
+
+def test_plan_touches_nothing_and_shows_diffs(node: LabNode) -> None:
+    before = node.snapshot(mtimes=True)
+    result = run_wizard("plan", "config.example.yaml", "--root", str(node.root), env=node.env, netns=node.ns)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "+FLANNEL_OPTIONS=\"\"" in result.stdout and "would create /kube-centos/network/config" in result.stdout
+    assert node.snapshot(mtimes=True) == before
+    assert node.etcd.get("/kube-centos/network/config") is None
+    assert not (node.root / "var/lib/flannel-wizard").exists()
+
+
+def test_without_systemd_restarts_become_warnings(node: LabNode) -> None:
+    env = {**node.env, "FW_SYSTEMCTL_MODE": "nosystemd"}
+    result = apply(node, "--yes", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "systemd is not running here" in result.stdout
+    assert "systemctl daemon-reload && systemctl restart flanneld" in result.stdout
+    assert "[warn] docker: skipped: /run/flannel/subnet.env does not exist yet" in result.stdout
+    assert (node.root / "etc/sysconfig/flanneld").read_text().count("FLANNEL_ETCD_ENDPOINTS=\"http://127.0.0.1:2379\"") == 1
+
+
+def test_a_failing_restart_fails_the_step_and_rolls_it_back(node: LabNode) -> None:
+    env = {**node.env, "FW_SYSTEMCTL_FAIL": "docker"}
+    result = apply(node, "--yes", "--output", "json", env=env)
+    assert result.returncode == 1
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    failed = [e for e in events if e["status"] == "failed" and e["kind"] == ""]
+    assert failed[0]["step"] == "docker"
+    assert "Job for docker.service failed" in failed[0]["message"]
+    assert "rolled back" in failed[0]["detail"]
+    assert all({"step", "status", "message", "elapsed"} <= set(e) for e in events)
+    assert not (node.root / "run/docker_opts.env").exists()  # the docker step's own changes are undone
+    assert node.bridge() == {"mtu": 1500, "ipv4": ["172.17.0.1/16"]}
+    assert "FLANNEL_ETCD_ENDPOINTS=\"http://127.0.0.1:2379\"" in (node.root / "etc/sysconfig/flanneld").read_text()
+
+
+def test_confirmation_on_a_terminal(node: LabNode) -> None:
+    script = node.root.parent / "answer-no.py"
+    # a pseudo-terminal, so apply asks; the reply is "n"
+    script.write_text(
+        "import os, pty, sys\n"
+        "pid, fd = pty.fork()\n"
+        "if pid == 0:\n"
+        "    os.execvp(sys.argv[1], sys.argv[1:])\n"
+        "out = b''\n"
+        "while b'[y/N]' not in out:\n"
+        "    out += os.read(fd, 4096)\n"
+        "os.write(fd, b'n\\n')\n"
+        "try:\n"
+        "    while True:\n"
+        "        chunk = os.read(fd, 4096)\n"
+        "        if not chunk: break\n"
+        "        out += chunk\n"
+        "except OSError:\n"
+        "    pass\n"
+        "sys.stdout.write(out.decode())\n"
+        "sys.exit(os.waitpid(pid, 0)[1] >> 8)\n"
+    )
+    argv = node.ns.prefix() + [sys.executable, str(script), *lab.wizard_argv(
+        "apply", "config.example.yaml", "--root", str(node.root), "--ignore-preflight-errors", IGNORE)]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd=lab.REPO,
+                            env={**node.env, "PYTHONPATH": str(lab.REPO)})
+    assert result.returncode == 0, result.stdout
+    assert re.search(r"Apply \d+ change\(s\) to this node\? \[y/N\] n", result.stdout), result.stdout
+    assert "Nothing was changed." in result.stdout
+    assert node.etcd.get("/kube-centos/network/config") is None
+
+
+def test_help_and_validate_do_not_import_heavy_modules() -> None:
+    code = (
+        "import sys\n"
+        "from wizard.cli import main\n"
+        "main(['validate', 'config.example.yaml'])\n"
+        "heavy = [m for m in ('grpc', 'etcd3', 'pyroute2', 'textual', 'sh') if m in sys.modules]\n"
+        "print(heavy)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=lab.REPO, timeout=30)
+    assert result.stdout.strip().endswith("[]"), result.stdout + result.stderr
+
+
+def test_usage_errors_exit_2(tmp_path: Path) -> None:
+    result = run_wizard("apply", "config.example.yaml", "--only", "dockr")
+    assert result.returncode == 2 and "unknown step dockr" in result.stderr
+    assert run_wizard().returncode == 2
+    missing = run_wizard("validate", str(tmp_path / "nope.yaml"))
+    assert missing.returncode == 2 and "no such file" in missing.stderr
+
+
+def test_schema_is_json_schema() -> None:
+    result = run_wizard("schema")
+    schema = json.loads(result.stdout)
+    assert result.returncode == 0
+    assert {"version", "etcd", "network", "flanneld", "docker", "cgroup", "smoke_test"} <= set(schema["properties"])
