@@ -132,3 +132,58 @@ def test_schema_is_json_schema() -> None:
     schema = json.loads(result.stdout)
     assert result.returncode == 0
     assert {"version", "etcd", "network", "flanneld", "docker", "cgroup", "smoke_test"} <= set(schema["properties"])
+
+
+def test_ctrl_c_rolls_back_the_step_in_flight(node: LabNode) -> None:
+    import os
+    import signal
+
+    env = {**node.env, "FW_FLANNELD_HANG": "1", "PYTHONPATH": str(lab.REPO)}
+    log = Path(env["FW_STANDIN_LOG"])
+    argv = node.ns.prefix() + lab.wizard_argv("apply", "config.example.yaml", "--root", str(node.root), "--yes",
+                                              "--ignore-preflight-errors", IGNORE)
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=lab.REPO,
+                            stdin=subprocess.DEVNULL)
+    try:
+        lab.wait_for(lambda: log.exists() and "restart flanneld" in log.read_text(), 20, "the flanneld restart")
+        os.kill(proc.pid, signal.SIGINT)  # `ip netns exec` execs the wizard, so this is its pid
+        out, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, out + err
+    assert "Traceback" not in err
+    assert "interrupted" in out
+    from tests.nodelab import SEED_ENV
+
+    assert (node.root / "etc/sysconfig/flanneld").read_text() == SEED_ENV  # the step in flight rolled back
+    journal = json.loads((node.root / "var/lib/flannel-wizard/journal.json").read_text())
+    states = {e["summary"].split(" (")[0]: e["state"] for e in journal["entries"]}
+    assert states["create /kube-centos/network/config in etcd"] == "applied"  # earlier steps stay
+    assert states["update /etc/sysconfig/flanneld"] == "rolled-back"
+    undo = run_wizard("undo", "--root", str(node.root), env=node.env, netns=node.ns)
+    assert undo.returncode == 0 and node.etcd.get("/kube-centos/network/config") is None
+
+
+def test_etcd_password_goes_to_a_root_only_file(tmp_path: Path, standin_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.engine import messages, run_steps
+
+    monkeypatch.setenv("PATH", standin_env["PATH"])
+    monkeypatch.setenv("FW_SYSTEMCTL_MODE", "nosystemd")
+    monkeypatch.setenv("FW_TEST_PW", "hunter2-secret")
+    text = "version: 1\netcd:\n  username: flannel\n  password_env: FW_TEST_PW\n"
+    code, events = run_steps(text, tmp_path, ["flanneld"])
+    assert code == 0, messages(events)
+    secret = tmp_path / "etc/sysconfig/flanneld.etcd-password"
+    assert secret.read_text() == 'FLANNELD_ETCD_PASSWORD="hunter2-secret"\n'
+    assert secret.stat().st_mode & 0o777 == 0o600
+    dropin = tmp_path / "etc/systemd/system/flanneld.service.d/50-flannel-wizard-etcd-password.conf"
+    assert dropin.read_text() == "[Service]\nEnvironmentFile=/etc/sysconfig/flanneld.etcd-password\n"
+    assert "-etcd-username=flannel" in (tmp_path / "etc/sysconfig/flanneld").read_text()
+    assert "hunter2" not in (tmp_path / "etc/sysconfig/flanneld").read_text()
+    assert all("hunter2" not in e.message + e.detail for e in events)
+    assert "hunter2" not in (tmp_path / "var/lib/flannel-wizard/journal.json").read_text()
+    (tmp_path / "a.yaml").write_text(text)
+    plan = run_wizard("plan", str(tmp_path / "a.yaml"), "--only", "flanneld", "--root", str(tmp_path / "r"),
+                      env={**standin_env, "FW_TEST_PW": "hunter2-secret"})
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    assert "hunter2" not in plan.stdout and "contents not shown" in plan.stdout
