@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests import lab
+from tests.nodelab import LabNode, make_node
 
 
 @pytest.fixture(scope="session")
@@ -67,6 +68,17 @@ def netns() -> Iterator[lab.Netns]:
         yield ns
     finally:
         ns.delete()
+
+
+@pytest.fixture
+def node(standin_env: dict[str, str]) -> Iterator[LabNode]:
+    """A whole test node: namespace with docker0, etcd on its loopback :2379, a seeded --root."""
+    test_node = make_node(standin_env)
+    try:
+        yield test_node
+    finally:
+        test_node.etcd.close()
+        test_node.ns.delete()
 
 
 @pytest.fixture(scope="session")

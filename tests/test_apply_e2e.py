@@ -3,24 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-
-import pytest
 
 from tests.conftest import run_wizard
-from tests.nodelab import IGNORE, SEED_ENV, LabNode, make_node
+from tests.nodelab import IGNORE, SEED_ENV, LabNode
 
 EXPECTED_CONFIG = {"Network": "172.30.0.0/16", "SubnetLen": 24, "Backend": {"Type": "vxlan"}}
 
-
-@pytest.fixture
-def node(standin_env: dict[str, str]) -> Iterator[LabNode]:
-    test_node = make_node(standin_env)
-    try:
-        yield test_node
-    finally:
-        test_node.etcd.close()
-        test_node.ns.delete()
 
 
 def apply(node: LabNode, *extra: str, file: str = "config.example.yaml"):

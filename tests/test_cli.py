@@ -6,24 +6,13 @@ import json
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests import lab
 from tests.conftest import run_wizard
-from tests.nodelab import IGNORE, LabNode, make_node
-
-
-@pytest.fixture
-def node(standin_env: dict[str, str]) -> Iterator[LabNode]:
-    test_node = make_node(standin_env)
-    try:
-        yield test_node
-    finally:
-        test_node.etcd.close()
-        test_node.ns.delete()
+from tests.nodelab import IGNORE, LabNode
 
 
 def apply(node: LabNode, *extra: str, env: dict[str, str] | None = None, input: str | None = None):
