@@ -343,8 +343,10 @@ def _message(err: dict[str, Any], loc: tuple[Any, ...], data: Any) -> str:
         if loc == ("version",):
             return "missing 'version' — add `version: 1` at the top of the file"
         return f"missing '{name}' — add it"
-    if kind == "union_tag_invalid" or kind == "union_tag_not_found":
-        return f"{name}.type must be one of {', '.join(BACKEND_MODELS)} — got {err.get('input', {}).get('type')!r}" if kind == "union_tag_invalid" else f"{name} needs a type — one of {', '.join(BACKEND_MODELS)}"
+    if kind == "union_tag_invalid":
+        return f"{name}.type must be one of {', '.join(BACKEND_MODELS)} — got {err.get('input', {}).get('type')!r}"
+    if kind == "union_tag_not_found":
+        return f"{name} needs a type — one of {', '.join(BACKEND_MODELS)}"
     if kind == "literal_error":
         expected = err.get("ctx", {}).get("expected", "")
         return f"{name} must be {expected} — got {err.get('input')!r}"

@@ -135,7 +135,7 @@ class EtcdWrite(Change):
     def detail(self) -> str:
         if self.old is None:
             return f"(absent) -> {self.shown_new or self.new}"
-        return _json_diff(self.shown_old or self.old, self.shown_new or self.new, self.key)
+        return json_diff(self.shown_old or self.old, self.shown_new or self.new, self.key)
 
     def in_place(self) -> bool:
         return False
@@ -181,7 +181,7 @@ def undo_etcd(store: Store, record: dict[str, Any]) -> str:
     return f"restored {key}"
 
 
-def _json_diff(old: str, new: str, name: str) -> str:
+def json_diff(old: str, new: str, name: str) -> str:
     def pretty(text: str) -> list[str]:
         try:
             return (json.dumps(json.loads(text), indent=2, sort_keys=True) + "\n").splitlines(keepends=True)

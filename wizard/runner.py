@@ -20,6 +20,13 @@ if TYPE_CHECKING:
 EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_PREFLIGHT, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
+def _summary(module: Any, count: int, counted: str, none: str) -> str:
+    """A step's closing line: checking-only steps (CHANGES = False) say so instead of counting."""
+    if not getattr(module, "CHANGES", True):
+        return "checked"
+    return f"{count} {counted}" if count else none
+
+
 class StepStopped(Exception):
     def __init__(self, code: int) -> None:
         super().__init__(code)
@@ -87,7 +94,7 @@ class Runner:
     def _emit(self, step: str, status: Any, message: str, detail: str = "", elapsed: float = 0.0, kind: str = "") -> None:
         self.ctx.emit(StepEvent(step, status, message, detail, elapsed, kind))
 
-    def _inspect_and_plan(self, name: str, module: Any) -> Plan:
+    def _inspect_and_plan(self, module: Any) -> Plan:
         facts = module.inspect(self.ctx)
         return module.plan(self.ctx, facts)
 
@@ -96,7 +103,7 @@ class Runner:
         t0 = time.monotonic()
         self._emit(name, "running", getattr(module, "TITLE", name))
         try:
-            plan = self._inspect_and_plan(name, module)
+            plan = self._inspect_and_plan(module)
         except WizardError as exc:
             self._emit(name, "failed", exc.what, exc.fix, time.monotonic() - t0)
             raise StepStopped(EXIT_FAILED) from None
@@ -119,11 +126,8 @@ class Runner:
             for change in pending:
                 self._emit(name, "pending", f"would {change.summary()}", change.detail(), kind="change")
             self.changed += len(pending)
-            if not getattr(module, "CHANGES", True):
-                summary = "checked"
-            else:
-                summary = f"{len(pending)} change(s) planned" if pending else "nothing to change"
-            self._emit(name, "ok", summary, elapsed=time.monotonic() - t0)
+            self._emit(name, "ok", _summary(module, len(pending), "change(s) planned", "nothing to change"),
+                       elapsed=time.monotonic() - t0)
             return plan
         assert self.journal is not None
         applied: list[dict[str, Any]] = []
@@ -141,7 +145,7 @@ class Runner:
                     self._fail(name, applied, exc, t0)
                 raced = True
                 self._emit(name, "warn", str(exc), "reading it again and going on as if it had been there", kind="change")
-                plan = self._inspect_and_plan(name, module)
+                plan = self._inspect_and_plan(module)
                 for note in plan.notes:
                     self._emit(name, note.status, note.message, note.detail, kind="note")
                 if plan.failed:
@@ -171,10 +175,7 @@ class Runner:
         if any(c.status == "failed" for c in checks):
             self._fail(name, applied, WizardError("verification failed"), t0)
         warned = any(c.status == "warn" for c in checks) or any(n.status == "warn" for n in plan.notes)
-        if not getattr(module, "CHANGES", True):
-            summary = "checked"
-        else:
-            summary = f"{len(applied)} change(s)" if applied else "no changes"
+        summary = _summary(module, len(applied), "change(s)", "no changes")
         self._emit(name, "warn" if warned else "ok", summary, elapsed=time.monotonic() - t0)
         return plan
 

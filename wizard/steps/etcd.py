@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from wizard import flannel
-from wizard.changes import EtcdWrite, _json_diff
+from wizard.changes import EtcdWrite, json_diff
 from wizard.errors import EtcdError, InputError, WizardError
 from wizard.steps import Plan
 
@@ -88,7 +88,7 @@ def plan(ctx: Context, facts: Facts) -> Plan:
             if existing is None and "\\" in value:
                 why += " (it looks shell-escaped: flanneld says `invalid character '\\\\' looking for beginning of object key string`)"
             shown_old = flannel.to_json(flannel.redacted(existing)) if existing else value
-            diff = _json_diff(shown_old, shown, key)
+            diff = json_diff(shown_old, shown, key)
             policy = settings.on_existing
             if policy == "fail":
                 result.note("failed", f"{key} already exists and {why}", diff + "set etcd.on_existing to keep or replace")
