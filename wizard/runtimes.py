@@ -51,11 +51,7 @@ def runtime_service(answers: Answers, name: str) -> str:
 
 
 def systemd_is_init(node: Node) -> bool:
-    try:
-        with open("/proc/1/comm") as f:
-            return f.read().strip() == "systemd"
-    except OSError:
-        return False
+    return node.kernel.init_name() == "systemd"
 
 
 def target_driver(node: Node, answers: Answers) -> str:
@@ -82,12 +78,6 @@ def docker_exec_opt(data: dict[str, Any] | None) -> str | None:
     return None
 
 
-def cgroup_v2() -> bool:
-    import os
-
-    return os.path.exists("/sys/fs/cgroup/cgroup.controllers")
-
-
 def runtime_driver(node: Node, answers: Answers, name: str, ask_daemon: bool = True) -> Driver:
     if name == "docker":
         if ask_daemon:
@@ -103,7 +93,7 @@ def runtime_driver(node: Node, answers: Answers, name: str, ask_daemon: bool = T
                 found = None
             if found:
                 return Driver(found, f"{path} exec-opts")
-        default = "systemd" if cgroup_v2() else "cgroupfs"
+        default = "systemd" if node.kernel.cgroup_v2() else "cgroupfs"
         return Driver(default, "docker's default on this cgroup version")
     if name == "containerd":
         text = node.files.read_text(CONTAINERD_CONFIG)

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from wizard.node.commands import Commands
 from wizard.node.files import Files
+from wizard.node.kernel import Kernel
 
 if TYPE_CHECKING:
     from wizard.answers import Etcd
@@ -21,6 +22,7 @@ class Node:
     def __init__(self, root: str = "/") -> None:
         self.files = Files(root)
         self.commands = Commands()
+        self.kernel = Kernel()
         self._links: Links | None = None
 
     @property

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -27,39 +25,11 @@ class Finding:
     fix: str = ""
 
 
-def _read(path: str) -> str | None:
-    try:
-        with open(path) as f:
-            return f.read().strip()
-    except OSError:
-        return None
-
-
-def _module_loaded(name: str) -> bool:
-    if os.path.isdir(f"/sys/module/{name}"):
-        return True
-    modules = _read("/proc/modules") or ""
-    if any(line.split(" ", 1)[0] == name for line in modules.splitlines()):
-        return True
-    # br_netfilter built into the kernel shows only through its sysctls
-    return name == "br_netfilter" and os.path.isdir("/proc/sys/net/bridge")
-
-
-def _udp_port_free(port: int) -> bool:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        sock.bind(("0.0.0.0", port))
-        return True
-    except OSError:
-        return False
-    finally:
-        sock.close()
-
-
 def inspect(ctx: Context) -> list[Finding]:
     answers, node = ctx.answers, ctx.node
+    kernel = node.kernel
     out: list[Finding] = []
-    out.append(Finding("IsPrivilegedUser", "ERROR", os.geteuid() == 0, "user is not running as root", "run as root (sudo)"))
+    out.append(Finding("IsPrivilegedUser", "ERROR", kernel.is_root(), "user is not running as root", "run as root (sudo)"))
     runtime = runtimes.runtime(node, answers)
     binaries = [("flanneld", "ERROR"), (runtimes.DAEMONS[runtime], "ERROR"), ("kubelet", "ERROR"),
                 ("kubectl", "ERROR" if answers.smoke_test.enabled else "WARNING"), ("iptables-save", "ERROR"),
@@ -70,23 +40,23 @@ def inspect(ctx: Context) -> list[Finding]:
     backend = answers.network.backend.type
     modules = ["br_netfilter"] + (["vxlan"] if backend == "vxlan" else []) + (["ipip"] if backend == "ipip" else [])
     for module in modules:
-        out.append(Finding(f"KernelModule-{module}", "ERROR", _module_loaded(module),
+        out.append(Finding(f"KernelModule-{module}", "ERROR", kernel.module_loaded(module),
                            f"kernel module {module} is not loaded", f"modprobe {module}"))
     for key, name in (("net/ipv4/ip_forward", "FileContent--proc-sys-net-ipv4-ip_forward"),
                       ("net/bridge/bridge-nf-call-iptables", "FileContent--proc-sys-net-bridge-bridge-nf-call-iptables")):
-        value = _read(f"/proc/sys/{key}")
+        value = kernel.sysctl(key)
         dotted = key.replace("/", ".")
         if value is None:
             out.append(Finding(name, "ERROR", False, f"/proc/sys/{key} does not exist", "modprobe br_netfilter"))
         else:
             out.append(Finding(name, "ERROR", value == "1", f"/proc/sys/{key} contents are not set to 1",
                                f"sysctl -w {dotted}=1 (and persist it in /etc/sysctl.d/)"))
-    swaps = (_read("/proc/swaps") or "").splitlines()[1:]
+    swaps = kernel.swaps()
     out.append(Finding("Swap", "WARNING", not swaps, "swap is enabled; kubelet refuses to start with swap on by default",
                        "swapoff -a and remove swap from /etc/fstab"))
     port = flannel.udp_port(answers.network.flannel_config(secrets=False)["Backend"])
     if port:
-        free = _udp_port_free(port)
+        free = kernel.udp_port_free(port)
         owner = ""
         if not free and backend == "vxlan":
             vni = answers.network.backend.vni  # type: ignore[union-attr]
