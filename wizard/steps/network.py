@@ -53,12 +53,15 @@ def plan(ctx: Context, facts: Facts) -> Plan:
     net = rng.network
     bridge = ctx.answers.docker.bridge
 
-    def ours(dev: str | None, cidr: ipaddress.IPv4Network) -> bool:
-        # what a previous run set up: flannel's own devices inside Network, and node subnets (the
-        # bridge on this node's lease, routes to other nodes' leases)
+    def ours(dev: str | None, cidr: ipaddress.IPv4Network, gateway: str | None = None) -> bool:
+        # what a previous run set up: flannel's own devices inside Network, the bridge on this node's
+        # lease, and host-gw routes to other nodes' leases. A lease-sized network on any other device
+        # (eth0 on 192.168.56.0/24 inside 192.168.0.0/16) is the host's own, and a real overlap.
         if not cidr.subnet_of(net):
             return False
-        return cidr.prefixlen == rng.subnet_len or (_flannel_device(dev, bridge) and dev != bridge)
+        if _flannel_device(dev, bridge) and dev != bridge:
+            return True
+        return cidr.prefixlen == rng.subnet_len and (dev == bridge or gateway is not None)
 
     for dev, cidr in facts.addresses:
         iface_net = ipaddress.IPv4Network(cidr, strict=False)
@@ -72,7 +75,7 @@ def plan(ctx: Context, facts: Facts) -> Plan:
                         "pods would shadow this host's own network: choose another network.cidr")
     connected = {(dev, ipaddress.IPv4Network(cidr, strict=False)) for dev, cidr in facts.addresses}
     for route in facts.routes:
-        if route.dst.prefixlen == 0 or not route.dst.overlaps(net) or ours(route.dev, route.dst):
+        if route.dst.prefixlen == 0 or not route.dst.overlaps(net) or ours(route.dev, route.dst, route.gateway):
             continue
         if (route.dev, route.dst) in connected:
             continue  # the connected route of an address already reported
