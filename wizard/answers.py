@@ -251,9 +251,25 @@ class Answers(Section):
         return read_secret(self.etcd.password_env, self.etcd.password_file)
 
 
+# Secrets typed into the wizard, by the variable name the saved answers will give for them. They live
+# in this process only: not in os.environ, where every child process would inherit them.
+_typed: dict[str, str] = {}
+
+
+def remember_secret(env: str, value: str | None) -> None:
+    if value:
+        _typed[env] = value
+    else:
+        _typed.pop(env, None)
+
+
+def env_secret(env: str) -> str | None:
+    return _typed.get(env, os.environ.get(env))
+
+
 def read_secret(env: str | None, file: str | None) -> str | None:
     if env:
-        value = os.environ.get(env)
+        value = env_secret(env)
         if value is None:
             raise InputError(f"environment variable {env} is not set", f"export {env}=... before running")
         return value
@@ -273,14 +289,16 @@ class Problem:
     line: int
     col: int
     message: str
+    loc: tuple[Any, ...] = ()  # where in the answers: ("etcd", "endpoints", 0)
 
     def render(self, file: str) -> str:
         return f"{file}:{self.line}:{self.col}: {self.message}"
 
 
 class AnswersInvalid(AnswersInvalidError):
-    def __init__(self, file: str, problems: list[Problem]) -> None:
+    def __init__(self, file: str, problems: list[Problem], data: Any = None) -> None:
         self.file = file
+        self.data = data  # the mapping as read, so the TUI can still prefill from a file with problems
         self.problems = sorted(problems, key=lambda p: (p.line, p.col))
         super().__init__(f"{file}: {len(self.problems)} problem(s)")
 
@@ -380,12 +398,12 @@ def _semantic(answers: Answers) -> list[tuple[tuple[Any, ...], str]]:
     if isinstance(net.backend, Wireguard):
         if net.backend.psk_env and net.backend.psk_file:
             out.append((("network", "backend", "psk_file"), "give psk_env or psk_file, not both"))
-        elif net.backend.psk_env and net.backend.psk_env not in os.environ:
+        elif net.backend.psk_env and env_secret(net.backend.psk_env) is None:
             out.append((("network", "backend", "psk_env"), f"environment variable {net.backend.psk_env} is not set — export it before running"))
     etcd = answers.etcd
     if etcd.password_env and etcd.password_file:
         out.append((("etcd", "password_file"), "give password_env or password_file, not both"))
-    elif etcd.password_env and etcd.password_env not in os.environ:
+    elif etcd.password_env and env_secret(etcd.password_env) is None:
         out.append((("etcd", "password_env"), f"environment variable {etcd.password_env} is not set — export {etcd.password_env}=... before running"))
     if (etcd.password_env or etcd.password_file) and not etcd.username:
         out.append((("etcd", "username"), "a password is given but no username — set etcd.username"))
@@ -407,33 +425,20 @@ def _semantic(answers: Answers) -> list[tuple[tuple[Any, ...], str]]:
     return out
 
 
-def parse(text: str, file: str = "<answers>") -> Answers:
-    """Parse and validate; raise AnswersInvalid listing every problem with its position."""
-    try:
-        located = yamlpos.load(text)
-    except yamlpos.YamlSyntaxError as exc:
-        raise AnswersInvalid(file, [Problem(exc.pos.line, exc.pos.col, f"{exc.message} — fix the YAML here")]) from None
-    data = located.data
-    problems: list[Problem] = []
-    for path, pos in located.duplicates:
-        problems.append(Problem(pos.line, pos.col, f"duplicate key '{_dotted(path)}' — keep one"))
-    if data is None:
-        raise AnswersInvalid(file, [Problem(1, 1, "the file is empty — start from config.example.yaml")])
-    if not isinstance(data, dict):
-        raise AnswersInvalid(file, [Problem(1, 1, "the file must be a mapping of sections — start from config.example.yaml")])
+Loc = tuple[Any, ...]
+
+
+def check(data: dict[str, Any]) -> tuple[Answers | None, list[tuple[Loc, str, str]]]:
+    """Validate a mapping; every problem as (location, kind, message). The TUI maps the location to
+    the field on screen, `parse` to a line and column."""
+    found: list[tuple[Loc, str, str]] = []
     try:
         answers: Answers | None = Answers.model_validate(data)
     except ValidationError as exc:
         answers = None
         for err in exc.errors(include_url=False):
             loc = _strip_tag(tuple(err["loc"]))
-            if err["type"] == "extra_forbidden":
-                pos = located.where(loc, key=True)
-            elif err["type"] == "missing":
-                pos = located.where(loc[:-1])
-            else:
-                pos = located.where(loc)
-            problems.append(Problem(pos.line, pos.col, _message(err, loc, data)))
+            found.append((loc, err["type"], _message(err, loc, data)))
     if answers is None:
         # Cross-key rules still apply to the sections that validated on their own.
         for name, model in (("etcd", Etcd), ("network", Network), ("docker", Docker)):
@@ -454,16 +459,37 @@ def parse(text: str, file: str = "<answers>") -> Answers:
             sections: dict[str, Any] = {"etcd": Etcd(), "network": Network(), "docker": Docker()}
             sections[name] = model.model_validate(section)
             partial = Answers.model_construct(version=1, **sections)
-            for loc, msg in _semantic(partial):
-                if loc[0] == name:
-                    pos = located.where(loc)
-                    problems.append(Problem(pos.line, pos.col, msg))
+            found.extend((loc, "rule", msg) for loc, msg in _semantic(partial) if loc[0] == name)
     else:
-        for loc, msg in _semantic(answers):
+        found.extend((loc, "rule", msg) for loc, msg in _semantic(answers))
+    return (answers if not found else None), found
+
+
+def parse(text: str, file: str = "<answers>") -> Answers:
+    """Parse and validate; raise AnswersInvalid listing every problem with its position."""
+    try:
+        located = yamlpos.load(text)
+    except yamlpos.YamlSyntaxError as exc:
+        raise AnswersInvalid(file, [Problem(exc.pos.line, exc.pos.col, f"{exc.message} — fix the YAML here")]) from None
+    data = located.data
+    problems: list[Problem] = []
+    for path, pos in located.duplicates:
+        problems.append(Problem(pos.line, pos.col, f"duplicate key '{_dotted(path)}' — keep one", tuple(path)))
+    if data is None:
+        raise AnswersInvalid(file, [Problem(1, 1, "the file is empty — start from config.example.yaml")])
+    if not isinstance(data, dict):
+        raise AnswersInvalid(file, [Problem(1, 1, "the file must be a mapping of sections — start from config.example.yaml")])
+    answers, found = check(data)
+    for loc, kind, message in found:
+        if kind == "extra_forbidden":
+            pos = located.where(loc, key=True)
+        elif kind == "missing":
+            pos = located.where(loc[:-1])
+        else:
             pos = located.where(loc)
-            problems.append(Problem(pos.line, pos.col, msg))
+        problems.append(Problem(pos.line, pos.col, message, loc))
     if problems:
-        raise AnswersInvalid(file, list(dict.fromkeys(problems)))
+        raise AnswersInvalid(file, list(dict.fromkeys(problems)), data)
     assert answers is not None
     return answers
 

@@ -16,6 +16,10 @@ if TYPE_CHECKING:
 STEPS = ("preflight", "network", "etcd", "flanneld", "docker", "cgroup", "smoke")
 EXAMPLES = """\
 examples:
+  flannel-wizard                      the interactive wizard on this node
+  flannel-wizard --answers answers.yaml
+  flannel-wizard demo                 the walkthrough on a simulated node (no root, changes nothing)
+  flannel-wizard demo --scenario cgroup-mismatch --autoplay
   flannel-wizard validate answers.yaml
   flannel-wizard plan answers.yaml --root /tmp/staging
   flannel-wizard apply answers.yaml --yes
@@ -48,12 +52,16 @@ def _names(value: str) -> list[str]:
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="flannel-wizard",
-        description="Set up a Kubernetes node's flannel pod network from an answers file: etcd config, "
-        "flanneld, docker bridge, cgroup driver.",
+        description="Set up a Kubernetes node's flannel pod network — etcd config, flanneld, docker bridge, "
+        "cgroup driver — in an interactive wizard (no COMMAND), or unattended from an answers file.",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version="flannel-wizard 0.1.0")
+    parser.add_argument("--answers", metavar="FILE", help="open the wizard with every field prefilled from FILE")
+    parser.add_argument("--root", dest="ui_root", default="/", metavar="DIR",
+                        help="the wizard: prefix every file path with DIR")
+    parser.add_argument("--state-dir", dest="ui_state_dir", default=None, metavar="DIR", help="the wizard: journal and backups")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
     def node_options(p: argparse.ArgumentParser) -> None:
@@ -81,16 +89,33 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("schema", help="print the JSON Schema of the answers file, for editors")
     p = sub.add_parser("undo", help="reverse every change the wizard recorded on this node, newest first")
     node_options(p)
+    p = sub.add_parser("demo", help="the wizard on a simulated node: no root, nothing on this machine changes")
+    p.add_argument("--answers", metavar="FILE", help="prefill from FILE instead of the defaults")
+    p.add_argument("--scenario", default="fresh-node", metavar="NAME",
+                   help="machine profile: fresh-node (default), cgroup-mismatch, existing-config, etcd-down, smoke-fails")
+    p.add_argument("--autoplay", action="store_true", help="fill each screen and move on by itself; any key takes over")
+    p.add_argument("--speed", type=_speed, default=1.0, metavar="X", help="simulated delays and autoplay pace divided by X")
     return parser
+
+
+def _speed(value: str) -> float:
+    try:
+        speed = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{value}' is not a number") from None
+    if not 0.1 <= speed <= 100:
+        raise argparse.ArgumentTypeError(f"{value} is out of range; give 0.1 to 100")
+    return speed
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help(sys.stderr)
-        return 2
     try:
+        if args.command is None:
+            return interactive(args)
+        if args.command == "demo":
+            return demo(args)
         if args.command == "validate":
             return validate(args)
         if args.command == "schema":
@@ -173,43 +198,57 @@ def apply(args: argparse.Namespace, dry_run: bool) -> int:
 
 
 def undo(args: argparse.Namespace) -> int:
-    from wizard.answers import Etcd
-    from wizard.answers import read_secret as secret
-    from wizard.events import StepEvent
     from wizard.journal import Journal
     from wizard.node import Node
-    from wizard.node.etcd import Store
     from wizard.output import Printer
-    from wizard.undo import undo_entries
+    from wizard.undo import undo_all
 
     node = Node(args.root)
     journal = Journal(node.files, _state_dir(args))
-    printer = Printer(args.output)
     if not journal.exists():
         raise InputError(f"no journal at {journal.path} under {args.root}", "nothing was applied here, or pass --root/--state-dir")
-    entries = journal.live()
-    if not entries:
-        printer(StepEvent("undo", "ok", "nothing to undo: every recorded change is already reversed"))
-        return 0
-    stores: dict[str, Store] = {}
-
-    def store_for(record: dict[str, object]) -> Store:
-        settings = Etcd.model_validate(record["etcd"])
-        key = repr(sorted(settings.model_dump().items()))
-        if key not in stores:
-            stores[key] = node.etcd(settings, secret(settings.password_env, settings.password_file))
-        return stores[key]
-
-    printer(StepEvent("undo", "running", f"reversing {len(entries)} recorded change(s), newest first"))
     try:
-        failures = undo_entries(node, journal, entries, printer, store_for, "undone")
+        return 1 if undo_all(node, journal, Printer(args.output)) else 0
     finally:
-        for store in stores.values():
-            store.close()
         node.close()
-    if failures:
-        printer(StepEvent("undo", "failed", f"{failures} change(s) could not be reversed; they stay in the journal",
-                          "fix the cause and run `flannel-wizard undo` again"))
-        return 1
-    printer(StepEvent("undo", "ok", f"reversed {len(entries)} change(s)"))
-    return 0
+
+
+def _need_terminal() -> None:
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise InputError("the interactive wizard needs a terminal",
+                         "run it from a terminal (ssh -t), or replay headless: `flannel-wizard apply FILE`")
+
+
+def interactive(args: argparse.Namespace) -> int:
+    from wizard.node import Node
+    from wizard.session import Session
+
+    _need_terminal()
+    from wizard.journal import DEFAULT_STATE_DIR
+
+    node = Node(args.ui_root)
+    options = {"state_dir": args.ui_state_dir or DEFAULT_STATE_DIR}
+    session = Session.from_file(node, args.answers, **options) if args.answers else Session(node, **options)
+    from screens.launch import run
+
+    try:
+        return run(session)
+    finally:
+        node.close()
+
+
+def demo(args: argparse.Namespace) -> int:
+    from wizard import scenarios
+    from wizard.node.simulated import SimulatedNode
+    from wizard.session import Session
+
+    _need_terminal()
+    scenario = scenarios.load(args.scenario)
+    node = SimulatedNode(scenario, speed=args.speed)
+    options = {"scenario": scenario}
+    session = Session.from_file(node, args.answers, **options) if args.answers else Session(node, **options)
+    from screens.launch import run
+
+    code = run(session, autoplay=args.autoplay, speed=args.speed)
+    print(f"demo files are under {node.root} (a temporary directory; nothing else on this machine changed)")
+    return code

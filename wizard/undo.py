@@ -68,3 +68,37 @@ def undo_entries(
         else:
             emit(StepEvent("undo", "ok", f"restarted {service} with its restored configuration", kind="change"))
     return failures
+
+
+def undo_all(node: Node, journal: Journal, emit: Callable[[StepEvent], None]) -> int:
+    """Reverse every live journal entry, newest first (`flannel-wizard undo`, the TUI's Roll back).
+
+    Returns how many could not be reversed.
+    """
+    from wizard.answers import Etcd, read_secret
+
+    entries = journal.live()
+    if not entries:
+        emit(StepEvent("undo", "ok", "nothing to undo: every recorded change is already reversed"))
+        return 0
+    stores: dict[str, Store] = {}
+
+    def store_for(record: dict[str, Any]) -> Store:
+        settings = Etcd.model_validate(record["etcd"])
+        key = repr(sorted(settings.model_dump().items()))
+        if key not in stores:
+            stores[key] = node.etcd(settings, read_secret(settings.password_env, settings.password_file))
+        return stores[key]
+
+    emit(StepEvent("undo", "running", f"reversing {len(entries)} recorded change(s), newest first"))
+    try:
+        failures = undo_entries(node, journal, entries, emit, store_for, "undone")
+    finally:
+        for store in stores.values():
+            store.close()
+    if failures:
+        emit(StepEvent("undo", "failed", f"{failures} change(s) could not be reversed; they stay in the journal",
+                       "fix the cause and run `flannel-wizard undo` again"))
+    else:
+        emit(StepEvent("undo", "ok", f"reversed {len(entries)} change(s)"))
+    return failures

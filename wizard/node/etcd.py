@@ -83,7 +83,7 @@ def _fix(kind: str) -> str:
     }.get(kind, "check the etcd endpoints and settings")
 
 
-def _error(endpoint: str, kind: str, text: str) -> EtcdError:
+def etcd_error(endpoint: str, kind: str, text: str) -> EtcdError:
     what = {
         "refused": f"etcd at {endpoint} refused the connection",
         "timeout": f"etcd at {endpoint} did not answer in time",
@@ -142,25 +142,25 @@ class V3Store(Store):
         grpc = self._grpc
         rpc = exc if isinstance(exc, grpc.RpcError) else exc.__context__
         if not isinstance(rpc, grpc.RpcError):
-            return _error(self.endpoint, "error", str(exc))
+            return etcd_error(self.endpoint, "error", str(exc))
         code, details = rpc.code(), (rpc.details() or "")
         debug = getattr(rpc, "debug_error_string", lambda: "")() or ""
         low = (details + " " + debug).lower()
         if code == grpc.StatusCode.DEADLINE_EXCEEDED:
-            return _error(self.endpoint, "timeout", f"no answer within {self.timeout:g}s")
+            return etcd_error(self.endpoint, "timeout", f"no answer within {self.timeout:g}s")
         if any(w in low for w in ("ssl", "tls", "tsi_", "unwrap failed", "handshake", "certificate", "alert")):
-            return _error(self.endpoint, "tls", "handshake failed")
+            return etcd_error(self.endpoint, "tls", "handshake failed")
         if "authentication failed" in low or code == grpc.StatusCode.UNAUTHENTICATED:
-            return _error(self.endpoint, "auth", "authentication failed")
+            return etcd_error(self.endpoint, "auth", "authentication failed")
         if code == grpc.StatusCode.PERMISSION_DENIED:
-            return _error(self.endpoint, "denied", details)
+            return etcd_error(self.endpoint, "denied", details)
         if "user name is empty" in low or "token" in low:
-            return _error(self.endpoint, "auth", "authentication required")
+            return etcd_error(self.endpoint, "auth", "authentication required")
         if "connection refused" in low:
-            return _error(self.endpoint, "refused", "connection refused")
+            return etcd_error(self.endpoint, "refused", "connection refused")
         if code == grpc.StatusCode.UNAVAILABLE:
-            return _error(self.endpoint, "timeout" if "timeout" in low or "deadline" in low else "refused", details.split(";")[0])
-        return _error(self.endpoint, "error", details)
+            return etcd_error(self.endpoint, "timeout" if "timeout" in low or "deadline" in low else "refused", details.split(";")[0])
+        return etcd_error(self.endpoint, "error", details)
 
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -242,26 +242,26 @@ class V2Store(Store):
         except urllib.error.HTTPError as exc:
             body = exc.read()
             if exc.code == 401:
-                raise _error(self.endpoint, "auth", "authentication failed") from None
+                raise etcd_error(self.endpoint, "auth", "authentication failed") from None
             if exc.code == 403:
-                raise _error(self.endpoint, "denied", "permission denied") from None
+                raise etcd_error(self.endpoint, "denied", "permission denied") from None
             try:
                 return exc.code, json.loads(body or b"{}")
             except ValueError:
-                raise _error(self.endpoint, "error", f"HTTP {exc.code}") from None
+                raise etcd_error(self.endpoint, "error", f"HTTP {exc.code}") from None
         except urllib.error.URLError as exc:
             reason = exc.reason
             if isinstance(reason, ssl.SSLError):
-                raise _error(self.endpoint, "tls", "handshake failed") from None
+                raise etcd_error(self.endpoint, "tls", "handshake failed") from None
             if isinstance(reason, ConnectionRefusedError):
-                raise _error(self.endpoint, "refused", "connection refused") from None
+                raise etcd_error(self.endpoint, "refused", "connection refused") from None
             if isinstance(reason, TimeoutError) or "timed out" in str(reason):
-                raise _error(self.endpoint, "timeout", f"no answer within {self.timeout:g}s") from None
-            raise _error(self.endpoint, "error", str(reason)) from None
+                raise etcd_error(self.endpoint, "timeout", f"no answer within {self.timeout:g}s") from None
+            raise etcd_error(self.endpoint, "error", str(reason)) from None
         except (TimeoutError, OSError) as exc:
             if isinstance(exc, ssl.SSLError):
-                raise _error(self.endpoint, "tls", "handshake failed") from None
-            raise _error(self.endpoint, "timeout", f"no answer within {self.timeout:g}s") from None
+                raise etcd_error(self.endpoint, "tls", "handshake failed") from None
+            raise etcd_error(self.endpoint, "timeout", f"no answer within {self.timeout:g}s") from None
 
     def _keys(self, key: str) -> str:
         return "/v2/keys" + urllib.parse.quote(key)
