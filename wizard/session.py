@@ -1,0 +1,176 @@
+"""One interactive session's state: the answers as the operator edits them, the node, the journal.
+
+The TUI renders and edits this; it holds no widgets, so it can be tested and used without Textual.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from wizard import answers as answers_mod
+from wizard import savefile
+from wizard.journal import DEFAULT_STATE_DIR
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from wizard.answers import Answers
+    from wizard.events import StepEvent
+    from wizard.journal import Journal
+    from wizard.node import Node
+    from wizard.steps import Context
+
+Loc = tuple[Any, ...]
+PASSWORD_ENV = "FLANNEL_ETCD_PASSWORD"  # the name saved answers give a password typed into the wizard
+
+
+def defaults() -> dict[str, Any]:
+    return savefile.data(answers_mod.Answers(version=1))
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and key != "backend":
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+@dataclass
+class Session:
+    node: Node
+    draft: dict[str, Any] = field(default_factory=defaults)
+    source: str | None = None
+    state_dir: str = DEFAULT_STATE_DIR
+    scenario: dict[str, Any] | None = None  # the demo's machine profile; None on a real node
+    file_problems: list[answers_mod.Problem] = field(default_factory=list)
+    ignore_preflight: set[str] = field(default_factory=set)
+    password_typed: bool = False
+
+    # ------------------------------------------------------------ answers in
+
+    @classmethod
+    def from_file(cls, node: Node, path: str, **kwargs: Any) -> Session:
+        """Prefill from an answers file; a file with problems still prefills what it can, and its
+        problems are kept to show on the screen each belongs to."""
+        import yaml
+
+        from wizard.errors import InputError
+
+        try:
+            text = Path(path).read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"{path}: cannot read: {exc}", "give the path of an answers file") from None
+        session = cls(node, source=path, **kwargs)
+        try:
+            answers_mod.parse(text, path)
+            data = yaml.safe_load(text)
+        except answers_mod.AnswersInvalid as exc:
+            session.file_problems = exc.problems
+            data = exc.data
+        if isinstance(data, dict):
+            session.draft = _merge(defaults(), data)
+        return session
+
+    @property
+    def demo(self) -> bool:
+        return self.scenario is not None
+
+    # ------------------------------------------------------------ editing
+
+    def get(self, path: Loc, default: Any = None) -> Any:
+        node: Any = self.draft
+        for part in path:
+            if not isinstance(node, dict) or part not in node:
+                return default
+            node = node[part]
+        return node
+
+    def set(self, path: Loc, value: Any) -> None:
+        """Set a value; `None` for an optional key removes it, as a file that leaves it out would."""
+        node = self.draft
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        if value is None and path[0] == "network" and len(path) == 3 and path[1] == "backend":
+            node.pop(path[-1], None)  # an unset backend option is not written into flannel's config
+        else:
+            node[path[-1]] = value
+        # a problem from the file is answered once the operator edits that field
+        self.file_problems = [p for p in self.file_problems if tuple(p.loc[: len(path)]) != path]
+
+    def set_password(self, value: str) -> None:
+        """A password typed into the wizard: kept in memory, and the answers name it by reference."""
+        etcd = self.draft["etcd"]
+        if value and not etcd.get("password_file"):
+            etcd["password_env"] = etcd.get("password_env") or PASSWORD_ENV
+        answers_mod.remember_secret(etcd.get("password_env") or PASSWORD_ENV, value)
+        if not value and etcd.get("password_env") == PASSWORD_ENV:
+            etcd["password_env"] = None
+        self.password_typed = bool(value)
+
+    # ------------------------------------------------------------ validation
+
+    def problems(self) -> dict[Loc, list[str]]:
+        """Every problem by location: the model's own, and those still standing from the file."""
+        _, found = answers_mod.check(self.draft)
+        out: dict[Loc, list[str]] = {}
+        for loc, _kind, message in found:
+            out.setdefault(tuple(loc), []).append(message)
+        for p in self.file_problems:
+            if p.message not in out.get(tuple(p.loc), []):
+                out.setdefault(tuple(p.loc), []).append(p.message)
+        return out
+
+    def problems_under(self, prefix: Loc) -> list[tuple[Loc, str]]:
+        return [(loc, m) for loc, ms in self.problems().items() for m in ms if tuple(loc[: len(prefix)]) == prefix]
+
+    def answers(self) -> Answers:
+        """The validated answers; raises AnswersInvalid (with locations) when they are not."""
+        answers, found = answers_mod.check(self.draft)
+        if answers is None or self.file_problems:
+            problems = [answers_mod.Problem(0, 0, m, tuple(loc)) for loc, _k, m in found] + self.file_problems
+            raise answers_mod.AnswersInvalid(self.source or "answers", problems, self.draft)
+        return answers
+
+    def partial(self) -> Answers:
+        """Answers for live previews: each section that validates on its own, defaults for the rest."""
+        from pydantic import ValidationError
+
+        sections: dict[str, Any] = {}
+        for name, info in answers_mod.Answers.model_fields.items():
+            if name == "version":
+                continue
+            model = info.annotation
+            try:
+                sections[name] = model.model_validate(self.draft.get(name) or {})  # type: ignore[union-attr]
+            except ValidationError:
+                sections[name] = model()  # type: ignore[misc]
+        return answers_mod.Answers.model_construct(version=1, **sections)
+
+    # ------------------------------------------------------------ engine
+
+    def context(self, answers: Answers, emit: Callable[[StepEvent], None], dry_run: bool) -> Context:
+        from wizard.steps import Context
+
+        follow = getattr(self.node, "follow", None)
+        if follow is not None:  # the simulated services play the units the answers name
+            follow(answers.flanneld.service, answers.flanneld.env_file, answers.docker.service, answers.docker.daemon_json)
+        return Context(answers, self.node, dry_run=dry_run, emit=emit,
+                       ignore_preflight=frozenset(n.lower() for n in self.ignore_preflight))
+
+    def journal(self) -> Journal:
+        from wizard.journal import Journal
+
+        return Journal(self.node.files, self.state_dir)
+
+    def save(self, path: str) -> str:
+        """Write the answers to `path` (a path on this machine, not under the node's root)."""
+        from wizard.node.files import Files
+
+        return savefile.save(Files("/"), os.path.abspath(path), self.answers())
