@@ -1,0 +1,257 @@
+"""Apply: the engine runs in a worker; one line per step (spinner, then ✓ / ⚠ / ✗ and the time),
+a sub-line per change, every event in the log; on failure the message, what to do, and
+Retry / Roll back / Quit."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+from textual import work
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Button, RichLog, Static
+
+from screens.base import StepScreen
+from screens.pages import SPINNER
+from screens.widgets import status_text
+from wizard.steps import ORDER
+
+if TYPE_CHECKING:
+    from textual.app import ComposeResult
+
+    from wizard.events import StepEvent
+    from wizard.runner import Runner
+
+ICON = {"ok": ("✓", "green"), "warn": ("⚠", "yellow"), "failed": ("✗", "bold red"), "skipped": ("–", "dim"),
+        "pending": ("○", "dim")}
+
+
+class ApplyPage(StepScreen):
+    NAME = "apply"
+    HEADING = "Apply — changing the node"
+
+    running = False
+    exit_code: int | None = None
+    runner: Runner | None = None
+    start_requested = False
+    ready = False  # composed: the step lines exist
+
+    def body(self) -> ComposeResult:
+        self.state: dict[str, dict[str, Any]] = {}
+        yield Static("Confirm on the Review page to start.", id="apply-summary")
+        for step in ORDER:
+            yield Static(Text(f"○ {step}", style="dim"), id=f"line-{step}", classes="step-line")
+            sub = Static("", id=f"sub-{step}", classes="step-sub")
+            sub.display = False
+            yield sub
+        with Vertical(id="fail-panel"):
+            yield Static("", id="fail-message")
+            with Horizontal(id="fail-buttons"):
+                yield Button("Retry", id="retry", variant="primary", compact=True)
+                yield Button("Roll back", id="rollback", variant="warning", compact=True)
+                yield Button("Quit", id="quit", variant="error", compact=True)
+        yield RichLog(id="log", wrap=True, markup=False, max_lines=2000)
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.query_one("#fail-panel").display = False
+        self.set_interval(0.1, self.tick)
+        self.frame = 0
+        self.ready = True
+        if self.start_requested:
+            self.start()
+
+    # ------------------------------------------------------------ running
+
+    def start(self) -> None:
+        if not self.ready:
+            self.start_requested = True  # confirmed before this page was first drawn: start once it is
+            return
+        self.start_requested = False
+        if self.running:
+            return
+        from wizard.answers import AnswersInvalid
+
+        try:
+            answers = self.session.answers()
+        except AnswersInvalid:
+            self.query_one("#apply-summary", Static).update(Text("the answers have problems: go back to Review", style="red"))
+            return
+        self.exit_code = None
+        self.running = True
+        self.wizard.events = []
+        self.state = {step: {"status": "pending", "t0": 0.0, "subs": []} for step in ORDER}
+        for step in ORDER:
+            self.query_one(f"#line-{step}", Static).update(Text(f"○ {step}", style="dim"))
+            self.query_one(f"#sub-{step}", Static).update("")
+            self.query_one(f"#sub-{step}", Static).display = False
+        self.query_one("#fail-panel").display = False
+        target = "the simulated node" if self.session.demo else "this node"
+        self.query_one("#apply-summary", Static).update(f"applying to {target}…")
+        self.wizard.mark(self.NAME, "running")
+        self.run_engine(answers)
+
+    def stop_after_current(self) -> None:
+        if self.runner is not None:
+            self.runner.interrupt()
+
+    @work(thread=True, exclusive=True, group="apply")
+    def run_engine(self, answers: object) -> None:
+        from wizard.runner import Runner
+
+        ctx = self.session.context(answers, self._from_engine, dry_run=False)  # type: ignore[arg-type]
+        runner = Runner(ctx, self.session.journal(), list(ORDER))
+        self.runner = runner
+        try:
+            code = runner.run()
+        except Exception as exc:  # an engine bug must not leave the screen spinning
+            self._from_engine_event("wizard", "failed", f"internal error: {exc!r}")
+            code = 1
+        self.app.call_from_thread(self.finished, code)
+
+    def _from_engine(self, event: StepEvent) -> None:
+        self.app.call_from_thread(self.show_event, event)
+
+    def _from_engine_event(self, step: str, status: Any, message: str) -> None:
+        from wizard.events import StepEvent
+
+        self._from_engine(StepEvent(step, status, message))
+
+    def show_event(self, event: StepEvent) -> None:
+        self.wizard.events.append(event)
+        log = self.query_one("#log", RichLog)
+        log.write(status_text(event.status, f"{event.step}: {event.message}", event.detail))
+        state = self.state.get(event.step)
+        if state is None:
+            return
+        if event.kind in ("change", "check", "note"):
+            if event.kind == "note" and event.status == "ok":
+                return  # the log has it; sub-lines are for what changed and what went wrong
+            state["subs"].append(status_text(event.status, event.message))
+            sub = Text()
+            for n, line in enumerate(state["subs"][-6:]):
+                if n:
+                    sub.append("\n")
+                sub.append_text(line)
+            box = self.query_one(f"#sub-{event.step}", Static)
+            box.update(sub)
+            box.display = True
+            return
+        if event.status == "running" and state["status"] == "pending":
+            state["t0"] = time.monotonic()
+        state["status"] = event.status
+        state["message"] = event.message
+        state["elapsed"] = event.elapsed
+        self.draw_line(event.step)
+
+    def draw_line(self, step: str) -> None:
+        state = self.state[step]
+        status = state["status"]
+        if status == "running":
+            icon, style = SPINNER[self.frame % len(SPINNER)], "bold"
+            elapsed = time.monotonic() - state["t0"]
+        else:
+            icon, style = ICON.get(status, ("·", ""))
+            elapsed = state.get("elapsed", 0.0)
+        text = Text(f"{icon} {step:<10}", style=style)
+        text.append(f" {state.get('message', '')}")
+        if status not in ("pending",):
+            text.append(f"  {elapsed:.1f}s", style="dim")
+        self.query_one(f"#line-{step}", Static).update(text)
+
+    def tick(self) -> None:
+        self.frame += 1
+        for step, state in self.state.items():
+            if state["status"] == "running":
+                self.draw_line(step)
+
+    def finished(self, code: int) -> None:
+        from wizard.runner import EXIT_OK
+
+        self.running = False
+        self.exit_code = code
+        for step, state in self.state.items():
+            if state["status"] == "running":
+                state["status"] = "failed"
+                self.draw_line(step)
+        summary = self.query_one("#apply-summary", Static)
+        last = next((e for e in reversed(self.wizard.events) if e.kind == "" and e.step == "wizard"), None)
+        if code == EXIT_OK:
+            summary.update(Text(f"✓ {last.message if last else 'done'}", style="green"))
+            self.wizard.mark(self.NAME, "ok")
+            self.mark_smoke()
+            return
+        failure = next((e for e in reversed(self.wizard.events) if e.status == "failed" and e.kind == ""), None)
+        message = Text(f"✗ {failure.step}: {failure.message}" if failure else "✗ stopped", style="bold red")
+        if failure and failure.detail:
+            message.append(f"\nwhat to do: {failure.detail}")
+        message.append("\nRetry runs every step again (what is in place is left alone); Roll back reverses "
+                       "every recorded change; Quit leaves the node as it is (`flannel-wizard undo` later).")
+        self.query_one("#fail-message", Static).update(message)
+        self.query_one("#fail-panel").display = True
+        summary.update(Text("stopped", style="red"))
+        self.wizard.mark(self.NAME, "failed")
+        self.query_one("#retry", Button).focus()
+
+    def mark_smoke(self) -> None:
+        smoke = [e for e in self.wizard.events if e.step == "smoke"]
+        status = "skipped" if smoke and all(e.status == "skipped" for e in smoke if e.kind == "note") else "ok"
+        self.wizard.mark("smoke", status if smoke else "")
+
+    # ------------------------------------------------------------ failure choices
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "retry":
+            event.stop()
+            self.start()
+        elif event.button.id == "rollback":
+            event.stop()
+            self.query_one("#fail-panel").display = False
+            self.query_one("#apply-summary", Static).update("rolling back every recorded change…")
+            self.running = True
+            self.roll_back()
+        elif event.button.id == "quit":
+            event.stop()
+            self.app.exit(self.exit_code or 0)
+        else:
+            super().on_button_pressed(event)
+
+    @work(thread=True, exclusive=True, group="apply")
+    def roll_back(self) -> None:
+        from wizard.undo import undo_all
+
+        journal = self.session.journal()
+        failures = undo_all(self.session.node, journal, self._from_engine) if journal.exists() else 0
+        self.app.call_from_thread(self.rolled_back, failures)
+
+    def rolled_back(self, failures: int) -> None:
+        self.running = False
+        summary = self.query_one("#apply-summary", Static)
+        if failures:
+            summary.update(Text(f"✗ {failures} change(s) could not be reversed; see the log", style="red"))
+            self.query_one("#fail-panel").display = True
+        else:
+            summary.update(Text("↺ rolled back: the node is as it was before the wizard", style="yellow"))
+            self.exit_code = 1
+        self.wizard.mark(self.NAME, "warn")
+
+    # ------------------------------------------------------------ navigation
+
+    def blocked(self) -> str:
+        if self.running:
+            return "still applying"
+        if self.exit_code is None:
+            return "nothing applied yet — confirm on the Review page"
+        if self.exit_code != 0:
+            return "the apply did not finish — Retry, Roll back or Quit"
+        return ""
+
+    def action_back(self) -> None:
+        if self.running:
+            self.query_one("#nav-status", Static).update("still applying — wait, or quit to stop after the change in flight")
+            return
+        super().action_back()
+
+
+PAGE = ApplyPage

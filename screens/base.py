@@ -1,0 +1,190 @@
+"""The frame every page shares: demo marker, sidebar, title, body, Back/Next, footer; and forms
+whose fields write straight into the session's answers and show their problems as you type."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Input, OptionList, Select, Static, Switch
+
+from screens.pages import PAGES, TITLES
+from screens.widgets import FieldRow, FieldSpec, Sidebar, demo_marker
+
+if TYPE_CHECKING:
+    from textual.app import ComposeResult
+
+    from screens.app import WizardApp
+    from wizard.session import Session
+
+
+class StepScreen(Screen[None]):
+    NAME: ClassVar[str] = ""
+    HEADING: ClassVar[str] = ""
+    SECTION: ClassVar[tuple[str, ...] | None] = None  # the part of the answers this page edits
+    FIELDS: ClassVar[tuple[FieldSpec, ...]] = ()
+
+    BINDINGS: ClassVar[list[Binding]] = [  # type: ignore[assignment]
+        Binding("ctrl+n", "next", "Next", priority=True),
+        Binding("escape", "back", "Back"),
+        Binding("ctrl+s", "save", "Save answers"),
+    ]
+
+    @property
+    def wizard(self) -> WizardApp:
+        return self.app  # type: ignore[return-value]
+
+    @property
+    def session(self) -> Session:
+        return self.wizard.session
+
+    # ------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        session = self.session
+        if session.scenario is not None:
+            yield demo_marker(session.scenario, session.node.files.root.as_posix())
+        with Horizontal(id="frame"):
+            yield Sidebar(self.wizard.statuses, self.NAME)
+            with Vertical(id="page"):
+                yield Static(self.HEADING or TITLES[self.NAME], id="heading")
+                with VerticalScroll(id="body"):
+                    yield from self.body()
+                with Horizontal(id="nav"):
+                    yield Static("", id="nav-status")
+                    yield Button("Back", id="back", disabled=PAGES[0] == self.NAME, compact=True)
+                    yield Button(self.next_label(), id="next", variant="primary", compact=True)
+        yield Footer()
+
+    def body(self) -> ComposeResult:
+        yield Static("", id="section-problems", classes="problems")
+        for spec in self.FIELDS:
+            yield FieldRow(spec, self.session.get(spec.path))
+
+    def next_label(self) -> str:
+        return "Next"
+
+    def on_mount(self) -> None:
+        self.show_problems()
+
+    def on_screen_resume(self) -> None:
+        self.wizard.mark(self.NAME, "current")
+        self.query_one(Sidebar).show(self.wizard.statuses)
+
+    # ------------------------------------------------------------ navigation
+
+    def blocked(self) -> str:
+        """Why Next may not go on yet ('' when it may)."""
+        if self.SECTION is None:
+            return ""
+        problems = self.session.problems_under(self.SECTION)
+        if problems:
+            return f"{len(problems)} problem(s) on this page — fix them to go on"
+        return ""
+
+    def action_next(self) -> None:
+        reason = self.blocked()
+        status = self.query_one("#nav-status", Static)
+        if reason:
+            status.update(reason)
+            self.wizard.mark(self.NAME, "failed")
+            self.query_one(Sidebar).show(self.wizard.statuses)
+            return
+        status.update("")
+        self.wizard.mark(self.NAME, self.done_status())
+        self.wizard.go(PAGES[PAGES.index(self.NAME) + 1] if PAGES[-1] != self.NAME else self.NAME)
+
+    def done_status(self) -> str:
+        return "ok"
+
+    def action_back(self) -> None:
+        index = PAGES.index(self.NAME)
+        if index > 0:
+            self.wizard.go(PAGES[index - 1])
+
+    def action_save(self) -> None:
+        self.wizard.save_answers()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "next":
+            event.stop()
+            self.action_next()
+        elif event.button.id == "back":
+            event.stop()
+            self.action_back()
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        if event.option_list.id == "sidebar" and event.option.id:
+            event.stop()
+            self.wizard.go(event.option.id)
+
+    # ------------------------------------------------------------ forms
+
+    def spec_for(self, widget_id: str | None) -> FieldSpec | None:
+        return next((s for s in self.FIELDS if s.id == widget_id), None)
+
+    def edited(self, spec: FieldSpec, raw: Any) -> None:
+        if spec.password:
+            self.session.set_password(str(raw))
+        else:
+            self.session.set(spec.path, spec.to_value(raw))
+        self.show_problems()
+        self.changed(spec)
+
+    def changed(self, spec: FieldSpec) -> None:
+        """A field changed; pages with live previews redraw them here."""
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        spec = self.spec_for(event.input.id)
+        if spec is not None:
+            self.edited(spec, event.value)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        # Enter moves on like Tab; on the last field it is Next
+        if self.spec_for(event.input.id) is None:
+            return
+        inputs = [w for w in self.query(Input) if w.display and not w.disabled]
+        if inputs and event.input is inputs[-1]:
+            self.action_next()
+        else:
+            self.focus_next()
+
+    def on_switch_changed(self, event: Switch.Changed) -> None:
+        spec = self.spec_for(event.switch.id)
+        if spec is not None:
+            self.edited(spec, event.value)
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        spec = self.spec_for(event.select.id)
+        if spec is not None:
+            self.edited(spec, event.value)
+
+    def show_problems(self) -> None:
+        if self.SECTION is None:
+            return
+        problems = self.session.problems_under(self.SECTION)
+        shown: set[int] = set()
+        for spec in self.FIELDS:
+            mine = [(n, m) for n, (loc, m) in enumerate(problems) if tuple(loc[: len(spec.path)]) == spec.path]
+            shown.update(n for n, _ in mine)
+            try:
+                label = self.query_one(f"#err-{spec.id}", Static)
+            except Exception:  # the row is not mounted (another backend's options)
+                continue
+            label.update("\n".join(f"✗ {m}" for _, m in mine))
+            label.display = bool(mine)
+        rest = [m for n, (loc, m) in enumerate(problems) if n not in shown]
+        box = self.query("#section-problems")
+        if box:
+            box.first(Static).update("\n".join(f"✗ {m}" for m in rest))
+            box.first(Static).display = bool(rest)
+
+    def set_field(self, spec: FieldSpec, value: Any) -> None:
+        """Put a value into a field as if typed (autoplay, tests of prefill)."""
+        widget = self.query_one(f"#{spec.id}")
+        if isinstance(widget, Input):
+            widget.value = spec.to_text(value)
+        elif isinstance(widget, Switch | Select):
+            widget.value = value

@@ -1,0 +1,165 @@
+"""Network: flannel's Network, SubnetLen (SubnetMin/Max under "advanced"), the service CIDR and the
+backend with only its own options. Checked as you type: flannel's own error texts, overlaps with
+this node's addresses and routes, capacity, and the MTU the backend will give."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+from textual import work
+from textual.containers import Vertical
+from textual.widgets import Collapsible, Select, Static
+
+from screens.base import StepScreen
+from screens.widgets import FieldRow, FieldSpec, status_text
+
+if TYPE_CHECKING:
+    from textual.app import ComposeResult
+
+    from wizard.steps.network import Facts
+
+BACKENDS = ("vxlan", "host-gw", "udp", "ipip", "wireguard")
+BACKEND_HELP = {
+    "vxlan": "kernel VXLAN on UDP 8472; works across subnets; MTU − 50",
+    "host-gw": "plain routes to other nodes; fastest; nodes must share one L2 network",
+    "udp": "flanneld encapsulates in user space (UDP 8285); slow, for debugging",
+    "ipip": "kernel IP-in-IP; MTU − 20",
+    "wireguard": "encrypted tunnels; MTU − 80",
+}
+
+
+def _opt(backend: str, name: str, label: str, kind: str = "int", **kw: Any) -> FieldSpec:
+    return FieldSpec(("network", "backend", name), label, kind, optional=True, key=backend, **kw)
+
+
+BACKEND_FIELDS: dict[str, tuple[FieldSpec, ...]] = {
+    "vxlan": (
+        _opt("vxlan", "vni", "VNI", placeholder="1"),
+        _opt("vxlan", "port", "UDP port", placeholder="0 = kernel default 8472"),
+        _opt("vxlan", "mtu", "MTU", placeholder="auto"),
+        _opt("vxlan", "direct_routing", "DirectRouting", "bool"),
+        _opt("vxlan", "gbp", "GBP", "bool"),
+        _opt("vxlan", "learning", "Learning", "bool"),
+    ),
+    "host-gw": (),
+    "udp": (_opt("udp", "port", "UDP port", placeholder="8285"),),
+    "ipip": (_opt("ipip", "direct_routing", "DirectRouting", "bool"),),
+    "wireguard": (
+        _opt("wireguard", "psk_env", "PSK env var", "str", placeholder="none"),
+        _opt("wireguard", "psk_file", "PSK file", "str", placeholder="none"),
+        _opt("wireguard", "listen_port", "Listen port", placeholder="51820"),
+        _opt("wireguard", "mtu", "MTU", placeholder="auto"),
+        _opt("wireguard", "persistent_keepalive_interval", "Keepalive (s)", placeholder="0"),
+    ),
+}
+MAIN = (
+    FieldSpec(("network", "cidr"), "Network", placeholder="172.30.0.0/16", help="all pod addresses of the cluster"),
+    FieldSpec(("network", "subnet_len"), "SubnetLen", "int", optional=True, placeholder="24",
+              help="each node leases one subnet of this size"),
+    FieldSpec(("network", "service_cidr"), "Service CIDR", optional=True, placeholder="10.254.0.0/16",
+              help="kube-apiserver's --service-cluster-ip-range"),
+)
+ADVANCED = (
+    FieldSpec(("network", "subnet_min"), "SubnetMin", optional=True, placeholder="the second subnet"),
+    FieldSpec(("network", "subnet_max"), "SubnetMax", optional=True, placeholder="the last subnet"),
+)
+TYPE = FieldSpec(("network", "backend", "type"), "Backend", "select", options=tuple((b, b) for b in BACKENDS))
+
+
+class NetworkPage(StepScreen):
+    NAME = "network"
+    HEADING = "Network — flannel's address plan and backend"
+    SECTION = ("network",)
+    FIELDS = (*MAIN, *ADVANCED, TYPE, *(f for fields in BACKEND_FIELDS.values() for f in fields))
+
+    facts: Facts | None = None
+
+    def body(self) -> ComposeResult:
+        yield Static("", id="section-problems", classes="problems")
+        get = self.session.get
+        for spec in MAIN:
+            yield FieldRow(spec, get(spec.path))
+        with Collapsible(title="advanced: SubnetMin / SubnetMax", collapsed=not any(get(s.path) for s in ADVANCED),
+                         id="advanced"):
+            for spec in ADVANCED:
+                yield FieldRow(spec, get(spec.path))
+        current = get(TYPE.path) or "vxlan"
+        yield FieldRow(TYPE, current)
+        yield Static(BACKEND_HELP.get(current, ""), id="backend-help", classes="field-help")
+        for backend, fields in BACKEND_FIELDS.items():
+            with Vertical(id=f"opts-{backend}", classes="backend-opts") as box:
+                box.display = backend == current
+                for spec in fields:
+                    value = get(spec.path) if backend == current else None
+                    yield FieldRow(spec, value)
+        yield Static("", id="checks")
+
+    def on_mount(self) -> None:
+        self.remembered: dict[str, dict[str, Any]] = {}
+        super().on_mount()
+        self.inspect_node()
+
+    @work(thread=True, exclusive=True, group="network-facts")
+    def inspect_node(self) -> None:
+        from wizard.steps import network
+
+        ctx = self.session.context(self.session.partial(), lambda e: None, dry_run=True)
+        facts = network.inspect(ctx)
+        self.app.call_from_thread(self._got_facts, facts)
+
+    def _got_facts(self, facts: Facts) -> None:
+        self.facts = facts
+        self.show_checks()
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        if event.select.id == TYPE.id and event.value != self.session.get(TYPE.path):
+            self.switch_backend(str(event.value))
+        super().on_select_changed(event)
+
+    def switch_backend(self, new: str) -> None:
+        # each backend keeps what was typed for it, so looking at another one and back loses nothing
+        old = dict(self.session.get(("network", "backend")) or {})
+        self.remembered[str(old.pop("type", ""))] = old
+        self.session.draft["network"]["backend"] = {"type": new, **self.remembered.get(new, {})}
+        for backend in BACKEND_FIELDS:
+            self.query_one(f"#opts-{backend}").display = backend == new
+        self.query_one("#backend-help", Static).update(BACKEND_HELP.get(new, ""))
+
+    def changed(self, spec: FieldSpec) -> None:
+        self.show_checks()
+
+    def show_problems(self) -> None:
+        super().show_problems()
+        self.show_checks()
+
+    def show_checks(self) -> None:
+        box = self.query("#checks")
+        if not box:
+            return
+        out = Text("Checks against this node\n", style="bold")
+        if self.session.problems_under(("network",)):
+            out.append("waiting for the values above to be valid\n", style="dim")
+        elif self.facts is None:
+            out.append("reading this node's addresses and routes…\n", style="dim")
+        else:
+            from wizard.steps import network
+
+            ctx = self.session.context(self.session.partial(), lambda e: None, dry_run=True)
+            for note in network.plan(ctx, self.facts).notes:
+                out.append_text(status_text(note.status, note.message, note.detail))
+                out.append("\n")
+        box.first(Static).update(out)
+
+    def blocked(self) -> str:
+        reason = super().blocked()
+        if reason or self.facts is None:
+            return reason
+        from wizard.steps import network
+
+        ctx = self.session.context(self.session.partial(), lambda e: None, dry_run=True)
+        failed = [n for n in network.plan(ctx, self.facts).notes if n.status == "failed"]
+        return f"{failed[0].message} — {failed[0].detail}" if failed else ""
+
+
+PAGE = NetworkPage

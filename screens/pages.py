@@ -1,0 +1,21 @@
+"""The wizard's pages in order, and what each is called in the sidebar."""
+
+from __future__ import annotations
+
+PAGES: tuple[str, ...] = ("preflight", "etcd", "network", "flanneld", "docker", "cgroup", "review", "apply", "smoke", "finish")
+TITLES: dict[str, str] = {
+    "preflight": "Welcome",
+    "etcd": "etcd",
+    "network": "Network",
+    "flanneld": "flanneld",
+    "docker": "Docker bridge",
+    "cgroup": "cgroup driver",
+    "review": "Review",
+    "apply": "Apply",
+    "smoke": "Smoke test",
+    "finish": "Finish",
+}
+ICONS: dict[str, str] = {
+    "": "○", "current": "●", "ok": "✓", "warn": "⚠", "failed": "✗", "running": "…", "skipped": "–", "pending": "○",
+}
+SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"

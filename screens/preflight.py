@@ -1,0 +1,136 @@
+"""Welcome / preflight: what will happen on this node, and kubeadm-style checks as a live table.
+
+Errors block Next until they are fixed or the operator ignores them by name (Enter on the row).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from rich.text import Text
+from textual import work
+from textual.binding import Binding
+from textual.widgets import Button, DataTable, Static
+
+from screens.base import StepScreen
+
+if TYPE_CHECKING:
+    from textual.app import ComposeResult
+
+    from wizard.steps.preflight import Finding
+
+INTRO = (
+    "Sets up this node's pod network: etcd (flannel's config) → network (CIDR, backend) →\n"
+    "flanneld (its lease) → docker0 onto flannel's subnet → one cgroup driver.\n"
+    "Nothing changes before you confirm on Review; every change is journaled and undoable."
+)
+
+
+class PreflightPage(StepScreen):
+    NAME = "preflight"
+    HEADING = "Welcome — what will happen, and is this node ready?"
+    BINDINGS: ClassVar[list[Binding]] = [*StepScreen.BINDINGS, Binding("i", "ignore", "Ignore error", show=True),
+                                         Binding("r", "recheck", "Check again")]
+
+    findings: list[Finding] | None = None
+
+    def body(self) -> ComposeResult:
+        yield Static(INTRO, id="intro")
+        yield Static("", id="file-problems", classes="problems")
+        yield Static("checking the node…", id="preflight-status")
+        table: DataTable[Any] = DataTable(id="preflight-table", cursor_type="row", zebra_stripes=True)
+        table.add_columns("check", "result", "detail")
+        yield table
+        yield Button("Check again", id="recheck", compact=True)
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        general = [p for p in self.session.file_problems if not p.loc]
+        if self.session.file_problems:
+            where = self.session.source or "the answers file"
+            lines = [f"{where}: {len(self.session.file_problems)} problem(s), each shown on its page"]
+            lines += [f"✗ line {p.line}: {p.message}" for p in general]
+            self.query_one("#file-problems", Static).update("\n".join(lines))
+        self.query_one("#file-problems", Static).display = bool(self.session.file_problems)
+        self.action_recheck()
+
+    def action_recheck(self) -> None:
+        self.query_one("#preflight-status", Static).update("checking the node…")
+        self.wizard.mark(self.NAME, "running")
+        self.run_checks()
+
+    @work(thread=True, exclusive=True, group="preflight")
+    def run_checks(self) -> None:
+        from wizard.steps import preflight
+
+        ctx = self.session.context(self.session.partial(), lambda e: None, dry_run=True)
+        findings = preflight.inspect(ctx)
+        self.app.call_from_thread(self.show_findings, findings)
+
+    def show_findings(self, findings: list[Finding]) -> None:
+        self.findings = findings
+        table = self.query_one("#preflight-table", DataTable)
+        table.clear()
+        ignored = {n.lower() for n in self.session.ignore_preflight}
+        for f in findings:
+            if f.ok:
+                result = Text("ok", style="green")
+            elif f.name.lower() in ignored:
+                result = Text(f"{f.severity.lower()} (ignored)", style="dim")
+            elif f.severity == "ERROR":
+                result = Text("error", style="bold red")
+            else:
+                result = Text("warning", style="yellow")
+            detail = "" if f.ok else f"{f.message} — {f.fix}" if f.fix else f.message
+            table.add_row(f.name, result, detail, key=f.name)
+        errors = self.errors()
+        ok = sum(1 for f in findings if f.ok)
+        text = f"{ok} of {len(findings)} checks passed"
+        if errors:
+            text += f"; {len(errors)} error(s) block Next — fix them and press r, or select one and press i to ignore it"
+        self.query_one("#preflight-status", Static).update(text)
+        self.wizard.mark(self.NAME, "failed" if errors else "warn" if ok < len(findings) else "current")
+
+    def errors(self) -> list[Finding]:
+        ignored = {n.lower() for n in self.session.ignore_preflight}
+        return [f for f in self.findings or [] if not f.ok and f.severity == "ERROR" and f.name.lower() not in ignored]
+
+    def action_ignore(self) -> None:
+        table = self.query_one("#preflight-table", DataTable)
+        if not self.findings or table.row_count == 0:
+            return
+        row_key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
+        name = str(row_key.value)
+        finding = next(f for f in self.findings if f.name == name)
+        if finding.ok:
+            return
+        if name in self.session.ignore_preflight:
+            self.session.ignore_preflight.discard(name)
+        else:
+            self.session.ignore_preflight.add(name)
+        self.show_findings(self.findings)
+        table.move_cursor(row=[f.name for f in self.findings].index(name))
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self.action_ignore()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "recheck":
+            event.stop()
+            self.action_recheck()
+            return
+        super().on_button_pressed(event)
+
+    def blocked(self) -> str:
+        if self.findings is None:
+            return "the checks are still running"
+        errors = self.errors()
+        if errors:
+            return f"{len(errors)} preflight error(s): {', '.join(f.name for f in errors)} — fix or ignore (i)"
+        return ""
+
+    def done_status(self) -> str:
+        return "warn" if any(not f.ok for f in self.findings or []) else "ok"
+
+
+PAGE = PreflightPage

@@ -1,0 +1,170 @@
+"""Widgets every page shares: the sidebar, the demo marker, form fields bound to answer paths, a
+confirmation dialog and a diff view."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, OptionList, Select, Static, Switch
+from textual.widgets.option_list import Option
+
+from screens.pages import ICONS, PAGES, TITLES
+
+if TYPE_CHECKING:
+    from textual.app import ComposeResult
+    from textual.widget import Widget
+
+Loc = tuple[Any, ...]
+
+
+class Sidebar(OptionList):
+    """The steps with their status; Enter on one jumps there."""
+
+    def __init__(self, statuses: dict[str, str], current: str) -> None:
+        super().__init__(*self._build(statuses, current), id="sidebar")
+        self.current = current
+
+    @staticmethod
+    def _build(statuses: dict[str, str], current: str) -> list[Option]:
+        out = []
+        for name in PAGES:
+            status = "current" if name == current and statuses.get(name, "") in ("", "current") else statuses.get(name, "")
+            out.append(Option(f"{ICONS.get(status, '○')} {TITLES[name]}", id=name))
+        return out
+
+    def show(self, statuses: dict[str, str]) -> None:
+        self.clear_options()
+        self.add_options(self._build(statuses, self.current))
+        self.highlighted = PAGES.index(self.current)
+
+
+def demo_marker(scenario: dict[str, Any], root: str) -> Static:
+    text = f"DEMO — simulated node · scenario {scenario['name']} · nothing on this machine changes"
+    return Static(text, id="demo-banner")
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One answer on a form: where it lives in the answers, and how its text becomes a value."""
+
+    path: Loc
+    label: str
+    kind: str = "str"  # str, int, float, list, bool, select
+    optional: bool = False
+    placeholder: str = ""
+    options: tuple[tuple[str, Any], ...] = field(default_factory=tuple)
+    password: bool = False
+    help: str = ""
+    key: str = ""  # tells apart two fields with one path (the same option of two backends)
+
+    @property
+    def id(self) -> str:
+        return "f-" + "-".join(str(p) for p in (self.key, *self.path) if p).replace("_", "-")
+
+    def to_value(self, raw: Any) -> Any:
+        if self.kind in ("bool", "select"):
+            return raw
+        text = str(raw).strip()
+        if self.kind == "list":
+            return [part.strip() for part in text.split(",") if part.strip()]
+        if not text:
+            return None if self.optional else ""
+        if self.kind == "int":
+            try:
+                return int(text)
+            except ValueError:
+                return text  # the model says what is wrong with it, in the same words as for a file
+        if self.kind == "float":
+            try:
+                return float(text)
+            except ValueError:
+                return text
+        return text
+
+    def to_text(self, value: Any) -> str:
+        if value is None:
+            return ""
+        if self.kind == "list" and isinstance(value, list):
+            return ", ".join(str(v) for v in value)
+        if isinstance(value, float) and value.is_integer():
+            return str(int(value))
+        return str(value)
+
+    def widget(self, value: Any) -> Widget:
+        if self.kind == "bool":
+            return Switch(value=bool(value), id=self.id)
+        if self.kind == "select":
+            return Select(list(self.options), value=value, allow_blank=False, id=self.id, compact=True)
+        return Input(self.to_text(value), placeholder=self.placeholder, password=self.password, id=self.id, compact=True)
+
+
+class FieldRow(Vertical):
+    """Label, control, and the problems of that one answer right under it."""
+
+    def __init__(self, spec: FieldSpec, value: Any) -> None:
+        super().__init__(classes="field")
+        self.spec = spec
+        self.value = value
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(classes="field-line"):
+            yield Label(self.spec.label, classes="field-label")
+            yield self.spec.widget(self.value)
+        if self.spec.help:
+            yield Static(self.spec.help, classes="field-help")
+        yield Static("", classes="field-error", id=f"err-{self.spec.id}")
+
+
+class ConfirmModal(ModalScreen[bool]):
+    """A clear yes/no before anything on the node is touched."""
+
+    BINDINGS = [("escape", "dismiss(False)", "Cancel")]
+
+    def __init__(self, question: str, yes: str) -> None:
+        super().__init__()
+        self.question = question
+        self.yes = yes
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="confirm"):
+            yield Static(self.question, id="confirm-question")
+            with Horizontal(id="confirm-buttons"):
+                yield Button(self.yes, variant="warning", id="confirm-yes", compact=True)
+                yield Button("Cancel", id="confirm-no", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#confirm-no", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "confirm-yes")
+
+
+def diff_text(diff: str) -> Text:
+    """A unified diff with + and - lines coloured the way every diff tool does."""
+    out = Text()
+    for line in diff.splitlines():
+        style = ""
+        if line.startswith("+++") or line.startswith("---"):
+            style = "bold"
+        elif line.startswith("+"):
+            style = "green"
+        elif line.startswith("-"):
+            style = "red"
+        elif line.startswith("@@"):
+            style = "cyan"
+        out.append(line + "\n", style=style)
+    return out
+
+
+def status_text(status: str, message: str, detail: str = "", indent: str = "") -> Text:
+    icon = {"ok": "✓", "warn": "⚠", "failed": "✗", "skipped": "–", "pending": "·", "running": "…"}.get(status, "·")
+    style = {"ok": "green", "warn": "yellow", "failed": "bold red", "skipped": "dim"}.get(status, "")
+    text = Text(f"{indent}{icon} ", style=style)
+    text.append(message)
+    if detail:
+        text.append("\n" + "\n".join(f"{indent}    {line}" for line in detail.splitlines()), style="dim")
+    return text
