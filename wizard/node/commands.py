@@ -54,7 +54,7 @@ class Commands:
         except sh.SignalException as exc:
             if expired.is_set():
                 return Result(tuple(argv), -1, "", f"{argv[0]} did not answer within {timeout:g}s", timed_out=True)
-            return Result(tuple(argv), -1, _text(exc.stdout), _text(exc.stderr) or f"{argv[0]} was killed by a signal")
+            return Result(tuple(argv), -1, _text(exc.stdout), _text(exc.stderr) or f"{argv[0]} was killed by signal {-exc.exit_code}")
         finally:
             timer.cancel()
         return Result(tuple(argv), proc.exit_code, _text(proc.stdout), _text(proc.stderr))

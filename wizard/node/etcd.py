@@ -104,6 +104,9 @@ class V3Store(Store):
         # gRPC's C core prints its own lines (SSL alerts, connect failures) to stderr; we report one error instead.
         os.environ.setdefault("GRPC_VERBOSITY", "NONE")
         os.environ.setdefault("GRPC_TRACE", "")
+        # Steps run commands (fork + exec) while this channel is open; gRPC's fork handlers then
+        # abort the child now and then (systemctl "killed by signal 6"). We never use gRPC in a child.
+        os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
         import etcd3
         import grpc
 
