@@ -92,6 +92,8 @@ class Files:
         missing: list[str] = []
         parent = Path(path).parent
         while not self.path(str(parent)).exists():
+            if parent == parent.parent:
+                raise FileNotFoundError(f"the root {self.root} does not exist")
             missing.append(str(parent))
             parent = parent.parent
         for node_dir in reversed(missing):

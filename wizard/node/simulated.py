@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import shlex
 import tempfile
 import threading
@@ -154,6 +155,7 @@ class SimulatedNode:
     def __init__(self, scenario: dict[str, Any], speed: float = 1.0, root: str | None = None) -> None:
         self.scenario = scenario
         self.root = root or tempfile.mkdtemp(prefix=f"flannel-wizard-demo-{scenario['name']}-")
+        os.makedirs(self.root, exist_ok=True)
         self.clock = Clock(scenario.get("delays", {}), speed)
         self.files = Files(self.root)
         self.kernel = SimKernel(scenario)
