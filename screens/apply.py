@@ -35,7 +35,6 @@ class ApplyPage(StepScreen):
     exit_code: int | None = None
     runner: Runner | None = None
     start_requested = False
-    ready = False  # composed: the step lines exist
 
     def body(self) -> ComposeResult:
         self.state: dict[str, dict[str, Any]] = {}
@@ -58,7 +57,6 @@ class ApplyPage(StepScreen):
         self.query_one("#fail-panel").display = False
         self.set_interval(0.1, self.tick)
         self.frame = 0
-        self.ready = True
         if self.start_requested:
             self.start()
 
@@ -183,10 +181,18 @@ class ApplyPage(StepScreen):
             self.mark_smoke()
             return
         failure = next((e for e in reversed(self.wizard.events) if e.status == "failed" and e.kind == ""), None)
-        message = Text(f"✗ {failure.step}: {failure.message}" if failure else "✗ stopped", style="bold red")
-        if failure and failure.detail:
-            message.append(f"\nwhat to do: {failure.detail}")
-        message.append("\nRetry runs every step again (what is in place is left alone); Roll back reverses "
+        step = failure.step if failure else ""
+        # the reason is in the step's failed notes or changes; its closing line only says it stopped
+        reasons = [e for e in self.wizard.events if e.step == step and e.status == "failed" and e.kind] or \
+            ([failure] if failure else [])
+        message = Text(style="bold red")
+        for reason in reasons[:3]:
+            message.append(f"✗ {step}: {reason.message}\n")
+            if reason.detail:
+                message.append(f"what to do: {reason.detail.strip()}\n", style="not bold")
+        if not reasons:
+            message.append("✗ stopped\n")
+        message.append("Retry runs every step again (what is in place is left alone); Roll back reverses "
                        "every recorded change; Quit leaves the node as it is (`flannel-wizard undo` later).")
         self.query_one("#fail-message", Static).update(message)
         self.query_one("#fail-panel").display = True

@@ -42,6 +42,8 @@ async def _type_fields(app: WizardApp, page: StepScreen) -> None:
         for n in range(1, len(text) + 1):
             widget.value = text[:n]
             await asyncio.sleep(pace)
+        # the page takes the value from the Input's Changed message: wait until it has
+        await _until(lambda s=spec, t=text: s.to_text(app.session.get(s.path)) == t, timeout=5)
 
 
 async def autoplay(app: WizardApp) -> None:
@@ -51,6 +53,8 @@ async def autoplay(app: WizardApp) -> None:
         page: StepScreen = app.screen  # type: ignore[assignment]
         name = getattr(page, "NAME", "")
         if name not in PAGES:
+            continue
+        if not await _until(lambda p=page: p.ready, timeout=10):
             continue
         if name == "preflight":
             # a presenter's walkthrough: errors of the demo machine are ignored the way an operator would

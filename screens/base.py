@@ -25,6 +25,9 @@ class StepScreen(Screen[None]):
     HEADING: ClassVar[str] = ""
     SECTION: ClassVar[tuple[str, ...] | None] = None  # the part of the answers this page edits
     FIELDS: ClassVar[tuple[FieldSpec, ...]] = ()
+    ready = False  # composed and mounted: its widgets can be queried
+    # keyboard first: a page opens with its first control focused, not the sidebar
+    AUTO_FOCUS = "#body Input, #body Select, #body Switch, #body DataTable, #body Button, #body CollapsibleTitle, #next"
 
     BINDINGS: ClassVar[list[Binding]] = [  # type: ignore[assignment]
         Binding("ctrl+n", "next", "Next", priority=True),
@@ -50,7 +53,7 @@ class StepScreen(Screen[None]):
             yield Sidebar(self.wizard.statuses, self.NAME)
             with Vertical(id="page"):
                 yield Static(self.HEADING or TITLES[self.NAME], id="heading")
-                with VerticalScroll(id="body"):
+                with VerticalScroll(id="body", can_focus=False):
                     yield from self.body()
                 with Horizontal(id="nav"):
                     yield Static("", id="nav-status")
@@ -68,10 +71,12 @@ class StepScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.show_problems()
+        self.ready = True
 
     def on_screen_resume(self) -> None:
         self.wizard.mark(self.NAME, "current")
-        self.query_one(Sidebar).show(self.wizard.statuses)
+        for sidebar in self.query(Sidebar):
+            sidebar.show(self.wizard.statuses)
 
     # ------------------------------------------------------------ navigation
 
@@ -90,7 +95,6 @@ class StepScreen(Screen[None]):
         if reason:
             status.update(reason)
             self.wizard.mark(self.NAME, "failed")
-            self.query_one(Sidebar).show(self.wizard.statuses)
             return
         status.update("")
         self.wizard.mark(self.NAME, self.done_status())

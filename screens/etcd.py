@@ -104,7 +104,8 @@ class EtcdPage(StepScreen):
             self.wizard.mark(self.NAME, "failed")
             return
         prefix = self.session.get(("etcd", "prefix"))
-        out = Text(f"✓ etcd {result.version} at {result.endpoint}\n", style="green")
+        out = Text()
+        out.append(f"✓ etcd {result.version} at {result.endpoint}\n", style="green")
         if result.config is None:
             out.append(f"{prefix}/config is absent; the wizard will create it:\n")
             out.append(result.wanted + "\n")

@@ -89,7 +89,7 @@ class PreflightPage(StepScreen):
         if errors:
             text += f"; {len(errors)} error(s) block Next — fix them and press r, or select one and press i to ignore it"
         self.query_one("#preflight-status", Static).update(text)
-        self.wizard.mark(self.NAME, "failed" if errors else "warn" if ok < len(findings) else "current")
+        self.wizard.mark(self.NAME, "failed" if errors else "warn" if ok < len(findings) else "ok")
 
     def errors(self) -> list[Finding]:
         ignored = {n.lower() for n in self.session.ignore_preflight}
