@@ -242,8 +242,8 @@ def demo(args: argparse.Namespace) -> int:
     from wizard.node.simulated import SimulatedNode
     from wizard.session import Session
 
-    _need_terminal()
     scenario = scenarios.load(args.scenario)
+    _need_terminal()
     node = SimulatedNode(scenario, speed=args.speed)
     options = {"scenario": scenario}
     session = Session.from_file(node, args.answers, **options) if args.answers else Session(node, **options)
