@@ -8,7 +8,16 @@ from pathlib import Path
 import yaml
 
 from tests.tui import (
-    confirm_apply, demo_app, goto, next_page, press, run, screen_text, shown, type_into, until,
+    confirm_apply,
+    demo_app,
+    goto,
+    next_page,
+    press,
+    run,
+    screen_text,
+    shown,
+    type_into,
+    until,
 )
 from wizard import answers as answers_mod
 from wizard import scenarios

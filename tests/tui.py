@@ -55,14 +55,15 @@ def screen_text(app: WizardApp) -> str:
 
 async def goto(pilot: Pilot[Any], app: WizardApp, name: str) -> None:
     app.go(name)
-    await until(pilot, lambda: app.screen_name == name, what=f"page {name}")
+    await until(pilot, lambda: app.screen_name == name and app.screen.ready, what=f"page {name}")
     await pilot.pause()
 
 
 async def next_page(pilot: Pilot[Any], app: WizardApp) -> str:
     before = app.screen_name
     await pilot.press("ctrl+n")
-    await until(pilot, lambda: app.screen_name != before or app.screen.blocked(), what=f"leaving {before}")
+    await until(pilot, lambda: (app.screen_name != before and app.screen.ready) or app.screen.blocked(),
+                what=f"leaving {before}")
     await pilot.pause()
     return app.screen_name
 

@@ -1,0 +1,107 @@
+"""The wizard and the demo as real processes: on a pseudo-terminal, without one, with bad options;
+and the UI answering keys while an etcd endpoint that never answers is being tried."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from pathlib import Path
+
+from textual import events
+
+from tests import lab
+from tests.conftest import run_wizard
+from tests.ptyterm import Terminal
+from tests.tui import goto, run, until
+from wizard.node import Node
+from wizard.session import Session
+
+
+def test_demo_runs_on_a_terminal_and_quits_cleanly(tmp_path: Path) -> None:
+    term = Terminal(lab.wizard_argv("demo", "--speed", "50"), cwd=str(tmp_path),
+                    env={**__import__("os").environ, "PYTHONPATH": str(lab.REPO)})
+    try:
+        term.read_until("DEMO — simulated node · scenario fresh-node".encode(), timeout=15)
+        term.read_until(b"13 of 13 checks passed", timeout=15)
+        term.send(b"\x11")  # ctrl+q
+        assert term.wait() == 0
+    finally:
+        term.close()
+    tail = term.output.decode(errors="replace")
+    assert "demo files are under /tmp/flannel-wizard-demo-fresh-node-" in tail
+    assert list(tmp_path.iterdir()) == []  # nothing written where it ran
+
+
+def test_wizard_without_a_terminal_says_so() -> None:
+    done = run_wizard()
+    assert done.returncode == 2
+    assert "error: the interactive wizard needs a terminal — run it from a terminal (ssh -t), or replay headless: " \
+           "`flannel-wizard apply FILE`" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_demo_bad_options_are_clear() -> None:
+    done = run_wizard("demo", "--scenario", "laptop")
+    assert done.returncode == 2
+    assert ("error: no demo scenario 'laptop' — scenarios are cgroup-mismatch, etcd-down, existing-config, "
+            "fresh-node, smoke-fails") in done.stderr
+    done = run_wizard("demo", "--speed", "0")
+    assert done.returncode == 2 and "0 is out of range; give 0.1 to 100" in done.stderr
+
+
+def test_keys_are_answered_within_100ms_while_etcd_does_not_answer(tmp_path: Path) -> None:
+    # a listener that accepts and never speaks: gRPC waits out the whole timeout on it
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    port = silent.getsockname()[1]
+    accepted = threading.Event()
+    held: list[socket.socket] = []
+
+    def hold() -> None:
+        conn, _ = silent.accept()
+        held.append(conn)
+        accepted.set()
+
+    threading.Thread(target=hold, daemon=True).start()
+    session = Session(Node(str(tmp_path)))
+    session.set(("etcd", "endpoints"), [f"http://127.0.0.1:{port}"])
+    session.set(("etcd", "timeout_s"), 6.0)
+
+    async def main() -> list[float]:
+        from screens.app import WizardApp
+
+        app = WizardApp(session)
+        delays = []
+        async with app.run_test(size=(80, 24)) as pilot:
+            await goto(pilot, app, "etcd")
+            await pilot.press("ctrl+t")
+            await until(pilot, accepted.is_set, what="the connection to the silent endpoint")
+            field = app.screen.query_one("#f-etcd-prefix")
+            field.focus()
+            await pilot.pause()
+            for key in "abcdefghij":
+                # posted the way the terminal driver posts a key, then timed until the field shows it
+                # (Pilot's own press() waits for the whole process to go idle, which is not what we measure)
+                t0 = time.monotonic()
+                app.post_message(events.Key(key, key))
+                while not field.value.endswith(key):
+                    assert time.monotonic() - t0 < 1, "the key was not handled within a second"
+                    await asyncio.sleep(0.001)
+                delays.append(time.monotonic() - t0)
+            assert app.screen.probing, "the probe should still be waiting on the silent endpoint"
+            assert "connecting to" in str(app.screen.query_one("#probe").content)
+            await until(pilot, lambda: not app.screen.probing, timeout=10, what="the probe to time out")
+            probe = str(app.screen.query_one("#probe").content)
+            assert f"etcd at http://127.0.0.1:{port} did not answer in time" in probe
+        return delays
+
+    try:
+        delays = run(main())
+    finally:
+        for conn in held:
+            conn.close()
+        silent.close()
+    assert max(delays) < 0.1, delays
