@@ -56,12 +56,20 @@ class CgroupPage(StepScreen):
     @work(thread=True, exclusive=True, group="cgroup-facts")
     def detect(self) -> None:
         from wizard import runtimes
+        from wizard.errors import WizardError
         from wizard.steps import cgroup
 
         ctx = self.session.context(self.session.partial(), lambda e: None, dry_run=True)
-        facts = cgroup.inspect(ctx)
+        try:
+            facts = cgroup.inspect(ctx)
+        except (WizardError, OSError, ValueError) as exc:
+            self.app.call_from_thread(self._failed, str(exc))
+            return
         init = runtimes.systemd_is_init(self.session.node)
         self.app.call_from_thread(self._got, facts, init)
+
+    def _failed(self, why: str) -> None:
+        self.query_one("#runtime-driver", Static).update(Text(f"cannot read the drivers: {why}", style="red"))
 
     def _got(self, facts: Facts, init_systemd: bool) -> None:
         self.facts, self.init_systemd = facts, init_systemd

@@ -16,7 +16,7 @@ from screens.widgets import FieldRow, FieldSpec
 if TYPE_CHECKING:
     from textual.app import ComposeResult
 
-    from wizard.node.links import LinkInfo
+    from wizard.node.linkinfo import LinkInfo
 
 DAEMON_JSON_DEFAULT = "/etc/docker/daemon.json"
 DAEMON_JSON = FieldSpec(("docker", "daemon_json"), "daemon.json path", optional=True, placeholder="off")
@@ -62,16 +62,21 @@ class DockerPage(StepScreen):
 
     @work(thread=True, exclusive=True, group="docker-facts")
     def inspect_node(self) -> None:
+        from wizard.errors import WizardError
         from wizard.steps.flanneld import read_subnet_env
 
         answers = self.session.partial()
         ctx = self.session.context(answers, lambda e: None, dry_run=True)
-        links = self.session.node.links
-        bridge = links.link(answers.docker.bridge)
-        iface = answers.flanneld.iface
-        info = links.link(iface) if iface else None
-        mtu = info.mtu if info else links.default_mtu()
-        env = read_subnet_env(ctx)
+        try:
+            links = self.session.node.links
+            bridge = links.link(answers.docker.bridge)
+            iface = answers.flanneld.iface
+            info = links.link(iface) if iface else None
+            mtu = info.mtu if info else links.default_mtu()
+            env = read_subnet_env(ctx)
+        except (WizardError, OSError) as exc:
+            self.app.call_from_thread(self.notify, f"cannot read docker0: {exc}", severity="error")
+            return
         self.app.call_from_thread(self._got_facts, bridge, env, mtu or 1500)
 
     def _got_facts(self, bridge: LinkInfo | None, env: dict[str, str] | None, mtu: int) -> None:

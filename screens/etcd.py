@@ -91,6 +91,8 @@ class EtcdPage(StepScreen):
                 store.close()
         except WizardError as exc:
             result.error, result.fix = exc.what, exc.fix
+        except OSError as exc:
+            result.error, result.fix = f"cannot connect: {exc}", "check the endpoints and the TLS files"
         self.app.call_from_thread(self.show_probe, result)
 
     def show_probe(self, result: Probe) -> None:

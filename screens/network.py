@@ -102,10 +102,15 @@ class NetworkPage(StepScreen):
 
     @work(thread=True, exclusive=True, group="network-facts")
     def inspect_node(self) -> None:
+        from wizard.errors import WizardError
         from wizard.steps import network
 
         ctx = self.session.context(self.session.partial(), lambda e: None, dry_run=True)
-        facts = network.inspect(ctx)
+        try:
+            facts = network.inspect(ctx)
+        except (WizardError, OSError) as exc:
+            self.app.call_from_thread(self.notify, f"cannot read this node's addresses and routes: {exc}", severity="error")
+            return
         self.app.call_from_thread(self._got_facts, facts)
 
     def _got_facts(self, facts: Facts) -> None:

@@ -61,10 +61,15 @@ class PreflightPage(StepScreen):
 
     @work(thread=True, exclusive=True, group="preflight")
     def run_checks(self) -> None:
+        from wizard.errors import WizardError
         from wizard.steps import preflight
 
         ctx = self.session.context(self.session.partial(), lambda e: None, dry_run=True)
-        findings = preflight.inspect(ctx)
+        try:
+            findings = preflight.inspect(ctx)
+        except (WizardError, OSError) as exc:
+            self.app.call_from_thread(self.query_one("#preflight-status", Static).update, f"the checks could not run: {exc}")
+            return
         self.app.call_from_thread(self.show_findings, findings)
 
     def show_findings(self, findings: list[Finding]) -> None:

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from wizard.node import Node
     from wizard.node.etcd import Store
     from wizard.node.files import FileState
-    from wizard.node.links import LinkInfo
+    from wizard.node.linkinfo import LinkInfo
 
 NO_SYSTEMD = ("System has not been booted with systemd", "Failed to connect to bus", "Host is down")
 

@@ -122,10 +122,15 @@ class Session:
         out: dict[Loc, list[str]] = {}
         for loc, _kind, message in found:
             out.setdefault(tuple(loc), []).append(message)
-        for p in self.file_problems:
+        for p in self.located_file_problems():
             if p.message not in out.get(tuple(p.loc), []):
                 out.setdefault(tuple(p.loc), []).append(p.message)
         return out
+
+    def located_file_problems(self) -> list[answers_mod.Problem]:
+        """The file's problems that belong to an answer. One with no place (YAML that does not parse)
+        is shown on the Welcome page but blocks nothing: the pages hold the answers now."""
+        return [p for p in self.file_problems if p.loc]
 
     def problems_under(self, prefix: Loc) -> list[tuple[Loc, str]]:
         return [(loc, m) for loc, ms in self.problems().items() for m in ms if tuple(loc[: len(prefix)]) == prefix]
@@ -133,8 +138,8 @@ class Session:
     def answers(self) -> Answers:
         """The validated answers; raises AnswersInvalid (with locations) when they are not."""
         answers, found = answers_mod.check(self.draft)
-        if answers is None or self.file_problems:
-            problems = [answers_mod.Problem(0, 0, m, tuple(loc)) for loc, _k, m in found] + self.file_problems
+        if answers is None or self.located_file_problems():
+            problems = [answers_mod.Problem(0, 0, m, tuple(loc)) for loc, _k, m in found] + self.located_file_problems()
             raise answers_mod.AnswersInvalid(self.source or "answers", problems, self.draft)
         return answers
 

@@ -28,8 +28,8 @@ class Files:
     def read(self, path: str) -> bytes | None:
         try:
             return self.path(path).read_bytes()
-        except (FileNotFoundError, NotADirectoryError):
-            return None
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            return None  # a directory where a file is expected holds no file either
 
     def read_text(self, path: str) -> str | None:
         data = self.read(path)
@@ -43,7 +43,7 @@ class Files:
         try:
             st = real.stat()
             return FileState(real.read_bytes(), st.st_mode & 0o7777, st.st_uid, st.st_gid, st.st_mtime_ns)
-        except (FileNotFoundError, NotADirectoryError):
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             return FileState(None)
 
     def list(self, path: str) -> list[str]:

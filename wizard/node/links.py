@@ -4,38 +4,16 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from dataclasses import dataclass
 
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from wizard.errors import WizardError
+from wizard.node.linkinfo import LinkInfo, Route, default_mtu
+
+__all__ = ["LinkInfo", "Links", "Route"]
 
 MAIN_TABLE = 254
-
-
-@dataclass(frozen=True)
-class LinkInfo:
-    name: str
-    index: int
-    mtu: int
-    kind: str
-    ipv4: tuple[str, ...]  # "172.30.46.1/24", in the kernel's order
-
-
-@dataclass(frozen=True)
-class Route:
-    dst: ipaddress.IPv4Network
-    gateway: str | None
-    dev: str | None
-
-    def __str__(self) -> str:
-        text = "default" if self.dst.prefixlen == 0 else str(self.dst)
-        if self.gateway:
-            text += f" via {self.gateway}"
-        if self.dev:
-            text += f" dev {self.dev}"
-        return text
 
 
 class Links:
@@ -87,12 +65,7 @@ class Links:
 
     def default_mtu(self) -> int | None:
         """MTU of the device behind the default route, which flanneld picks when no iface is given."""
-        for route in self.routes():
-            if route.dst.prefixlen == 0 and route.dev:
-                info = self.link(route.dev)
-                if info:
-                    return info.mtu
-        return None
+        return default_mtu(self.routes(), self.link)
 
     def set_ipv4(self, name: str, wanted: list[str], mtu: int | None = None) -> None:
         """Make `wanted` the only IPv4 addresses of `name` and set its MTU; leave IPv6 alone."""

@@ -21,7 +21,7 @@ from wizard import flannel
 from wizard.node.commands import Result
 from wizard.node.etcd import Store
 from wizard.node.files import Files
-from wizard.node.links import LinkInfo, Route
+from wizard.node.linkinfo import LinkInfo, Route, default_mtu
 from wizard.node.memstore import MemoryStore
 
 if TYPE_CHECKING:
@@ -97,12 +97,7 @@ class SimLinks:
             return list(self._routes)
 
     def default_mtu(self) -> int | None:
-        for route in self.routes():
-            if route.dst.prefixlen == 0 and route.dev:
-                info = self.link(route.dev)
-                if info:
-                    return info.mtu
-        return None
+        return default_mtu(self.routes(), self.link)
 
     def set_ipv4(self, name: str, wanted: list[str], mtu: int | None = None) -> None:
         from wizard.errors import WizardError
@@ -188,29 +183,28 @@ class SimulatedNode:
 
     # ------------------------------------------------------------ simulated services
 
-    def _read_docker_driver(self) -> None:
+    def _daemon_json(self) -> dict[str, Any] | None:
         path = self.services.get("daemon_json")
         text = self.files.read_text(path) if path else None
         try:
             data = json.loads(text) if text else {}
         except ValueError:
+            return None  # dockerd would not start; the docker step reports the file
+        return data if isinstance(data, dict) else None
+
+    def _read_docker_driver(self) -> None:
+        from wizard.runtimes import docker_exec_opt
+
+        data = self._daemon_json()
+        if data is None:
             return
-        for opt in data.get("exec-opts", []) or []:
-            key, _, value = str(opt).partition("=")
-            if key.strip() == "native.cgroupdriver":
-                self.docker_driver = value.strip()
-                return
-        self.docker_driver = self.scenario.get("docker", {}).get("default_cgroup_driver", "cgroupfs")
+        default = self.scenario.get("docker", {}).get("default_cgroup_driver", "cgroupfs")
+        self.docker_driver = docker_exec_opt(data) or default
 
     def start_docker(self) -> None:
         self._read_docker_driver()
-        path = self.services.get("daemon_json")
-        text = self.files.read_text(path) if path else None
-        try:
-            data = json.loads(text) if text else {}
-        except ValueError:
-            return
-        if data.get("bip"):
+        data = self._daemon_json()
+        if data and data.get("bip"):
             self.links.set_ipv4("docker0", [data["bip"]], int(data.get("mtu") or 1500))
 
     def start_flanneld(self, argv: tuple[str, ...]) -> Result:

@@ -16,7 +16,7 @@ from wizard.steps.flanneld import read_subnet_env
 
 if TYPE_CHECKING:
     from wizard.node.files import FileState
-    from wizard.node.links import LinkInfo, Route
+    from wizard.node.linkinfo import LinkInfo, Route
     from wizard.steps import Check, Context
 
 NAME = "docker"

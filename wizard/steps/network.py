@@ -13,7 +13,7 @@ from wizard import flannel
 from wizard.steps import Plan
 
 if TYPE_CHECKING:
-    from wizard.node.links import LinkInfo, Route
+    from wizard.node.linkinfo import LinkInfo, Route
     from wizard.steps import Check, Context
 
 NAME = "network"
