@@ -370,3 +370,95 @@ def test_palette_commands_jump_save_and_toggle_dark() -> None:
             assert app.current_theme.dark != dark
 
     run(main())
+
+
+BROKEN = """\
+version: 1
+etcd:
+  endpoints: ["ftp://10.0.0.1:2379"]
+  prefix: /coreos.com/network
+network:
+  cidr: 172.30.0.0/33
+  backend: {type: vxlan, vni: 7}
+docker:
+  bridge: docker0
+"""
+
+
+def test_answers_file_with_problems_prefills_and_shows_each_on_its_page(tmp_path: Path) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text(BROKEN)
+
+    async def main() -> None:
+        app = demo_app(answers=str(path))
+        async with app.run_test(size=(80, 24)) as pilot:
+            await until(pilot, lambda: app.screen.ready)
+            assert f"{path}: 2 problem(s), each shown on its page" in shown(app, "#file-problems")
+            await goto(pilot, app, "etcd")
+            assert app.screen.query_one("#f-etcd-prefix").value == "/coreos.com/network"
+            assert "'ftp://10.0.0.1:2379'" in shown(app, "#err-f-etcd-endpoints")
+            await goto(pilot, app, "network")
+            assert app.screen.query_one("#f-vxlan-network-backend-vni").value == "7"
+            assert "172.30.0.0/33" in shown(app, "#err-f-network-cidr")
+            await type_into(pilot, app, "f-network-cidr", "172.30.0.0/16")
+            assert shown(app, "#err-f-network-cidr") == ""
+            await goto(pilot, app, "review")
+            assert "etcd.endpoints.0" in shown(app, "#review-summary")
+
+    run(main())
+
+
+def test_answers_file_that_is_not_yaml_is_shown_on_the_welcome_page(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("version: 1\netcd: [unclosed\n")
+
+    async def main() -> None:
+        app = demo_app(answers=str(path))
+        async with app.run_test(size=(80, 24)) as pilot:
+            await until(pilot, lambda: app.screen.ready)
+            text = shown(app, "#file-problems")
+            assert f"{path}: 1 problem(s)" in text and "✗ line 3:" in text and "fix the YAML here" in text
+            # the pages hold defaults now; the unreadable file does not block them
+            await goto(pilot, app, "review")
+            await until(pilot, lambda: app.screen.events is not None, what="the plan")
+            assert "7 change(s) planned" in shown(app, "#review-summary")
+
+    run(main())
+
+
+def test_quit_during_apply_stops_after_the_change_in_flight() -> None:
+    async def main() -> None:
+        app = demo_app(speed=2.0)  # restarts take 0.4 s: time to press a key in between
+        async with app.run_test(size=(80, 24)) as pilot:
+            await goto(pilot, app, "review")
+            await until(pilot, lambda: app.screen.events is not None, what="the plan")
+            await pilot.press("ctrl+n")
+            await until(pilot, lambda: app.screen.query("#confirm-yes"))
+            await press(pilot, app, "confirm-yes")
+            page = app.get_screen("apply")
+            await until(pilot, lambda: page.state.get("flanneld", {}).get("status") == "running", what="flanneld")
+            await pilot.press("ctrl+q")
+            assert app.is_running  # the first ctrl+q asks the run to stop; it does not leave mid-change
+            await until(pilot, lambda: page.exit_code is not None, timeout=20, what="the stop")
+            assert page.exit_code == 130
+            assert "interrupted: the step in flight was rolled back" in shown(app, "#fail-message")
+            assert page.state["docker"]["status"] == "pending"  # nothing after the interrupted step ran
+        assert app.session.node.files.read("/run/docker_opts.env") is None
+
+    run(main())
+
+
+def test_paths_read_while_typed_never_crash_the_page() -> None:
+    async def main() -> None:
+        app = demo_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await goto(pilot, app, "cgroup")
+            await until(pilot, lambda: app.screen.facts is not None, what="drivers")
+            # on the way to /var/lib/kubelet/config.yaml the field holds /var, a directory
+            await type_into(pilot, app, "f-cgroup-kubelet-config", "/var")
+            await until(pilot, lambda: "kubelet's default" in shown(app, "#kubelet-driver"), what="the re-read")
+            await type_into(pilot, app, "f-cgroup-kubelet-config", "/var/lib/kubelet/config.yaml")
+            await until(pilot, lambda: "cgroupDriver in" in shown(app, "#kubelet-driver"), what="the re-read")
+            assert app.is_running
+
+    run(main())
