@@ -20,9 +20,10 @@ if TYPE_CHECKING:
     from wizard.steps.preflight import Finding
 
 INTRO = (
-    "Sets up this node's pod network: etcd (flannel's config) → network (CIDR, backend) →\n"
-    "flanneld (its lease) → docker0 onto flannel's subnet → one cgroup driver.\n"
-    "Nothing changes before you confirm on Review; every change is journaled and undoable."
+    "Sets up this node's pod network: etcd → network → flanneld\n"
+    "→ docker0 on flannel's subnet → one cgroup driver.\n"
+    "Nothing changes before you confirm on Review; every change\n"
+    "is journaled and can be undone."
 )
 
 
@@ -39,8 +40,9 @@ class PreflightPage(StepScreen):
         yield Static("", id="file-problems", classes="problems")
         yield Static("checking the node…", id="preflight-status")
         table: DataTable[Any] = DataTable(id="preflight-table", cursor_type="row", zebra_stripes=True)
-        table.add_columns("check", "result", "detail")
+        table.add_columns("result", "check", "detail")
         yield table
+        yield Static("", id="finding-detail")
         yield Button("Check again", id="recheck", compact=True)
 
     def on_mount(self) -> None:
@@ -87,7 +89,7 @@ class PreflightPage(StepScreen):
             else:
                 result = Text("warning", style="yellow")
             detail = "" if f.ok else f"{f.message} — {f.fix}" if f.fix else f.message
-            table.add_row(f.name, result, detail, key=f.name)
+            table.add_row(result, f.name, detail, key=f.name)
         errors = self.errors()
         ok = sum(1 for f in findings if f.ok)
         text = f"{ok} of {len(findings)} checks passed"
@@ -115,6 +117,14 @@ class PreflightPage(StepScreen):
             self.session.ignore_preflight.add(name)
         self.show_findings(self.findings)
         table.move_cursor(row=[f.name for f in self.findings].index(name))
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        # the detail column is off screen at 80 columns: the highlighted check's detail goes here
+        finding = next((f for f in self.findings or [] if f.name == event.row_key.value), None)
+        text = "" if finding is None or finding.ok else f"{finding.name}: {finding.message} — {finding.fix}"
+        box = self.query_one("#finding-detail", Static)
+        box.update(text)
+        box.display = bool(text)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         self.action_ignore()

@@ -38,9 +38,11 @@ def test_preflight_error_blocks_next_until_ignored_by_name() -> None:
             table = app.screen.query_one("#preflight-table")
             table.focus()
             table.move_cursor(row=[f.name for f in page.findings].index("KernelModule-vxlan"))
+            await pilot.pause()
+            assert shown(app, "#finding-detail") == "KernelModule-vxlan: kernel module vxlan is not loaded — modprobe vxlan"
             await pilot.press("i")
             assert app.session.ignore_preflight == {"KernelModule-vxlan"}
-            assert "error (ignored)" in str(table.get_row("KernelModule-vxlan")[1])
+            assert "error (ignored)" in str(table.get_row("KernelModule-vxlan")[0])
             assert await next_page(pilot, app) == "etcd"
             # the ignored name reaches the engine exactly as --ignore-preflight-errors would
             ctx = app.session.context(app.session.answers(), lambda e: None, dry_run=True)
