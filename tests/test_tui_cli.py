@@ -4,6 +4,7 @@ and the UI answering keys while an etcd endpoint that never answers is being tri
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 import threading
 import time
@@ -98,10 +99,16 @@ def test_keys_are_answered_within_100ms_while_etcd_does_not_answer(tmp_path: Pat
             assert f"etcd at http://127.0.0.1:{port} did not answer in time" in probe
         return delays
 
+    # What is measured is the app, not the heap of every test this pytest process ran before: a full
+    # collection of that heap took 130 ms once in CI. Freezing it keeps those objects out of the collector.
+    gc.collect()
+    gc.freeze()
     try:
         delays = run(main())
     finally:
+        gc.unfreeze()
         for conn in held:
             conn.close()
         silent.close()
+    print("key delays ms", [round(d * 1000, 1) for d in delays])
     assert max(delays) < 0.1, delays
