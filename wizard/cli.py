@@ -89,6 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("schema", help="print the JSON Schema of the answers file, for editors")
     p = sub.add_parser("undo", help="reverse every change the wizard recorded on this node, newest first")
     node_options(p)
+    p = sub.add_parser("explain-service", help="trace a service through kube-proxy's iptables rules to its pods")
+    p.add_argument("name", metavar="NAME", help="the service name")
+    p.add_argument("-n", "--namespace", default="default", help="its namespace (default: default)")
+    p.add_argument("--from", dest="source", metavar="FILE",
+                   help="an iptables-save dump (from this or another node) instead of the live rules")
+    p.add_argument("--answers", metavar="FILE", help="answers file: name each pod's node subnet from the leases in etcd")
     p = sub.add_parser("demo", help="the wizard on a simulated node: no root, nothing on this machine changes")
     p.add_argument("--answers", metavar="FILE", help="prefill from FILE instead of the defaults")
     p.add_argument("--scenario", default="fresh-node", metavar="NAME",
@@ -116,6 +122,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return interactive(args)
         if args.command == "demo":
             return demo(args)
+        if args.command == "explain-service":
+            return explain_service(args)
         if args.command == "validate":
             return validate(args)
         if args.command == "schema":
@@ -252,3 +260,82 @@ def demo(args: argparse.Namespace) -> int:
     code = run(session, autoplay=args.autoplay, speed=args.speed)
     print(f"demo files are under {node.root} (a temporary directory; nothing else on this machine changed)")
     return code
+
+
+def explain_service(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from wizard import iptables
+
+    if args.source:
+        try:
+            text = Path(args.source).read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"{args.source}: cannot read: {exc}", "give the path of an iptables-save dump") from None
+        where = args.source
+    else:
+        from wizard.node import Node
+
+        result = Node().commands.run("iptables-save", timeout=15)
+        if not result.ok:
+            raise WizardError(f"iptables-save failed: {(result.err or result.out).strip() or result.rc}",
+                              "run as root on the node, or pass a saved dump with --from FILE")
+        text, where = result.out, "the live rules (iptables-save)"
+    try:
+        ruleset = iptables.parse(text)
+    except iptables.NotIptablesSave as exc:
+        raise InputError(f"{where} is not iptables-save output: {exc}", "save it with `iptables-save > FILE`") from None
+    found = iptables.trace(ruleset, args.namespace, args.name)
+    subnets = _lease_subnets(args.answers, found.endpoints) if args.answers else {}
+    service = f"{args.namespace}/{args.name}"
+    if found.complete:
+        print(iptables.render(found, subnets), end="")
+        print(f"{len(found.endpoints)} endpoint(s) reached: {', '.join(found.endpoints)}")
+        return 0
+    if found.branches or found.no_endpoints:
+        print(iptables.render(found, subnets), end="")
+        why = "kube-proxy rejects it: the service has no endpoints" if found.no_endpoints else "no rule DNATs to a pod"
+        sys.stderr.write(f"error: {service} has rules but {why} — check that its pods are ready "
+                         f"(kubectl get endpoints {args.name} -n {args.namespace})\n")
+        return 1
+    known = iptables.services(ruleset)
+    if "nat" not in ruleset.tables:
+        hint = "the dump has no nat table: save it with `iptables-save` (all tables) or `iptables-save -t nat`"
+    elif "kube-proxy" in text and "KUBE-SERVICES" not in text:
+        hint = "kube-proxy may run in nftables mode (table kube-proxy); only iptables mode is traced"
+    else:
+        import difflib
+
+        close = difflib.get_close_matches(service, known, n=1)
+        hint = f"did you mean {close[0]}? " if close else ""
+        hint += "check that kube-proxy runs on this node and that the service exists"
+    sys.stderr.write(f"error: no kube-proxy rules for {service} in {where} — {hint}\n")
+    return 1
+
+
+def _lease_subnets(path: str, endpoints: list[str]) -> dict[str, str]:
+    """Endpoint IP -> "node subnet S (PublicIP)" from the leases in etcd."""
+    import ipaddress
+    import json
+
+    from wizard import flannel
+    from wizard.node import Node
+
+    answers = _load(path)
+    store = Node().etcd(answers.etcd, answers.etcd_password())
+    try:
+        leases = store.list(answers.etcd.prefix + "/subnets/")
+    finally:
+        store.close()
+    out = {}
+    for endpoint in endpoints:
+        ip = ipaddress.IPv4Address(endpoint.rsplit(":", 1)[0])
+        for key, value in leases:
+            subnet = ipaddress.IPv4Network(flannel.lease_subnet(key))
+            if ip in subnet:
+                try:
+                    public = json.loads(value).get("PublicIP", "?")
+                except ValueError:
+                    public = "?"
+                out[str(ip)] = f"node subnet {subnet} ({public})"
+    return out

@@ -1,0 +1,251 @@
+"""kube-proxy's iptables rules: parse `iptables-save` text and trace a service's path to its pods.
+
+The path is followed by jumps and rule comments, the way seed-procedure §5 reads it, never by
+recomputing kube-proxy's chain hashes: KUBE-SERVICES (cluster IP:port) -> KUBE-SVC-… -> KUBE-SEP-…
+(picked with -m statistic probability) -> DNAT pod:port, and the node-port branch from
+KUBE-NODEPORTS (through KUBE-EXT-… on newer kube-proxy). Works on any iptables-save text, live or
+saved on another node.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass, field
+
+JUMP_CHAINS = ("KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-", "KUBE-FW-")
+
+
+class NotIptablesSave(ValueError):
+    def __init__(self, line: int, why: str) -> None:
+        super().__init__(f"line {line}: {why}")
+        self.line = line
+        self.why = why
+
+
+@dataclass
+class Rule:
+    table: str
+    chain: str
+    args: list[str]
+    line: int
+    packets: int | None = None  # with iptables-save -c
+
+    def option(self, *names: str) -> str | None:
+        for i, word in enumerate(self.args[:-1]):
+            if word in names:
+                return self.args[i + 1]
+        return None
+
+    @property
+    def target(self) -> str:
+        return self.option("-j", "--jump") or ""
+
+    @property
+    def comment(self) -> str:
+        return self.option("--comment") or ""
+
+
+@dataclass
+class Ruleset:
+    chains: dict[tuple[str, str], list[Rule]] = field(default_factory=dict)
+
+    def rules(self, table: str, chain: str) -> list[Rule]:
+        return self.chains.get((table, chain), [])
+
+    def all_rules(self) -> list[Rule]:
+        return [r for rules in self.chains.values() for r in rules]
+
+    @property
+    def tables(self) -> set[str]:
+        return {t for t, _ in self.chains}
+
+
+def parse(text: str) -> Ruleset:
+    """iptables-save output (any tables, with or without -c counters) into chains of rules."""
+    ruleset = Ruleset()
+    table = ""
+    seen_table = False
+    for n, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("*"):
+            table, seen_table = line[1:].strip(), True
+            continue
+        if line == "COMMIT":
+            table = ""
+            continue
+        if not seen_table:
+            raise NotIptablesSave(n, "expected a table line like *nat before any rule")
+        if line.startswith(":"):
+            name = line[1:].split()[0] if line[1:].split() else ""
+            if not name:
+                raise NotIptablesSave(n, "a chain line without a name")
+            ruleset.chains.setdefault((table, name), [])
+            continue
+        packets = None
+        if line.startswith("["):
+            counters, _, line = line.partition("]")
+            try:
+                packets = int(counters[1:].split(":")[0])
+            except ValueError:
+                raise NotIptablesSave(n, f"bad counters {counters}]") from None
+            line = line.strip()
+        if not line.startswith("-A "):
+            raise NotIptablesSave(n, f"not a rule, chain or table line: {raw[:60]!r}")
+        try:
+            words = shlex.split(line)
+        except ValueError as exc:
+            raise NotIptablesSave(n, f"cannot split the rule: {exc}") from None
+        if not table:
+            raise NotIptablesSave(n, "a rule outside a table (after COMMIT)")
+        chain = words[1]
+        ruleset.chains.setdefault((table, chain), []).append(Rule(table, chain, words[2:], n, packets))
+    if not seen_table:
+        raise NotIptablesSave(1, "no table in it (iptables-save output starts tables with *nat, *filter …)")
+    return ruleset
+
+
+def names_service(comment: str, service: str) -> bool:
+    """Does a kube-proxy comment belong to `ns/name`? Old kube-proxy wrote `ns/name:port` (an unnamed
+    port as `ns/name:`), newer writes `ns/name` or `ns/name:port` followed by words."""
+    if not comment.startswith(service):
+        return False
+    rest = comment[len(service):]
+    return rest == "" or rest[0] in ": "
+
+
+@dataclass
+class Endpoint:
+    chain: str
+    share: float  # the fraction of new connections this endpoint gets
+    probability: str | None  # as written on the KUBE-SVC rule
+    destination: str | None  # DNAT --to-destination ip:port, None when the chain has no DNAT
+    packets: int | None = None
+
+    @property
+    def ip(self) -> str:
+        return (self.destination or "").rsplit(":", 1)[0]
+
+
+@dataclass
+class Branch:
+    kind: str  # "cluster IP", "node port", "external IP", "load balancer"
+    entry: Rule
+    chains: list[str]  # KUBE-EXT-… / KUBE-SVC-… in the order followed
+    endpoints: list[Endpoint]
+
+    @property
+    def address(self) -> str:
+        dest = (self.entry.option("-d", "--destination") or "").removesuffix("/32")
+        port = self.entry.option("--dport", "--destination-port") or "?"
+        proto = self.entry.option("-p", "--protocol") or "tcp"
+        return f"{dest}:{port}/{proto}" if dest else f"{port}/{proto}"
+
+
+@dataclass
+class Trace:
+    service: str
+    branches: list[Branch] = field(default_factory=list)
+    no_endpoints: list[Rule] = field(default_factory=list)
+
+    @property
+    def endpoints(self) -> list[str]:
+        return sorted({e.destination for b in self.branches for e in b.endpoints if e.destination})
+
+    @property
+    def complete(self) -> bool:
+        return any(e.destination for b in self.branches for e in b.endpoints)
+
+
+def _follow(ruleset: Ruleset, chain: str, seen: set[str]) -> tuple[list[str], list[Endpoint]]:
+    """Chains passed through and endpoints reached from `chain` (nat table)."""
+    if chain in seen:
+        return [], []
+    seen.add(chain)
+    chains, endpoints = [chain], []
+    remaining = 1.0
+    for rule in ruleset.rules("nat", chain):
+        target = rule.target
+        if target.startswith("KUBE-SEP-"):
+            prob = rule.option("--probability")
+            share = remaining * float(prob) if prob else remaining
+            remaining -= share
+            endpoints.append(Endpoint(target, share, prob, _dnat(ruleset, target), rule.packets))
+        elif target.startswith(JUMP_CHAINS):
+            more, found = _follow(ruleset, target, seen)
+            chains += more
+            endpoints += found
+    return chains, endpoints
+
+
+def _dnat(ruleset: Ruleset, sep: str) -> str | None:
+    for rule in ruleset.rules("nat", sep):
+        if rule.target == "DNAT":
+            return rule.option("--to-destination")
+    return None
+
+
+def _kind(rule: Rule) -> str:
+    comment = rule.comment
+    for words, kind in (("external IP", "external IP"), ("loadbalancer IP", "load balancer"), ("cluster IP", "cluster IP")):
+        if words in comment:
+            return kind
+    return "cluster IP"
+
+
+def trace(ruleset: Ruleset, namespace: str, name: str) -> Trace:
+    service = f"{namespace}/{name}"
+    result = Trace(service)
+    for rule in ruleset.rules("nat", "KUBE-SERVICES"):
+        if names_service(rule.comment, service) and rule.target.startswith(JUMP_CHAINS):
+            chains, endpoints = _follow(ruleset, rule.target, set())
+            result.branches.append(Branch(_kind(rule), rule, chains, endpoints))
+    for rule in ruleset.rules("nat", "KUBE-NODEPORTS"):
+        if names_service(rule.comment, service) and rule.target.startswith(JUMP_CHAINS):
+            chains, endpoints = _follow(ruleset, rule.target, set())
+            result.branches.append(Branch("node port", rule, chains, endpoints))
+    for rule in ruleset.all_rules():
+        if rule.target == "REJECT" and names_service(rule.comment, service) and "has no endpoints" in rule.comment:
+            result.no_endpoints.append(rule)
+    return result
+
+
+def services(ruleset: Ruleset) -> list[str]:
+    """Every `ns/name` kube-proxy's KUBE-SERVICES rules mention, for 'did you mean'."""
+    out = set()
+    for rule in ruleset.rules("nat", "KUBE-SERVICES"):
+        word = rule.comment.split(" ")[0].split(":")[0]
+        if "/" in word:
+            out.add(word)
+    return sorted(out)
+
+
+def render(result: Trace, subnets: dict[str, str] | None = None) -> str:
+    """The path as a tree, one branch per entry (cluster IP, node port, …)."""
+    subnets = subnets or {}
+    lines = [result.service]
+    for b_index, branch in enumerate(result.branches):
+        last_branch = b_index == len(result.branches) - 1 and not result.no_endpoints
+        lead, pad = ("└─ ", "   ") if last_branch else ("├─ ", "│  ")
+        entry_chain = "KUBE-NODEPORTS" if branch.kind == "node port" else "KUBE-SERVICES"
+        lines.append(f"{lead}{branch.kind} {branch.address}  ({entry_chain}, line {branch.entry.line})")
+        for depth, chain in enumerate(branch.chains):
+            lines.append(f"{pad}{'   ' * depth}└─ {chain}")
+        inner = pad + "   " * len(branch.chains)
+        if not branch.endpoints:
+            lines.append(f"{inner}└─ (no endpoint chains)")
+        for e_index, ep in enumerate(branch.endpoints):
+            mark = "└─ " if e_index == len(branch.endpoints) - 1 else "├─ "
+            prob = f"p={float(ep.probability):.2f}" if ep.probability else "rest"
+            text = f"{inner}{mark}{ep.chain} ({prob}, {ep.share:.0%}) → "
+            text += f"DNAT {ep.destination}" if ep.destination else "no DNAT rule"
+            if ep.ip in subnets:
+                text += f"  [{subnets[ep.ip]}]"
+            if ep.packets is not None:
+                text += f"  {ep.packets} pkts"
+            lines.append(text)
+    for n, rule in enumerate(result.no_endpoints):
+        lead = "└─ " if n == len(result.no_endpoints) - 1 else "├─ "
+        lines.append(f"{lead}REJECT in {rule.table}/{rule.chain}: \"{rule.comment}\"")
+    return "\n".join(lines) + "\n"
