@@ -122,3 +122,17 @@ def test_explain_service_refuses_what_is_not_iptables_save(tmp_path: Path) -> No
     assert done.returncode == 2
     assert f"error: {dump} is not iptables-save output: line 1: expected a table line like *nat before any rule" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_quoted_words_and_broken_lines() -> None:
+    ruleset = iptables.parse('*nat\n-A KUBE-SERVICES -m comment --comment "ns/a: say \\"hi\\"" -j KUBE-SVC-X\nCOMMIT\n')
+    assert ruleset.rules("nat", "KUBE-SERVICES")[0].comment == 'ns/a: say "hi"'
+    for text, why in (('*nat\n-A X -m comment --comment "open -j Y\n', "line 2: an unclosed quote in the rule"),
+                      ("*nat\nCOMMIT\n-A X -j Y\n", "line 3: a rule outside a table (after COMMIT)"),
+                      ("*nat\n-I X -j Y\n", "line 2: not a rule, chain or table line: '-I X -j Y'")):
+        try:
+            iptables.parse(text)
+        except iptables.NotIptablesSave as exc:
+            assert str(exc) == why
+        else:
+            raise AssertionError(f"{text!r} parsed")
