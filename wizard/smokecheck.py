@@ -4,8 +4,6 @@ with which endpoint served each answer (from the response, else from the KUBE-SE
 
 from __future__ import annotations
 
-import urllib.error
-import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -63,17 +61,6 @@ class Target:
         return f"http://{self.host}:{self.port}/"
 
 
-def _get(url: str, timeout: float) -> tuple[bool, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
-            return True, resp.read(65536).decode(errors="replace")
-    except urllib.error.HTTPError as exc:  # an answer all the same: the pod is reached
-        return True, str(exc)
-    except (TimeoutError, urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        return False, str(reason)
-
-
 def _sep_packets(node: Node, found: iptables.Trace) -> dict[str, int]:
     try:
         ruleset = live_rules(node, counters=True)
@@ -104,7 +91,7 @@ def traffic_check(node: Node, found: iptables.Trace, node_address: str, tries: i
         unnamed = 0
         for _ in range(tries):
             target.tries += 1
-            ok, text = _get(target.url, timeout)
+            ok, text = node.http.get(target.url, timeout)
             if not ok:
                 target.errors[text] += 1
                 continue

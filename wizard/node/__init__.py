@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from wizard.node.commands import Commands
 from wizard.node.files import Files
+from wizard.node.http import Http
 from wizard.node.kernel import Kernel
 
 if TYPE_CHECKING:
@@ -23,6 +24,7 @@ class Node:
         self.files = Files(root)
         self.commands = Commands()
         self.kernel = Kernel()
+        self.http = Http()
         self._links: Links | None = None
 
     @property
