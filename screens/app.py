@@ -76,6 +76,12 @@ class WizardApp(App[int]):
         for sidebar in self.screen.query(Sidebar):
             sidebar.show(self.statuses)
 
+    def smoke_event(self) -> None:
+        """The smoke test's sub-steps arrive during Apply: the Smoke page follows them live."""
+        page = self.get_screen("smoke")
+        if getattr(page, "ready", False):
+            page.show()  # type: ignore[attr-defined]
+
     # ------------------------------------------------------------ answers out
 
     def save_answers(self, path: str | None = None) -> str | None:

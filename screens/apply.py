@@ -123,7 +123,13 @@ class ApplyPage(StepScreen):
         state = self.state.get(event.step)
         if state is None:
             return
-        if event.kind in ("change", "check", "note"):
+        if event.step == "smoke":
+            self.wizard.smoke_event()
+        if event.kind == "substep" and event.status == "running":
+            state["message"] = event.message  # the spinner line follows the smoke test's sub-steps
+            self.draw_line(event.step)
+            return
+        if event.kind in ("change", "check", "note", "substep"):
             if event.kind == "note" and event.status == "ok":
                 return  # the log has it; sub-lines are for what changed and what went wrong
             state["subs"].append(status_text(event.status, event.message))

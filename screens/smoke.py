@@ -1,12 +1,13 @@
-"""Smoke test: the smoke step's results from the apply run, live while it runs. The step itself is
-not built yet (it has its own issue), so this page shows its skip as the engine reports it."""
+"""Smoke test: the smoke step's eight sub-steps, live while Apply runs, beside the service's path
+through kube-proxy's rules as a tree (the same tree `flannel-wizard explain-service` prints)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from rich.text import Text
-from textual.widgets import Static
+from textual.containers import Horizontal
+from textual.widgets import Static, Tree
 
 from screens.base import StepScreen
 from screens.widgets import status_text
@@ -14,8 +15,22 @@ from screens.widgets import status_text
 if TYPE_CHECKING:
     from textual.app import ComposeResult
 
-ABOUT = ("The last step proves the node works: nginx pods behind a NodePort service, traffic to the "
-         "cluster IP and the node port reaching the pods through kube-proxy's rules.")
+    from wizard.events import StepEvent
+
+ABOUT = ("nginx pods behind a NodePort service; traffic to the cluster IP and to this node's port "
+         "must reach them through kube-proxy's rules.")
+SUBSTEPS = ("cluster reachable", "deploy", "expose", "endpoints ready", "pod network", "kube-proxy rules",
+            "traffic", "cleanup")
+
+
+def tree_lines(text: str) -> list[tuple[int, str]]:
+    """(depth, label) for each line of the explainer's text tree."""
+    out = []
+    for line in text.splitlines():
+        stripped = line.lstrip("│ ├└─")
+        depth = (len(line) - len(stripped)) // 3
+        out.append((depth, stripped.strip()))
+    return out
 
 
 class SmokePage(StepScreen):
@@ -25,6 +40,15 @@ class SmokePage(StepScreen):
     def body(self) -> ComposeResult:
         yield Static(ABOUT, id="smoke-about")
         yield Static("", id="smoke-results")
+        with Horizontal(id="smoke-split"):
+            yield Static("", id="smoke-steps")
+            tree: Tree[str] = Tree("kube-proxy path", id="smoke-tree")
+            tree.display = False
+            yield tree
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.show()
 
     def on_screen_resume(self) -> None:
         super().on_screen_resume()
@@ -35,14 +59,59 @@ class SmokePage(StepScreen):
         box = self.query_one("#smoke-results", Static)
         if not events:
             box.update(Text("It runs as the last step of Apply; nothing has run yet.", style="dim"))
+            self.query_one("#smoke-steps", Static).update("")
             return
+        subs = [e for e in events if e.kind == "substep"]
+        if not subs:  # the step said why it did not run (disabled, or an earlier step stopped the run)
+            out = Text()
+            for event in events:
+                if event.kind == "" and event.status == "running":
+                    continue
+                out.append_text(status_text(event.status, event.message, event.detail))
+                out.append("\n")
+            box.update(out)
+            return
+        final = next((e for e in reversed(events) if e.kind == "check"), None)
+        box.update(status_text(final.status, final.message) if final else Text("running…", style="bold"))
+        self.query_one("#smoke-steps", Static).update(self._steps(subs))
+        self._tree(subs)
+
+    @staticmethod
+    def _steps(subs: list[StepEvent]) -> Text:
+        latest: dict[str, StepEvent] = {}
+        for event in subs:
+            latest[event.message.split(" ", 1)[1].split(":", 1)[0]] = event
         out = Text()
-        for event in events:
-            if event.kind == "" and event.status == "running":
+        for n, title in enumerate(SUBSTEPS, start=1):
+            event = latest.get(title)
+            if event is None:
+                out.append(f"○ {n}/8 {title}\n", style="dim")
                 continue
-            out.append_text(status_text(event.status, event.message, event.detail))
+            text = event.message
+            if event.status != "running" and event.elapsed:
+                text += f"  {event.elapsed:.1f}s"
+            out.append_text(status_text(event.status, text))
             out.append("\n")
-        box.update(out)
+        return out
+
+    def _tree(self, subs: list[StepEvent]) -> None:
+        rules = next((e for e in reversed(subs) if "kube-proxy rules" in e.message and e.detail
+                      and e.status != "running"), None)
+        tree = self.query_one("#smoke-tree", Tree)
+        if rules is None:
+            tree.display = False
+            return
+        lines = tree_lines(rules.detail)
+        tree.clear()
+        tree.root.set_label(lines[0][1] if lines else "kube-proxy path")
+        stack = [tree.root]
+        for depth, label in lines[1:]:
+            while len(stack) > depth:
+                stack.pop()
+            node = stack[-1].add(label, expand=True)
+            stack.append(node)
+        tree.root.expand_all()
+        tree.display = True
 
     def blocked(self) -> str:
         apply_page = self.wizard.get_screen("apply")

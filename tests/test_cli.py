@@ -16,8 +16,9 @@ from tests.nodelab import IGNORE, LabNode
 
 
 def apply(node: LabNode, *extra: str, env: dict[str, str] | None = None, input: str | None = None):
+    # no API server in this lab: the smoke step has its own tests (test_smoke_step.py)
     return run_wizard("apply", "config.example.yaml", "--root", str(node.root), "--ignore-preflight-errors", IGNORE,
-                      *extra, env=env or node.env, netns=node.ns, input=input)
+                      "--skip", "smoke", *extra, env=env or node.env, netns=node.ns, input=input)
 
 
 def test_without_a_terminal_apply_refuses_unless_yes(node: LabNode) -> None:
@@ -87,7 +88,7 @@ def test_confirmation_on_a_terminal(node: LabNode) -> None:
         "sys.exit(os.waitpid(pid, 0)[1] >> 8)\n"
     )
     argv = node.ns.prefix() + [sys.executable, str(script), *lab.wizard_argv(
-        "apply", "config.example.yaml", "--root", str(node.root), "--ignore-preflight-errors", IGNORE)]
+        "apply", "config.example.yaml", "--root", str(node.root), "--ignore-preflight-errors", IGNORE, "--skip", "smoke")]
     result = subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd=lab.REPO,
                             env={**node.env, "PYTHONPATH": str(lab.REPO)})
     assert result.returncode == 0, result.stdout

@@ -47,7 +47,7 @@ OUTCOME = {
     "cgroup-mismatch": (0, "done: 9 change(s)"),
     "existing-config": (1, "✗ etcd: /kube-centos/network/config already exists and differs from the answers"),
     "etcd-down": (1, "✗ etcd: etcd at http://127.0.0.1:2379 refused the connection (connection refused)"),
-    "smoke-fails": (0, "done: 11 change(s)"),
+    "smoke-fails": (1, "✗ smoke: 7/8 traffic: no answer through the service (12 tries)"),
 }
 
 
@@ -85,7 +85,14 @@ def test_walkthrough(name: str) -> None:
                 assert app.screen.query_one("#fail-panel").display
                 return
             assert await next_page(pilot, app) == "smoke"
-            assert "skipped: not built yet" in shown(app, "#smoke-results")
+            assert "✓ smoke test passed: the service answered through kube-proxy" in shown(app, "#smoke-results")
+            steps = shown(app, "#smoke-steps")
+            assert "✓ 4/8 endpoints ready: 2/2 ready: 172.30.1.2:80, 172.30.14.2:80" in steps
+            assert "✓ 7/8 traffic: 12 of 12 requests answered by 2 endpoint(s)" in steps
+            tree = app.screen.query_one("#smoke-tree")
+            assert tree.display and str(tree.root.label) == "default/example-service"
+            labels = [str(n.label) for n in tree.root.children]
+            assert labels[0].startswith("cluster IP 10.254.124.145:8080/tcp") and labels[1].startswith("node port 30554/tcp")
             assert await next_page(pilot, app) == "finish"
             root = app.session.node.root
             assert f"Demo files (inspect them): {root}" in shown(app, "#finish-summary")

@@ -23,6 +23,7 @@ from wizard.node.etcd import Store
 from wizard.node.files import Files
 from wizard.node.linkinfo import LinkInfo, Route, default_mtu
 from wizard.node.memstore import MemoryStore
+from wizard.node.simcluster import SimCluster
 
 if TYPE_CHECKING:
     from wizard.answers import Etcd
@@ -128,6 +129,10 @@ class SimCommands:
             return self._systemctl(argv)
         if argv[:2] == ("docker", "info"):
             return Result(tuple(argv), 0, self.node.docker_driver + "\n", "")
+        if argv[0] == "kubectl":
+            return self.node.cluster.kubectl(tuple(argv), input)
+        if argv[0] == "iptables-save":
+            return self.node.cluster.iptables_save(tuple(argv))
         return Result(tuple(argv), 0, "", "")
 
     def _systemctl(self, argv: tuple[str, ...]) -> Result:
@@ -156,6 +161,8 @@ class SimulatedNode:
         self.kernel = SimKernel(scenario)
         self.links = SimLinks(scenario, self.clock)
         self.commands = SimCommands(self)
+        self.cluster = SimCluster(self)
+        self.http = _SimHttp(self.cluster)
         etcd = scenario.get("etcd", {})
         self.store = MemoryStore("http://127.0.0.1:2379", str(etcd.get("version", "3.4.23")),
                                  dict(etcd.get("keys", {})), float(scenario.get("delays", {}).get("etcd", 0)) / speed)
@@ -246,6 +253,16 @@ class SimulatedNode:
             f"FLANNEL_NETWORK={cfg['Network']}\nFLANNEL_SUBNET={subnet.network_address + 1}/{subnet.prefixlen}\n"
             f"FLANNEL_MTU={mtu}\nFLANNEL_IPMASQ={masq}\n").encode())
         return Result(argv, 0, "", "")
+
+
+class _SimHttp:
+    """HTTP answered by the simulated pods: nothing leaves the process."""
+
+    def __init__(self, cluster: SimCluster) -> None:
+        self.cluster = cluster
+
+    def get(self, url: str, timeout: float) -> tuple[bool, str]:
+        return self.cluster.http_get(url, timeout)
 
 
 class _Handle(Store):

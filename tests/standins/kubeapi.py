@@ -1,0 +1,255 @@
+"""Stand-in for a Kubernetes API server (and for kube-proxy on this node), because neither can be
+installed on the test machines. The real `kubectl` binary talks to it: discovery documents, then
+deployments, services, endpoints and pods in the shapes the real API returns. With --kube-proxy it
+also does kube-proxy's job on the same real state: once a service has ready endpoints it loads the
+nat rules for it with `iptables-restore` in the namespace it runs in (chain names by kube-proxy's
+hash), so the wizard's tracer and its HTTP requests meet real DNAT.
+
+  python tests/standins/kubeapi.py --port P --pod-ips IP,IP [--mode normal|pending|forbidden|slow]
+                                   [--kube-proxy] [--ready-after S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import http.server
+import json
+import re
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+RESOURCES = {
+    "v1": [("pods", "Pod", True), ("services", "Service", True), ("endpoints", "Endpoints", True),
+           ("namespaces", "Namespace", False)],
+    "apps/v1": [("deployments", "Deployment", True)],
+}
+PATH = re.compile(r"^/(?:api/v1|apis/apps/v1)/namespaces/([^/]+)/([^/]+)(?:/([^/]+))?$")
+
+
+def chain_hash(text: str) -> str:
+    return base64.b32encode(hashlib.sha256(text.encode()).digest()).decode()[:16]
+
+
+class Cluster:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.pod_ips = [ip for ip in args.pod_ips.split(",") if ip]
+        self.objects: dict[tuple[str, str, str], dict] = {}  # (resource, ns, name)
+        self.lock = threading.Lock()
+        self.created_at = 0.0
+        self.rules_for: str = ""
+
+    def ready(self) -> bool:
+        return self.args.mode != "pending" and time.monotonic() - self.created_at >= self.args.ready_after
+
+    def pods(self, ns: str) -> list[dict]:
+        out = []
+        for (res, space, name), dep in list(self.objects.items()):
+            if res != "deployments" or space != ns:
+                continue
+            labels = dep["spec"]["template"]["metadata"]["labels"]
+            image = dep["spec"]["template"]["spec"]["containers"][0]["image"]
+            for i in range(dep["spec"]["replicas"]):
+                ready = self.ready()
+                status = {"phase": "Running" if ready else "Pending",
+                          "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}
+                if ready:
+                    status["podIP"] = self.pod_ips[i % len(self.pod_ips)]
+                else:
+                    status["containerStatuses"] = [{"name": name, "ready": False, "restartCount": 0, "state": {
+                        "waiting": {"reason": "ImagePullBackOff", "message": f'Back-off pulling image "{image}"'}}}]
+                out.append({"apiVersion": "v1", "kind": "Pod",
+                            "metadata": {"name": f"{name}-7c5ddbdf54-{i:05d}", "namespace": ns, "labels": labels},
+                            "spec": {"containers": dep["spec"]["template"]["spec"]["containers"]}, "status": status})
+        return out
+
+    def endpoints(self, ns: str) -> list[dict]:
+        out = []
+        for (res, space, name), svc in list(self.objects.items()):
+            if res != "services" or space != ns:
+                continue
+            selector = svc["spec"].get("selector", {})
+            ready = [p for p in self.pods(ns) if p["status"]["phase"] == "Running"
+                     and all(p["metadata"]["labels"].get(k) == v for k, v in selector.items())]
+            port = svc["spec"]["ports"][0]
+            subsets = [{"addresses": [{"ip": p["status"]["podIP"]} for p in ready],
+                        "ports": [{"port": port["targetPort"], "protocol": "TCP"}]}] if ready else []
+            out.append({"apiVersion": "v1", "kind": "Endpoints",
+                        "metadata": {"name": name, "namespace": ns, "labels": svc["metadata"].get("labels", {})},
+                        "subsets": subsets})
+        return out
+
+    def sync_kube_proxy(self) -> None:
+        """kube-proxy's nat rules for every service with ready endpoints (the article's layout)."""
+        if not self.args.kube_proxy:
+            return
+        lines = ["*nat", ":KUBE-SERVICES - [0:0]", ":KUBE-NODEPORTS - [0:0]", ":KUBE-MARK-MASQ - [0:0]",
+                 ":KUBE-POSTROUTING - [0:0]",
+                 "-A PREROUTING -j KUBE-SERVICES", "-A OUTPUT -j KUBE-SERVICES", "-A POSTROUTING -j KUBE-POSTROUTING",
+                 "-A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000",
+                 "-A KUBE-POSTROUTING -m mark --mark 0x4000/0x4000 -j MASQUERADE"]
+        for (res, ns, name), svc in list(self.objects.items()):
+            if res != "services":
+                continue
+            eps = [f"{a['ip']}:{s['ports'][0]['port']}" for e in self.endpoints(ns) if e["metadata"]["name"] == name
+                   for s in e["subsets"] for a in s["addresses"]]
+            if not eps:
+                continue
+            pn = f"{ns}/{name}:"
+            svc_chain = "KUBE-SVC-" + chain_hash(pn + "tcp")
+            port = svc["spec"]["ports"][0]
+            lines.append(f":{svc_chain} - [0:0]")
+            seps = ["KUBE-SEP-" + chain_hash(pn + "tcp" + ep) for ep in eps]
+            lines += [f":{sep} - [0:0]" for sep in seps]
+            lines.append(f'-A KUBE-SERVICES -d {svc["spec"]["clusterIP"]}/32 -p tcp -m comment --comment "{pn} cluster IP" '
+                         f"-m tcp --dport {port['port']} -j {svc_chain}")
+            for i, (ep, sep) in enumerate(zip(eps, seps, strict=True)):
+                prob = f" -m statistic --mode random --probability {1 / (len(eps) - i):0.11f}" if i < len(eps) - 1 else ""
+                lines.append(f'-A {svc_chain} -m comment --comment "{pn}"{prob} -j {sep}')
+                lines.append(f'-A {sep} -p tcp -m comment --comment "{pn}" -m tcp -j DNAT --to-destination {ep}')
+            lines.append(f'-A KUBE-NODEPORTS -p tcp -m comment --comment "{pn}" -m tcp --dport {port["nodePort"]} -j KUBE-MARK-MASQ')
+            lines.append(f'-A KUBE-NODEPORTS -p tcp -m comment --comment "{pn}" -m tcp --dport {port["nodePort"]} -j {svc_chain}')
+        lines.append("-A KUBE-SERVICES -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS")
+        lines.append("COMMIT")
+        text = "\n".join(lines) + "\n"
+        if text != self.rules_for:
+            subprocess.run(["iptables-restore"], input=text, text=True, check=True, timeout=10)
+            self.rules_for = text
+
+
+def make_handler(cluster: Cluster) -> type[http.server.BaseHTTPRequestHandler]:
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: object) -> None:
+            return None
+
+        def send(self, code: int, obj: dict) -> None:
+            if cluster.args.mode == "slow":
+                time.sleep(0.3)
+            body = json.dumps(obj).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def status(self, code: int, reason: str, message: str) -> None:
+            self.send(code, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                             "message": message, "reason": reason, "code": code})
+
+        def forbidden(self, verb: str, res: str, ns: str) -> bool:
+            if cluster.args.mode != "forbidden":
+                return False
+            self.status(403, "Forbidden", f'{res} is forbidden: User "smoke" cannot {verb} resource "{res}" '
+                        f'in API group "" in the namespace "{ns}"')
+            return True
+
+        def do_GET(self) -> None:  # noqa: N802 — http.server's naming
+            path, _, query = self.path.partition("?")
+            if path == "/version":
+                return self.send(200, {"major": "1", "minor": "28", "gitVersion": "v1.28.4"})
+            if path == "/api":
+                return self.send(200, {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [
+                    {"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}]})
+            if path == "/apis":
+                return self.send(200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": [
+                    {"name": "apps", "versions": [{"groupVersion": "apps/v1", "version": "v1"}],
+                     "preferredVersion": {"groupVersion": "apps/v1", "version": "v1"}}]})
+            for gv, resources in RESOURCES.items():
+                if path == ("/api/v1" if gv == "v1" else f"/apis/{gv}"):
+                    return self.send(200, {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv,
+                                           "resources": [{"name": n, "singularName": k.lower(), "namespaced": nsd,
+                                                          "kind": k, "verbs": ["create", "delete", "get", "list",
+                                                                               "patch", "update", "watch"]}
+                                                         for n, k, nsd in resources]})
+            match = PATH.match(path)
+            if not match:
+                return self.status(404, "NotFound", "the server could not find the requested resource")
+            ns, res, name = match.groups()
+            if self.forbidden("get", res, ns):
+                return None
+            with cluster.lock:
+                if res == "pods":
+                    items = cluster.pods(ns)
+                elif res == "endpoints":
+                    items = cluster.endpoints(ns)
+                else:
+                    items = [o for (r, s, _), o in cluster.objects.items() if r == res and s == ns]
+                cluster.sync_kube_proxy()
+            if name:
+                found = next((o for o in items if o["metadata"]["name"] == name), None)
+                if found is None:
+                    return self.status(404, "NotFound", f'{res} "{name}" not found')
+                return self.send(200, found)
+            selector = dict(p.split("=", 1) for p in _param(query, "labelSelector").split(",") if "=" in p)
+            items = [o for o in items if all(o["metadata"].get("labels", {}).get(k) == v for k, v in selector.items())]
+            kind = {"pods": "PodList", "endpoints": "EndpointsList", "services": "ServiceList",
+                    "deployments": "DeploymentList"}.get(res, "List")
+            return self.send(200, {"kind": kind, "apiVersion": "v1", "metadata": {"resourceVersion": "1"}, "items": items})
+
+        def do_POST(self) -> None:  # noqa: N802
+            match = PATH.match(self.path.partition("?")[0])
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+            if not match:
+                return self.status(404, "NotFound", "no such collection")
+            ns, res, _ = match.groups()
+            if self.forbidden("create", res, ns):
+                return None
+            meta = body.setdefault("metadata", {})
+            meta.update(namespace=ns, uid=str(uuid.uuid4()), resourceVersion="1")
+            with cluster.lock:
+                key = (res, ns, meta["name"])
+                if key in cluster.objects:
+                    return self.status(409, "AlreadyExists", f'{res} "{meta["name"]}" already exists')
+                if res == "services":
+                    body["spec"]["clusterIP"] = "10.254.124.145"
+                    body["spec"]["ports"][0]["nodePort"] = 30554
+                if res == "deployments":
+                    cluster.created_at = time.monotonic()
+                cluster.objects[key] = body
+            return self.send(201, body)
+
+        def do_DELETE(self) -> None:  # noqa: N802
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))  # DeleteOptions; unread it would spoil keep-alive
+            match = PATH.match(self.path.partition("?")[0])
+            if not match or not match.group(3):
+                return self.status(404, "NotFound", "no such object")
+            ns, res, name = match.groups()
+            with cluster.lock:
+                found = cluster.objects.pop((res, ns, name), None)
+                cluster.sync_kube_proxy()
+            if found is None:
+                return self.status(404, "NotFound", f'{res} "{name}" not found')
+            return self.send(200, found)
+
+    return Handler
+
+
+def _param(query: str, key: str) -> str:
+    from urllib.parse import parse_qs
+
+    return parse_qs(query).get(key, [""])[0]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--pod-ips", default="")
+    parser.add_argument("--mode", default="normal", choices=("normal", "pending", "forbidden", "slow"))
+    parser.add_argument("--ready-after", type=float, default=0.0)
+    parser.add_argument("--kube-proxy", action="store_true")
+    args = parser.parse_args()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(Cluster(args)))
+    print("listening", flush=True)
+    server.serve_forever()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

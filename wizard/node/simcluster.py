@@ -1,0 +1,180 @@
+"""The demo's Kubernetes: answers the kubectl calls the smoke step makes, plays kube-proxy (its
+iptables rules, chain names by kube-proxy's own hash) and the pods (HTTP answers naming the pod),
+so the smoke test runs on the simulated node without a cluster or any traffic leaving the process."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import ipaddress
+import itertools
+import json
+import time
+from typing import TYPE_CHECKING, Any
+
+from wizard import flannel
+from wizard.node.commands import Result
+
+if TYPE_CHECKING:
+    from wizard.node.simulated import SimulatedNode
+
+SERVER_VERSION = {"major": "1", "minor": "28", "gitVersion": "v1.28.4"}
+CLUSTER_IP = "10.254.124.145"  # the article's
+NODE_PORT = 30554
+
+
+def _hash(text: str) -> str:
+    return base64.b32encode(hashlib.sha256(text.encode()).digest()).decode()[:16]
+
+
+class SimCluster:
+    def __init__(self, node: SimulatedNode) -> None:
+        self.node = node
+        self.objects: dict[tuple[str, str, str], dict[str, Any]] = {}  # (kind, ns, name)
+        self.pods_ready_at = 0.0
+        self.turn = itertools.count()
+
+    # ------------------------------------------------------------ kubectl
+
+    def kubectl(self, argv: tuple[str, ...], input: str | None) -> Result:
+        words = [w for w in argv[1:] if not w.startswith("--request-timeout")]
+        if "--kubeconfig" in words:
+            i = words.index("--kubeconfig")
+            del words[i:i + 2]
+        verb, rest = (words[0], words[1:]) if words else ("", [])
+        ns = rest[rest.index("-n") + 1] if "-n" in rest else "default"
+        if verb == "version":
+            return self._ok(argv, {"clientVersion": SERVER_VERSION, "serverVersion": SERVER_VERSION})
+        if verb == "create":
+            return self._create(argv, json.loads(input or "{}"))
+        if verb == "get" and rest and rest[0] == "pods,endpoints":
+            return self._ok(argv, {"apiVersion": "v1", "kind": "List", "items": self._pods(ns) + self._endpoints(ns)})
+        if verb == "get":
+            found = [self.objects[key] for key in self._named(rest, ns) if key in self.objects]
+            return self._ok(argv, {"apiVersion": "v1", "kind": "List", "items": found} if found else None)
+        if verb == "delete":
+            for key in self._named(rest, ns):
+                self.objects.pop(key, None)
+            return Result(argv, 0, "deleted\n", "")
+        return Result(argv, 1, "", f"error: the demo's cluster does not know `kubectl {verb}`")
+
+    @staticmethod
+    def _ok(argv: tuple[str, ...], data: dict[str, Any] | None) -> Result:
+        return Result(argv, 0, json.dumps(data) if data is not None else "", "")
+
+    @staticmethod
+    def _named(rest: list[str], ns: str) -> list[tuple[str, str, str]]:
+        kinds = {"deployment": "Deployment", "service": "Service"}
+        out = []
+        for word in rest:
+            if "/" in word and not word.startswith("-"):
+                kind, name = word.split("/", 1)
+                out.append((kinds.get(kind, kind), ns, name))
+        return out
+
+    def _create(self, argv: tuple[str, ...], data: dict[str, Any]) -> Result:
+        items = data.get("items", [data])
+        for item in items:
+            meta = item["metadata"]
+            if item["kind"] == "Service":
+                item["spec"]["clusterIP"] = CLUSTER_IP
+                item["spec"]["ports"][0]["nodePort"] = NODE_PORT
+            self.objects[(item["kind"], meta.get("namespace", "default"), meta["name"])] = item
+        self.pods_ready_at = time.monotonic() + float(self.node.scenario.get("delays", {}).get("pods", 2.0)) / self.node.clock.speed
+        return self._ok(argv, {"apiVersion": "v1", "kind": "List", "items": items})
+
+    def _pod_ips(self) -> list[str]:
+        """One pod on this node's subnet, the next on another node's lease, as a scheduler would spread them."""
+        subnets = []
+        text = self.node.files.read_text("/run/flannel/subnet.env")
+        mine = flannel.parse_env(text).get("FLANNEL_SUBNET") if text else None
+        if mine:
+            subnets.append(ipaddress.IPv4Interface(mine).network)
+        for key, _ in self.node.store.list(""):
+            if "/subnets/" in key:
+                net = ipaddress.IPv4Network(flannel.lease_subnet(key))
+                if net not in subnets:
+                    subnets.append(net)
+        subnets = subnets or [ipaddress.IPv4Network("172.30.1.0/24")]
+        return [str(subnets[i % len(subnets)].network_address + 2 + i // len(subnets)) for i in range(50)]
+
+    def _pods(self, ns: str) -> list[dict[str, Any]]:
+        pods = []
+        ready = time.monotonic() >= self.pods_ready_at
+        for (kind, space, name), item in self.objects.items():
+            if kind != "Deployment" or space != ns:
+                continue
+            spec = item["spec"]
+            for i, ip in enumerate(self._pod_ips()[: spec["replicas"]]):
+                pods.append({
+                    "apiVersion": "v1", "kind": "Pod",
+                    "metadata": {"name": f"{name}-5d9c8f7b6-{'abcdefgh'[i % 8]}x{i}", "namespace": ns,
+                                 "labels": spec["template"]["metadata"]["labels"]},
+                    "status": {"phase": "Running" if ready else "Pending", "podIP": ip,
+                               "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+                               "containerStatuses": [] if ready else [
+                                   {"state": {"waiting": {"reason": "ContainerCreating"}}, "restartCount": 0}]},
+                })
+        return pods
+
+    def _endpoints(self, ns: str) -> list[dict[str, Any]]:
+        out = []
+        for (kind, space, name), item in self.objects.items():
+            if kind != "Service" or space != ns:
+                continue
+            ready = [p for p in self._pods(ns) if p["status"]["phase"] == "Running"]
+            port = item["spec"]["ports"][0]
+            subsets = [{"addresses": [{"ip": p["status"]["podIP"]} for p in ready],
+                        "ports": [{"port": port["targetPort"], "protocol": "TCP"}]}] if ready else []
+            out.append({"apiVersion": "v1", "kind": "Endpoints",
+                        "metadata": {"name": name, "namespace": ns, "labels": item["metadata"].get("labels", {})},
+                        "subsets": subsets})
+        return out
+
+    # ------------------------------------------------------------ kube-proxy and the pods
+
+    def iptables_save(self, argv: tuple[str, ...]) -> Result:
+        counters = "-c" in argv
+        lines = ["# Generated by iptables-save v1.8.9 (the demo's kube-proxy)", "*nat", ":KUBE-SERVICES - [0:0]",
+                 ":KUBE-NODEPORTS - [0:0]"]
+        for (kind, ns, name), item in self.objects.items():
+            if kind != "Service":
+                continue
+            endpoints = [f"{a['ip']}:{s['ports'][0]['port']}" for e in self._endpoints(ns) if e["metadata"]["name"] == name
+                         for s in e["subsets"] for a in s["addresses"]]
+            if not endpoints:
+                continue
+            svc_name = f"{ns}/{name}"
+            svc = "KUBE-SVC-" + _hash(svc_name + "tcp")
+            ext = "KUBE-EXT-" + _hash(svc_name + "tcp")
+            port = item["spec"]["ports"][0]
+            lines.append(f'-A KUBE-SERVICES -d {CLUSTER_IP}/32 -p tcp -m comment --comment "{svc_name} cluster IP" '
+                         f"-m tcp --dport {port['port']} -j {svc}")
+            lines.append(f'-A KUBE-NODEPORTS -p tcp -m comment --comment "{svc_name}" -m tcp --dport {NODE_PORT} -j {ext}')
+            lines.append(f'-A {ext} -m comment --comment "masquerade traffic for {svc_name} external destinations" '
+                         "-j KUBE-MARK-MASQ")
+            lines.append(f"-A {ext} -j {svc}")
+            for i, ep in enumerate(endpoints):
+                sep = "KUBE-SEP-" + _hash(svc_name + "tcp" + ep)
+                prob = f" -m statistic --mode random --probability {1 / (len(endpoints) - i):0.11f}" \
+                    if i < len(endpoints) - 1 else ""
+                lines.append(f'-A {svc} -m comment --comment "{svc_name} -> {ep}"{prob} -j {sep}')
+                lines.append(f'-A {sep} -p tcp -m comment --comment "{svc_name}" -m tcp -j DNAT --to-destination {ep}')
+        lines.append('-A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this must be the '
+                     'last rule in this chain" -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS')
+        lines.append("COMMIT")
+        if counters:
+            lines = [("[0:0] " + line) if line.startswith("-A ") else line for line in lines]
+        return Result(argv, 0, "\n".join(lines) + "\n", "")
+
+    def http_get(self, url: str, timeout: float) -> tuple[bool, str]:
+        self.node.clock.wait("http")
+        smoke = self.node.scenario.get("smoke", {})
+        if smoke.get("fails"):
+            time.sleep(min(timeout, 0.2 / self.node.clock.speed))
+            return False, "timed out"
+        endpoints = [a["ip"] for e in self._endpoints("default") for s in e["subsets"] for a in s["addresses"]]
+        if not endpoints:
+            return False, "[Errno 111] Connection refused"
+        ip = endpoints[next(self.turn) % len(endpoints)]
+        return True, f"<title>Welcome to nginx!</title> (the demo's pod {ip})"
