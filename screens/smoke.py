@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from rich.text import Text
-from textual.containers import Horizontal
+from textual.containers import Vertical
 from textual.widgets import Static, Tree
 
 from screens.base import StepScreen
@@ -40,7 +40,7 @@ class SmokePage(StepScreen):
     def body(self) -> ComposeResult:
         yield Static(ABOUT, id="smoke-about")
         yield Static("", id="smoke-results")
-        with Horizontal(id="smoke-split"):
+        with Vertical(id="smoke-split"):
             yield Static("", id="smoke-steps")
             tree: Tree[str] = Tree("kube-proxy path", id="smoke-tree")
             tree.display = False
@@ -105,11 +105,15 @@ class SmokePage(StepScreen):
         tree.clear()
         tree.root.set_label(lines[0][1] if lines else "kube-proxy path")
         stack = [tree.root]
-        for depth, label in lines[1:]:
+        body = lines[1:]
+        for n, (depth, label) in enumerate(body):
             while len(stack) > depth:
                 stack.pop()
-            node = stack[-1].add(label, expand=True)
-            stack.append(node)
+            has_children = n + 1 < len(body) and body[n + 1][0] > depth
+            if has_children:
+                stack.append(stack[-1].add(label, expand=True))
+            else:
+                stack[-1].add_leaf(label)
         tree.root.expand_all()
         tree.display = True
 

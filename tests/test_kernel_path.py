@@ -48,3 +48,8 @@ def test_without_the_rules_the_kube_proxy_sub_step_fails(cluster: Cluster) -> No
     assert result["rules"][:2] == ["failed", "no kube-proxy rules for default/example-service"]
     assert "kube-proxy runs on this node" in result["rules"][2]
     assert "traffic" not in result
+    # kube-proxy in nftables mode: said plainly instead of "no rules"
+    cluster.node.exec("nft", "add", "table", "ip", "kube-proxy")
+    result = cluster.walk()
+    assert result["rules"][1] == ("no iptables rules for default/example-service: kube-proxy runs in nftables mode "
+                                  "here (table kube-proxy)")

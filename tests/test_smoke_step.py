@@ -160,6 +160,12 @@ def test_a_name_that_belongs_to_somebody_else_is_not_touched(smoke: Smoke) -> No
                    check=True, capture_output=True, env={"PATH": "/usr/bin:/bin", "HOME": str(smoke.tmp)})
     code, events, _ = smoke.run("  cleanup: false\n")
     assert code == 0
+    # kept: the explainer names each endpoint's pod and node when it may ask the API server
+    explained = subprocess.run(smoke.cluster.node.prefix() + lab.wizard_argv(
+        "explain-service", "example-service", "--kubeconfig", kubeconfig), capture_output=True, text=True,
+        cwd=lab.REPO, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": str(smoke.tmp), "PYTHONPATH": str(lab.REPO)})
+    assert explained.returncode == 0, explained.stderr
+    assert "→ DNAT 172.30.38.2:8080  [pod nginx-7c5ddbdf54-00000 on node-1]" in explained.stdout
     code, events, _ = smoke.run()
     assert code == 0 and "(replaced the wizard's earlier one)" in substeps(events)["deploy"]["message"]
 

@@ -95,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from", dest="source", metavar="FILE",
                    help="an iptables-save dump (from this or another node) instead of the live rules")
     p.add_argument("--answers", metavar="FILE", help="answers file: name each pod's node subnet from the leases in etcd")
+    p.add_argument("--kubeconfig", metavar="FILE", help="also name each endpoint's pod and node, asking the API server")
     p = sub.add_parser("demo", help="the wizard on a simulated node: no root, nothing on this machine changes")
     p.add_argument("--answers", metavar="FILE", help="prefill from FILE instead of the defaults")
     p.add_argument("--scenario", default="fresh-node", metavar="NAME",
@@ -287,6 +288,9 @@ def explain_service(args: argparse.Namespace) -> int:
         raise InputError(f"{where} is not iptables-save output: {exc}", "save it with `iptables-save > FILE`") from None
     found = iptables.trace(ruleset, args.namespace, args.name)
     subnets = _lease_subnets(args.answers, found.endpoints) if args.answers else {}
+    if args.kubeconfig:
+        for ip, pod in _endpoint_pods(args.kubeconfig, args.namespace, args.name).items():
+            subnets[ip] = f"{pod}, {subnets[ip]}" if ip in subnets else pod
     service = f"{args.namespace}/{args.name}"
     if found.complete:
         print(iptables.render(found, subnets), end="")
@@ -311,6 +315,32 @@ def explain_service(args: argparse.Namespace) -> int:
         hint += "check that kube-proxy runs on this node and that the service exists"
     sys.stderr.write(f"error: no kube-proxy rules for {service} in {where} — {hint}\n")
     return 1
+
+
+def _endpoint_pods(kubeconfig: str, namespace: str, name: str) -> dict[str, str]:
+    """Endpoint IP -> "pod P on node N" from the API server; the tree is drawn without it on failure."""
+    import json
+
+    from wizard.node import Node
+
+    result = Node().commands.run("kubectl", "--kubeconfig", kubeconfig, "--request-timeout=10s", "get",
+                                 f"endpoints/{name}", "-n", namespace, "-o", "json", timeout=15)
+    if not result.ok:
+        sys.stderr.write(f"warning: no pod names: kubectl said {(result.err or result.out).strip()[:200]}\n")
+        return {}
+    out = {}
+    try:
+        subsets = json.loads(result.out).get("subsets") or []
+    except ValueError:
+        return {}
+    for subset in subsets:
+        for address in (subset.get("addresses") or []) + (subset.get("notReadyAddresses") or []):
+            ref = address.get("targetRef") or {}
+            pod = f"pod {ref.get('name', '?')}"
+            if address.get("nodeName"):
+                pod += f" on {address['nodeName']}"
+            out[address["ip"]] = pod
+    return out
 
 
 def _lease_subnets(path: str, endpoints: list[str]) -> dict[str, str]:

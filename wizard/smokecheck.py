@@ -42,6 +42,10 @@ def rules_check(node: Node, namespace: str, name: str) -> tuple[Note, iptables.T
     if found.no_endpoints:
         return Note("failed", f"kube-proxy rejects {service}: it has no endpoints",
                     "its pods are not ready; see `kubectl get endpoints`"), found
+    tables = node.commands.run("nft", "list", "tables", timeout=10)
+    if tables.ok and "kube-proxy" in tables.out:
+        return Note("failed", f"no iptables rules for {service}: kube-proxy runs in nftables mode here (table kube-proxy)",
+                    "only iptables mode is traced; see `nft list table ip kube-proxy`"), found
     return Note("failed", f"no kube-proxy rules for {service}",
                 "check that kube-proxy runs on this node (iptables mode) and watches the API server"), found
 

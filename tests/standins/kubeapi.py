@@ -77,7 +77,9 @@ class Cluster:
             ready = [p for p in self.pods(ns) if p["status"]["phase"] == "Running"
                      and all(p["metadata"]["labels"].get(k) == v for k, v in selector.items())]
             port = svc["spec"]["ports"][0]
-            subsets = [{"addresses": [{"ip": p["status"]["podIP"]} for p in ready],
+            subsets = [{"addresses": [{"ip": p["status"]["podIP"], "nodeName": "node-1",
+                                       "targetRef": {"kind": "Pod", "name": p["metadata"]["name"], "namespace": ns}}
+                                      for p in ready],
                         "ports": [{"port": port["targetPort"], "protocol": "TCP"}]}] if ready else []
             out.append({"apiVersion": "v1", "kind": "Endpoints",
                         "metadata": {"name": name, "namespace": ns, "labels": svc["metadata"].get("labels", {})},
