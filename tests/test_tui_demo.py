@@ -83,6 +83,13 @@ def test_walkthrough(name: str) -> None:
             assert "DEMO — simulated node" in text
             if code:
                 assert app.screen.query_one("#fail-panel").display
+                if name == "smoke-fails":  # the Smoke page tells the story: traffic died after a good path
+                    await goto(pilot, app, "smoke")
+                    steps = shown(app, "#smoke-steps")
+                    assert "✓ 6/8 kube-proxy rules: kube-proxy routes default/example-service to 2 endpoint(s)" in steps
+                    assert "✗ 7/8 traffic: no answer through the service (12 tries)" in steps
+                    assert "✓ 8/8 cleanup" in steps
+                    assert app.screen.query_one("#smoke-tree").display
                 return
             assert await next_page(pilot, app) == "smoke"
             assert "✓ smoke test passed: the service answered through kube-proxy" in shown(app, "#smoke-results")
