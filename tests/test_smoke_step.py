@@ -162,10 +162,12 @@ def test_a_name_that_belongs_to_somebody_else_is_not_touched(smoke: Smoke) -> No
     assert code == 0
     # kept: the explainer names each endpoint's pod and node when it may ask the API server
     explained = subprocess.run(smoke.cluster.node.prefix() + lab.wizard_argv(
-        "explain-service", "example-service", "--kubeconfig", kubeconfig), capture_output=True, text=True,
+        "explain-service", "example-service", "--kubeconfig", kubeconfig, "--answers", str(smoke.tmp / "answers.yaml")),
+        capture_output=True, text=True,
         cwd=lab.REPO, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": str(smoke.tmp), "PYTHONPATH": str(lab.REPO)})
     assert explained.returncode == 0, explained.stderr
-    assert "→ DNAT 172.30.38.2:8080  [pod nginx-7c5ddbdf54-00000 on node-1]" in explained.stdout
+    assert ("→ DNAT 172.30.38.2:8080  [pod nginx-7c5ddbdf54-00000 on node-1, node subnet 172.30.38.0/24 "
+            "(192.168.56.11)]") in explained.stdout
     code, events, _ = smoke.run()
     assert code == 0 and "(replaced the wizard's earlier one)" in substeps(events)["deploy"]["message"]
 

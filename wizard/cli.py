@@ -345,9 +345,6 @@ def _endpoint_pods(kubeconfig: str, namespace: str, name: str) -> dict[str, str]
 
 def _lease_subnets(path: str, endpoints: list[str]) -> dict[str, str]:
     """Endpoint IP -> "node subnet S (PublicIP)" from the leases in etcd."""
-    import ipaddress
-    import json
-
     from wizard import flannel
     from wizard.node import Node
 
@@ -359,13 +356,8 @@ def _lease_subnets(path: str, endpoints: list[str]) -> dict[str, str]:
         store.close()
     out = {}
     for endpoint in endpoints:
-        ip = ipaddress.IPv4Address(endpoint.rsplit(":", 1)[0])
-        for key, value in leases:
-            subnet = ipaddress.IPv4Network(flannel.lease_subnet(key))
-            if ip in subnet:
-                try:
-                    public = json.loads(value).get("PublicIP", "?")
-                except ValueError:
-                    public = "?"
-                out[str(ip)] = f"node subnet {subnet} ({public})"
+        ip = endpoint.rsplit(":", 1)[0]
+        where = flannel.lease_holding(ip, leases)
+        if where:
+            out[ip] = where
     return out

@@ -180,6 +180,20 @@ def lease_subnet(key: str) -> str:
     return key.rsplit("/", 1)[-1].replace("-", "/")
 
 
+def lease_holding(ip: str, leases: list[tuple[str, str]]) -> str | None:
+    """'node subnet 172.30.38.0/24 (192.168.56.11)' for the lease (key, value) that holds `ip`."""
+    address = ipaddress.IPv4Address(ip)
+    for key, value in leases:
+        subnet = ipaddress.IPv4Network(lease_subnet(key))
+        if address in subnet:
+            try:
+                public = json.loads(value).get("PublicIP", "?")
+            except (ValueError, AttributeError):
+                public = "?"
+            return f"node subnet {subnet} ({public})"
+    return None
+
+
 def parse_env(text: str) -> dict[str, str]:
     """KEY=VALUE lines (as subnet.env and sysconfig files hold them); quotes removed, comments skipped."""
     out: dict[str, str] = {}

@@ -260,16 +260,7 @@ class Run:
         except WizardError as exc:
             lines.append(f"cannot read the leases: {exc.what}")
         for ip in ips:
-            where = "no lease holds it"
-            for key, value in leases:
-                subnet = ipaddress.IPv4Network(flannel.lease_subnet(key))
-                if ip in subnet:
-                    try:
-                        public = json.loads(value).get("PublicIP", "?")
-                    except ValueError:
-                        public = "?"
-                    where = f"node subnet {subnet} ({public})"
-            lines.append(f"{ip}: {where}")
+            lines.append(f"{ip}: {flannel.lease_holding(str(ip), leases) or 'no lease holds it'}")
         text = self.ctx.node.files.read_text(self.ctx.answers.flanneld.subnet_file)
         mine = flannel.parse_env(text).get("FLANNEL_SUBNET", "") if text else ""
         here = [str(ip) for ip in ips if mine and ip in ipaddress.IPv4Interface(mine).network]
