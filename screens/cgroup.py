@@ -59,7 +59,7 @@ class CgroupPage(StepScreen):
         from wizard.errors import WizardError
         from wizard.steps import cgroup
 
-        ctx = self.session.context(self.session.partial(), lambda e: None, dry_run=True)
+        ctx = self.session.preview()
         try:
             facts = cgroup.inspect(ctx)
         except (WizardError, OSError, ValueError) as exc:

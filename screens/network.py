@@ -105,7 +105,7 @@ class NetworkPage(StepScreen):
         from wizard.errors import WizardError
         from wizard.steps import network
 
-        ctx = self.session.context(self.session.partial(), lambda e: None, dry_run=True)
+        ctx = self.session.preview()
         try:
             facts = network.inspect(ctx)
         except (WizardError, OSError) as exc:
@@ -131,10 +131,8 @@ class NetworkPage(StepScreen):
             self.query_one(f"#opts-{backend}").display = backend == new
         self.query_one("#backend-help", Static).update(BACKEND_HELP.get(new, ""))
 
-    def changed(self, spec: FieldSpec) -> None:
-        self.show_checks()
-
     def show_problems(self) -> None:
+        # every edit comes through here, so the checks are redrawn once per keystroke
         super().show_problems()
         self.show_checks()
 
@@ -150,7 +148,7 @@ class NetworkPage(StepScreen):
         else:
             from wizard.steps import network
 
-            ctx = self.session.context(self.session.partial(), lambda e: None, dry_run=True)
+            ctx = self.session.preview()
             for note in network.plan(ctx, self.facts).notes:
                 out.append_text(status_text(note.status, note.message, note.detail))
                 out.append("\n")
@@ -162,7 +160,7 @@ class NetworkPage(StepScreen):
             return reason
         from wizard.steps import network
 
-        ctx = self.session.context(self.session.partial(), lambda e: None, dry_run=True)
+        ctx = self.session.preview()
         failed = [n for n in network.plan(ctx, self.facts).notes if n.status == "failed"]
         return f"{failed[0].message} — {failed[0].detail}" if failed else ""
 

@@ -66,7 +66,7 @@ class PreflightPage(StepScreen):
         from wizard.errors import WizardError
         from wizard.steps import preflight
 
-        ctx = self.session.context(self.session.partial(), lambda e: None, dry_run=True)
+        ctx = self.session.preview()
         try:
             findings = preflight.inspect(ctx)
         except (WizardError, OSError) as exc:

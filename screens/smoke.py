@@ -11,6 +11,7 @@ from textual.widgets import Static, Tree
 
 from screens.base import StepScreen
 from screens.widgets import status_text
+from wizard.steps.smoke import SUBSTEPS
 
 if TYPE_CHECKING:
     from textual.app import ComposeResult
@@ -19,8 +20,6 @@ if TYPE_CHECKING:
 
 ABOUT = ("nginx pods behind a NodePort service; traffic to the cluster IP and to this node's port "
          "must reach them through kube-proxy's rules.")
-SUBSTEPS = ("cluster reachable", "deploy", "expose", "endpoints ready", "pod network", "kube-proxy rules",
-            "traffic", "cleanup")
 
 
 def tree_lines(text: str) -> list[tuple[int, str]]:
@@ -85,7 +84,7 @@ class SmokePage(StepScreen):
         for n, title in enumerate(SUBSTEPS, start=1):
             event = latest.get(title)
             if event is None:
-                out.append(f"○ {n}/8 {title}\n", style="dim")
+                out.append(f"○ {n}/{len(SUBSTEPS)} {title}\n", style="dim")
                 continue
             text = event.message
             if event.status != "running" and event.elapsed:

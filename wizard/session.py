@@ -169,6 +169,10 @@ class Session:
         return Context(answers, self.node, dry_run=dry_run, emit=emit,
                        ignore_preflight=frozenset(n.lower() for n in self.ignore_preflight))
 
+    def preview(self) -> Context:
+        """A dry-run context on the partial answers, for the pages' live reads and previews."""
+        return self.context(self.partial(), lambda e: None, dry_run=True)
+
     def journal(self) -> Journal:
         from wizard.journal import Journal
 
