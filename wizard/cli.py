@@ -264,100 +264,31 @@ def demo(args: argparse.Namespace) -> int:
 
 
 def explain_service(args: argparse.Namespace) -> int:
-    from pathlib import Path
+    from wizard.explain import explain
+    from wizard.iptables import render
+    from wizard.node import Node
 
-    from wizard import iptables
-
+    rules = None
     if args.source:
+        from pathlib import Path
+
         try:
-            text = Path(args.source).read_text()
+            rules = Path(args.source).read_text()
         except (OSError, UnicodeDecodeError) as exc:
             raise InputError(f"{args.source}: cannot read: {exc}", "give the path of an iptables-save dump") from None
-        where = args.source
-    else:
-        from wizard.node import Node
-
-        result = Node().commands.run("iptables-save", timeout=15)
-        if not result.ok:
-            raise WizardError(f"iptables-save failed: {(result.err or result.out).strip() or result.rc}",
-                              "run as root on the node, or pass a saved dump with --from FILE")
-        text, where = result.out, "the live rules (iptables-save)"
+    answers = _load(args.answers) if args.answers else None
+    node = Node()
     try:
-        ruleset = iptables.parse(text)
-    except iptables.NotIptablesSave as exc:
-        raise InputError(f"{where} is not iptables-save output: {exc}", "save it with `iptables-save > FILE`") from None
-    found = iptables.trace(ruleset, args.namespace, args.name)
-    subnets = _lease_subnets(args.answers, found.endpoints) if args.answers else {}
-    if args.kubeconfig:
-        for ip, pod in _endpoint_pods(args.kubeconfig, args.namespace, args.name).items():
-            subnets[ip] = f"{pod}, {subnets[ip]}" if ip in subnets else pod
-    service = f"{args.namespace}/{args.name}"
-    if found.complete:
-        print(iptables.render(found, subnets), end="")
-        print(f"{len(found.endpoints)} endpoint(s) reached: {', '.join(found.endpoints)}")
-        return 0
-    if found.branches or found.no_endpoints:
-        print(iptables.render(found, subnets), end="")
-        why = "kube-proxy rejects it: the service has no endpoints" if found.no_endpoints else "no rule DNATs to a pod"
-        sys.stderr.write(f"error: {service} has rules but {why} — check that its pods are ready "
-                         f"(kubectl get endpoints {args.name} -n {args.namespace})\n")
-        return 1
-    known = iptables.services(ruleset)
-    if "nat" not in ruleset.tables:
-        hint = "the dump has no nat table: save it with `iptables-save` (all tables) or `iptables-save -t nat`"
-    elif "kube-proxy" in text and "KUBE-SERVICES" not in text:
-        hint = "kube-proxy may run in nftables mode (table kube-proxy); only iptables mode is traced"
-    else:
-        import difflib
-
-        close = difflib.get_close_matches(service, known, n=1)
-        hint = f"did you mean {close[0]}? " if close else ""
-        hint += "check that kube-proxy runs on this node and that the service exists"
-    sys.stderr.write(f"error: no kube-proxy rules for {service} in {where} — {hint}\n")
-    return 1
-
-
-def _endpoint_pods(kubeconfig: str, namespace: str, name: str) -> dict[str, str]:
-    """Endpoint IP -> "pod P on node N" from the API server; the tree is drawn without it on failure."""
-    import json
-
-    from wizard.node import Node
-
-    result = Node().commands.run("kubectl", "--kubeconfig", kubeconfig, "--request-timeout=10s", "get",
-                                 f"endpoints/{name}", "-n", namespace, "-o", "json", timeout=15)
-    if not result.ok:
-        sys.stderr.write(f"warning: no pod names: kubectl said {(result.err or result.out).strip()[:200]}\n")
-        return {}
-    out = {}
-    try:
-        subsets = json.loads(result.out).get("subsets") or []
-    except ValueError:
-        return {}
-    for subset in subsets:
-        for address in (subset.get("addresses") or []) + (subset.get("notReadyAddresses") or []):
-            ref = address.get("targetRef") or {}
-            pod = f"pod {ref.get('name', '?')}"
-            if address.get("nodeName"):
-                pod += f" on {address['nodeName']}"
-            out[address["ip"]] = pod
-    return out
-
-
-def _lease_subnets(path: str, endpoints: list[str]) -> dict[str, str]:
-    """Endpoint IP -> "node subnet S (PublicIP)" from the leases in etcd."""
-    from wizard import flannel
-    from wizard.node import Node
-
-    answers = _load(path)
-    store = Node().etcd(answers.etcd, answers.etcd_password())
-    try:
-        leases = store.list(answers.etcd.prefix + "/subnets/")
+        found = explain(node, args.namespace, args.name, rules=rules, source=args.source,
+                        answers=answers, kubeconfig=args.kubeconfig)
     finally:
-        store.close()
-    out = {}
-    for endpoint in endpoints:
-        ip = endpoint.rsplit(":", 1)[0]
-        where = flannel.lease_holding(ip, leases)
-        if where:
-            out[ip] = where
-    return out
+        node.close()
+    for warning in found.warnings:
+        sys.stderr.write(f"warning: {warning}\n")
+    if found.outcome != "no-rules":
+        print(render(found.trace, found.label_texts()), end="")
+    if found.outcome == "path":
+        print(f"{len(found.trace.endpoints)} endpoint(s) reached: {', '.join(found.trace.endpoints)}")
+    else:
+        sys.stderr.write(f"error: {found.problem} — {found.hint}\n")
+    return found.exit_code
