@@ -1,8 +1,10 @@
 """Finish: save the answers to a file that replays (secrets named, never written), where the journal
-is, and how to undo."""
+really is, and how to undo — on the demo, that there is nothing on this machine to undo."""
 
 from __future__ import annotations
 
+import os
+import shlex
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -13,6 +15,37 @@ from screens.base import StepScreen
 
 if TYPE_CHECKING:
     from textual.app import ComposeResult
+
+    from wizard.session import Session
+
+
+def undo_lines(session: Session) -> list[tuple[str, str]]:
+    """Where the journal really is and how to undo, as (label, text) lines.
+
+    The journal's path is the one on this machine (the state dir under the node's root). A real node
+    gets an undo command that is safe to paste; the demo gets none, since its journal describes a
+    simulated node and replaying it here would act on this machine."""
+    from wizard.journal import DEFAULT_STATE_DIR
+
+    files = session.node.files
+    root = os.path.abspath(files.root)
+    journal = os.path.abspath(files.path(session.journal().path))
+    if session.node.simulated:
+        quoted = shlex.quote(root)
+        return [
+            ("Demo files (inspect them)", root),
+            ("Journal and backups", journal),
+            ("Nothing on this machine needs undoing",
+             f"the demo changed only files under {root} and an in-memory etcd."),
+            ("", "Roll back on the Apply page reverses the demo's changes within the demo; "
+                 f"`rm -r {quoted}` removes its files."),
+        ]
+    undo = ["flannel-wizard", "undo"]
+    if root != "/":
+        undo += ["--root", root]
+    if session.state_dir.rstrip("/") != DEFAULT_STATE_DIR:
+        undo += ["--state-dir", session.state_dir]
+    return [("Journal and backups", journal), ("Undo everything", shlex.join(undo))]
 
 
 class FinishPage(StepScreen):
@@ -38,8 +71,6 @@ class FinishPage(StepScreen):
 
     def summarize(self) -> None:
         session = self.session
-        journal = session.journal()
-        root = session.node.files.root.as_posix()
         out = Text()
         apply_page = self.wizard.get_screen("apply")
         code = getattr(apply_page, "exit_code", None)
@@ -49,18 +80,10 @@ class FinishPage(StepScreen):
         else:
             out.append(f"{'✓' if code == 0 else '✗'} {last.message if last else ''}\n",
                        style="green" if code == 0 else "red")
-        out.append("Journal and backups: ", style="bold")
-        out.append(f"{journal.path}\n")
-        undo = "flannel-wizard undo"
-        if root != "/":
-            undo += f" --root {root}"
-        if session.state_dir != "/var/lib/flannel-wizard":
-            undo += f" --state-dir {session.state_dir}"
-        out.append("Undo everything: ", style="bold")
-        out.append(f"{undo}\n")
-        if session.demo:
-            out.append("Demo files (inspect them): ", style="bold")
-            out.append(f"{root}\n")
+        for label, text in undo_lines(session):
+            if label:
+                out.append(f"{label}: ", style="bold")
+            out.append(f"{text}\n")
         self.query_one("#finish-summary", Static).update(out)
 
     def save(self) -> None:

@@ -213,10 +213,28 @@ def undo(args: argparse.Namespace) -> int:
     from wizard.undo import undo_all
 
     node = Node(args.root)
-    journal = Journal(node.files, _state_dir(args))
-    if not journal.exists():
-        raise InputError(f"no journal at {journal.path} under {args.root}", "nothing was applied here, or pass --root/--state-dir")
     try:
+        journal = Journal(node.files, _state_dir(args), node.identity())
+        if not journal.exists():
+            raise InputError(f"no journal at {journal.path} under {args.root}", "nothing was applied here, or pass --root/--state-dir")
+        where = node.files.path(journal.path)
+        try:
+            demo = journal.belongs_to_demo()
+        except (ValueError, AttributeError, TypeError) as exc:
+            raise InputError(f"{where} is not a journal the wizard wrote: {exc}", "give the --root/--state-dir of a wizard run") from None
+        if demo is not None and not node.simulated:
+            # the demo's changes went to files under its root and an in-memory etcd; replaying them here
+            # would re-address this machine's links, write its etcd and restart its services
+            import shlex
+            from pathlib import Path
+
+            demo_root = Path(str(demo.get("root") or "/")).resolve()
+            inside = demo_root != Path("/") and where.resolve().is_relative_to(demo_root)
+            remove = demo_root if inside else where.resolve().parent  # never suggest `rm -r /`
+            raise InputError(
+                f"{where} belongs to the demo (scenario {demo.get('scenario', '?')}): its changes were made to a "
+                "simulated node and nothing on this machine was changed",
+                f"nothing to undo here; remove the demo's files with `rm -r {shlex.quote(str(remove))}`")
         return 1 if undo_all(node, journal, Printer(args.output)) else 0
     finally:
         node.close()
@@ -259,7 +277,10 @@ def demo(args: argparse.Namespace) -> int:
     from screens.launch import run
 
     code = run(session, autoplay=args.autoplay, speed=args.speed)
-    print(f"demo files are under {node.root} (a temporary directory; nothing else on this machine changed)")
+    import shlex
+
+    print(f"demo files are under {node.root}: the demo changed only those and an in-memory etcd, so nothing on "
+          f"this machine needs undoing; remove them with `rm -r {shlex.quote(node.root)}`")
     return code
 
 

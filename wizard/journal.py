@@ -2,6 +2,9 @@
 
 It lives in the state dir under --root. An entry is `applying` while its change is in flight, so a crash
 or power cut leaves a record undo can still act on.
+
+A new journal records which node it belongs to (`node.identity()`): a journal the demo wrote names its
+simulated node, so `undo` on the real machine can tell that nothing here was changed and refuse.
 """
 
 from __future__ import annotations
@@ -20,8 +23,12 @@ LIVE = ("applying", "applied")
 
 
 class Journal:
-    def __init__(self, files: Files, state_dir: str = DEFAULT_STATE_DIR) -> None:
+    def __init__(self, files: Files, state_dir: str = DEFAULT_STATE_DIR,
+                 node_identity: dict[str, str] | None = None) -> None:
         self.files = files
+        # the demo's files carry its identity too, so a demo journal is marked even where a caller
+        # did not pass one
+        self.node_identity = node_identity if node_identity is not None else getattr(files, "node_identity", None)
         self.state_dir = state_dir.rstrip("/") or "/"
         self.path = f"{self.state_dir}/journal.json"
         self.run_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
@@ -31,8 +38,24 @@ class Journal:
     def data(self) -> dict[str, Any]:
         if self._data is None:
             raw = self.files.read(self.path)
-            self._data = json.loads(raw) if raw else {"version": 1, "entries": []}
+            if raw:
+                self._data = json.loads(raw)
+            else:
+                self._data = {"version": 1, "entries": []}
+                if self.node_identity is not None:
+                    self._data["node"] = dict(self.node_identity)
         return self._data
+
+    @property
+    def node(self) -> dict[str, str] | None:
+        """The node this journal's changes were made to; None for a journal written before it was recorded."""
+        found = self.data.get("node")
+        return found if isinstance(found, dict) else None
+
+    def belongs_to_demo(self) -> dict[str, str] | None:
+        """The demo's identity ({"kind": "demo", "scenario", "root"}) when the demo wrote this journal."""
+        node = self.node
+        return node if node is not None and node.get("kind") == "demo" else None
 
     @property
     def entries(self) -> list[dict[str, Any]]:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import os
+from typing import TYPE_CHECKING, Protocol
 
 from wizard.node.commands import Commands
 from wizard.node.files import Files
@@ -11,8 +12,60 @@ from wizard.node.kernel import Kernel
 
 if TYPE_CHECKING:
     from wizard.answers import Etcd
+    from wizard.node.commands import Result
     from wizard.node.etcd import Store
+    from wizard.node.linkinfo import LinkInfo, Route
     from wizard.node.links import Links
+
+
+class CommandsLike(Protocol):
+    def which(self, name: str) -> str | None: ...
+    def run(self, *argv: str, timeout: float = ..., input: str | None = None) -> Result: ...
+
+
+class KernelLike(Protocol):
+    def is_root(self) -> bool: ...
+    def sysctl(self, key: str) -> str | None: ...
+    def module_loaded(self, name: str) -> bool: ...
+    def swaps(self) -> list[str]: ...
+    def udp_port_free(self, port: int) -> bool: ...
+    def init_name(self) -> str | None: ...
+    def cgroup_v2(self) -> bool: ...
+
+
+class HttpLike(Protocol):
+    def get(self, url: str, timeout: float) -> tuple[bool, str]: ...
+
+
+class LinksLike(Protocol):
+    def link(self, name: str) -> LinkInfo | None: ...
+    def addresses(self) -> list[tuple[str, str]]: ...
+    def routes(self) -> list[Route]: ...
+    def default_mtu(self) -> int | None: ...
+    def set_ipv4(self, name: str, wanted: list[str], mtu: int | None = None) -> None: ...
+    def close(self) -> None: ...
+
+
+class NodeLike(Protocol):
+    """What the engine may use of a node: the real `Node` and the demo's `SimulatedNode` both give
+    exactly this, so code typed against it cannot reach for a demo-only call."""
+
+    simulated: bool
+    files: Files
+
+    @property
+    def commands(self) -> CommandsLike: ...
+    @property
+    def kernel(self) -> KernelLike: ...
+    @property
+    def http(self) -> HttpLike: ...
+    @property
+    def links(self) -> LinksLike: ...
+    def etcd(self, settings: Etcd, password: str | None) -> Store: ...
+    def close(self) -> None: ...
+    def identity(self) -> dict[str, str]:
+        """Which node this is, as the journal records it: {"kind": "node" | "demo", "root": ..., ...}."""
+        ...
 
 
 class Node:
@@ -40,6 +93,9 @@ class Node:
         from wizard.node.etcd import connect
 
         return connect(settings, password, self.files)
+
+    def identity(self) -> dict[str, str]:
+        return {"kind": "node", "root": os.path.abspath(self.files.root)}
 
     def close(self) -> None:
         if self._links is not None:

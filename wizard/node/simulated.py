@@ -2,8 +2,12 @@
 
 Files are real files under a temporary root (so they can be inspected afterwards); etcd is an
 in-memory store; links, the kernel and services are simulated from a scenario, with short delays
-so the live status has something to show. systemctl restarts act as the services would: flanneld
-takes a lease and writes subnet.env, docker moves its bridge to `bip` and picks up its cgroup driver.
+so the live status has something to show. systemctl restarts act as the services would, reading
+what their unit files under the root name (see simsystemd): flanneld takes a lease and writes
+subnet.env, docker moves its bridge to `bip` and picks up its cgroup driver.
+
+Nothing here reaches the host: a journal the demo writes records the demo's identity, and `undo`
+on the real machine refuses it.
 """
 
 from __future__ import annotations
@@ -11,13 +15,13 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
-import shlex
 import tempfile
 import threading
 import time
 from typing import TYPE_CHECKING, Any
 
 from wizard import flannel
+from wizard.node import simsystemd
 from wizard.node.commands import Result
 from wizard.node.etcd import Store
 from wizard.node.files import Files
@@ -141,12 +145,23 @@ class SimCommands:
             return Result(argv, 1, "", "System has not been booted with systemd as init system (PID 1). Can't operate.")
         if len(argv) >= 3 and argv[1] in ("restart", "start"):
             node.clock.wait("restart")
-            service = argv[2].removesuffix(".service")
-            if service == node.services.get("flanneld"):
-                return node.start_flanneld(argv)
-            if service == node.services.get("docker"):
-                node.start_docker()
+            return node.start_unit(argv[1], argv[2], argv)
         return Result(argv, 0, "", "")
+
+
+class _DemoFiles(Files):
+    """The demo root's files. They carry the demo's identity, so a journal kept under this root is
+    marked as the demo's even by a caller that did not pass one."""
+
+    def __init__(self, root: str, identity: dict[str, str]) -> None:
+        super().__init__(root)
+        self.node_identity = identity
+
+
+FLANNELD_BOOLEANS = frozenset({"ip-masq", "kube-subnet-mgr", "version", "v"})
+DOCKERD_BOOLEANS = frozenset({"ip-masq", "iptables", "ip-forward", "icc", "debug", "D", "live-restore",
+                              "selinux-enabled", "userland-proxy", "experimental", "tls", "tlsverify"})
+DOCKER_CONFIG = "/etc/docker/daemon.json"
 
 
 class SimulatedNode:
@@ -154,10 +169,10 @@ class SimulatedNode:
 
     def __init__(self, scenario: dict[str, Any], speed: float = 1.0, root: str | None = None) -> None:
         self.scenario = scenario
-        self.root = root or tempfile.mkdtemp(prefix=f"flannel-wizard-demo-{scenario['name']}-")
+        self.root = os.path.abspath(root or tempfile.mkdtemp(prefix=f"flannel-wizard-demo-{scenario['name']}-"))
         os.makedirs(self.root, exist_ok=True)
         self.clock = Clock(scenario.get("delays", {}), speed)
-        self.files = Files(self.root)
+        self.files: Files = _DemoFiles(self.root, self.identity())
         self.kernel = SimKernel(scenario)
         self.links = SimLinks(scenario, self.clock)
         self.commands = SimCommands(self)
@@ -168,17 +183,15 @@ class SimulatedNode:
                                  dict(etcd.get("keys", {})), float(scenario.get("delays", {}).get("etcd", 0)) / speed)
         self.store.down = bool(etcd.get("down"))
         self.docker_driver = scenario.get("docker", {}).get("default_cgroup_driver", "cgroupfs")
-        # which unit names play flanneld and docker; the app sets them from the answers
-        self.services = {"flanneld": "flanneld", "docker": "docker", "flanneld_env": "/etc/sysconfig/flanneld",
-                         "daemon_json": "/etc/docker/daemon.json"}
+        # why each unit that failed to start did, as its journal would say
+        self.unit_log: dict[str, str] = {}
+        simsystemd.install(self.files, scenario)
         for path, text in scenario.get("files", {}).items():
             self.files.write(path, text.encode())
-        self._read_docker_driver()
+        self._docker_at_boot()
 
-    def follow(self, flanneld_service: str, env_file: str, docker_service: str, daemon_json: str | None) -> None:
-        """Tell the simulated services which unit names and files the answers use."""
-        self.services = {"flanneld": flanneld_service, "docker": docker_service, "flanneld_env": env_file,
-                         "daemon_json": daemon_json or ""}
+    def identity(self) -> dict[str, str]:
+        return {"kind": "demo", "scenario": str(self.scenario["name"]), "root": self.root}
 
     def etcd(self, settings: Etcd, password: str | None) -> Store:
         self.store.endpoint = settings.endpoints[0]
@@ -190,42 +203,111 @@ class SimulatedNode:
 
     # ------------------------------------------------------------ simulated services
 
-    def _daemon_json(self) -> dict[str, Any] | None:
-        path = self.services.get("daemon_json")
-        text = self.files.read_text(path) if path else None
+    def start_unit(self, verb: str, name: str, argv: tuple[str, ...]) -> Result:
+        """`systemctl start|restart NAME`, answered as systemd would from the unit files under the root."""
+        unit = simsystemd.load(self.files, name)
+        if unit is None:
+            return Result(argv, 5, "", simsystemd.not_found(verb, name))
+        if not unit.exec_start:
+            return Result(argv, 1, "", f"Failed to {verb} {unit.name}: Unit {unit.name} has a bad unit file setting.")
         try:
-            data = json.loads(text) if text else {}
-        except ValueError:
-            return None  # dockerd would not start; the docker step reports the file
-        return data if isinstance(data, dict) else None
+            env = simsystemd.environment(self.files, unit)
+        except simsystemd.MissingEnvironmentFile as exc:
+            self.unit_log[unit.name] = f"Failed to load environment files: {exc}: No such file or directory"
+            return Result(argv, 1, "", simsystemd.job_failed(unit.name, "of unavailable resources or another system error"))
+        command = simsystemd.command(unit, env)
+        program = os.path.basename(command[0]) if command else ""
+        if program in ("flanneld", "flanneld-start"):
+            error = self._start_flanneld(program, command[1:], env)
+        elif program in ("dockerd", "dockerd-current"):
+            error = self._start_docker(command[1:])
+        else:
+            error = ""
+        if error:
+            self.unit_log[unit.name] = error
+            # flanneld's own words for a full network, as the test stand-in gives them too
+            shown = error if "out of subnets" in error else simsystemd.job_failed(unit.name)
+            return Result(argv, 1, "", shown)
+        self.unit_log.pop(unit.name, None)
+        return Result(argv, 0, "", "")
 
-    def _read_docker_driver(self) -> None:
+    # ---- docker
+
+    def _docker_config(self, args: list[str]) -> tuple[dict[str, list[str]], str, dict[str, Any]]:
+        """dockerd's flags, the config file it reads and that file's settings; ValueError as dockerd refuses."""
+        opts = simsystemd.flags(args, DOCKERD_BOOLEANS)
+        path = (opts.get("config-file") or [DOCKER_CONFIG])[-1]
+        text = self.files.read_text(path)
+        if text is None:
+            if "config-file" in opts:
+                raise ValueError(f"unable to configure the Docker daemon with file {path}: open {path}: no such file or directory")
+            return opts, path, {}
+        try:
+            data = json.loads(text) if text.strip() else {}
+        except ValueError as exc:
+            raise ValueError(f"unable to configure the Docker daemon with file {path}: {exc}") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"unable to configure the Docker daemon with file {path}: not a JSON object")
+        both = [(key, flag) for key, flag in (("bip", "bip"), ("mtu", "mtu"), ("exec-opts", "exec-opt")) if key in data and flag in opts]
+        if both:
+            listed = ", ".join(f"{key}: (from flag: {', '.join(opts[flag])}, from file: {data[key]})" for key, flag in both)
+            raise ValueError(f"unable to configure the Docker daemon with file {path}: the following directives are "
+                             f"specified both as a flag and in the configuration file: {listed}")
+        return opts, path, data
+
+    def _docker_driver_from(self, opts: dict[str, list[str]], data: dict[str, Any]) -> str:
         from wizard.runtimes import docker_exec_opt
 
-        data = self._daemon_json()
-        if data is None:
-            return
         default = self.scenario.get("docker", {}).get("default_cgroup_driver", "cgroupfs")
-        self.docker_driver = docker_exec_opt(data) or default
+        if "exec-opt" in opts:
+            return docker_exec_opt({"exec-opts": opts["exec-opt"]}) or default
+        return docker_exec_opt(data) or default
 
-    def start_docker(self) -> None:
-        self._read_docker_driver()
-        data = self._daemon_json()
-        if data and data.get("bip"):
-            self.links.set_ipv4("docker0", [data["bip"]], int(data.get("mtu") or 1500))
+    def _docker_at_boot(self) -> None:
+        """The driver the running dockerd reports before anything is restarted: what its unit gives it."""
+        unit = simsystemd.load(self.files, "docker")
+        if unit is None:
+            return
+        try:
+            env = simsystemd.environment(self.files, unit)
+            opts, _path, data = self._docker_config(simsystemd.command(unit, env)[1:])
+        except (simsystemd.MissingEnvironmentFile, ValueError):
+            return  # dockerd would not be running; the docker step reports the file
+        self.docker_driver = self._docker_driver_from(opts, data)
 
-    def start_flanneld(self, argv: tuple[str, ...]) -> Result:
-        text = self.files.read_text(self.services["flanneld_env"]) or ""
-        env = flannel.parse_env(text)
-        prefix = env.get("FLANNEL_ETCD_PREFIX", "/coreos.com/network")
-        opts = shlex.split(env.get("FLANNEL_OPTIONS", ""))
-        flags = dict(o.lstrip("-").split("=", 1) if "=" in o else (o.lstrip("-"), "true") for o in opts)
-        failed = Result(argv, 1, "", f"Job for {argv[2]} failed because the control process exited with error code.")
+    def _start_docker(self, args: list[str]) -> str:
+        try:
+            opts, _path, data = self._docker_config(args)
+        except ValueError as exc:
+            return str(exc)
+        self.docker_driver = self._docker_driver_from(opts, data)
+        bip = (opts.get("bip") or [data.get("bip") or ""])[-1]
+        mtu = (opts.get("mtu") or [data.get("mtu") or 1500])[-1]
+        if bip:
+            self.links.set_ipv4("docker0", [str(bip)], int(mtu))
+        return ""
+
+    # ---- flanneld
+
+    def _start_flanneld(self, program: str, args: list[str], env: dict[str, str]) -> str:
+        if program == "flanneld-start":
+            # the package's wrapper hands flanneld its env file's endpoints and prefix as flags
+            args = [f"-etcd-endpoints={env.get('FLANNEL_ETCD_ENDPOINTS', '')}",
+                    f"-etcd-prefix={env.get('FLANNEL_ETCD_PREFIX', '')}", *args]
+        opts = simsystemd.flags(args, FLANNELD_BOOLEANS)
+
+        def flag(name: str, default: str) -> str:
+            # a flag, else flanneld's own FLANNELD_<NAME> variable
+            values = opts.get(name)
+            value = values[-1] if values else env.get("FLANNELD_" + name.upper().replace("-", "_"), "")
+            return value or default
+
+        prefix = flag("etcd-prefix", "/coreos.com/network")
         if self.store.down:
-            return failed
+            return "Couldn't fetch network config: client: etcd cluster is unavailable or misconfigured"
         found = self.store.get(prefix + "/config")
         if found is None:
-            return failed
+            return f"Couldn't fetch network config: 100: Key not found ({prefix}/config)"
         cfg = json.loads(found[0])
         rng = flannel.subnet_range(cfg)
         public_ip = self.scenario.get("public_ip", "127.0.0.1")
@@ -243,16 +325,16 @@ class SimulatedNode:
                     mine = key
                     break
             else:
-                return Result(argv, 1, "", "failed to acquire lease: out of subnets")
+                return "failed to acquire lease: out of subnets"
         subnet = ipaddress.IPv4Network(flannel.lease_subnet(mine))
         device_mtu = self.links.default_mtu() or 1500
         mtu = flannel.backend_mtu(cfg["Backend"], device_mtu)
-        masq = "true" if flags.get("ip-masq") == "true" else "false"
-        subnet_file = flags.get("subnet-file", "/run/flannel/subnet.env")
+        masq = "true" if flag("ip-masq", "false") == "true" else "false"
+        subnet_file = flag("subnet-file", "/run/flannel/subnet.env")
         self.files.write(subnet_file, (
             f"FLANNEL_NETWORK={cfg['Network']}\nFLANNEL_SUBNET={subnet.network_address + 1}/{subnet.prefixlen}\n"
             f"FLANNEL_MTU={mtu}\nFLANNEL_IPMASQ={masq}\n").encode())
-        return Result(argv, 0, "", "")
+        return ""
 
 
 class _SimHttp:

@@ -1,6 +1,10 @@
 """Demo scenarios: machine profiles for the simulated node, one small YAML file each.
 
 A scenario may name a `base` and give only what differs; mappings merge, everything else replaces.
+
+Services are played from unit files, as systemd would: each binary the scenario lists gets its
+package's unit under /usr/lib/systemd/system; `units: {NAME.service: TEXT}` replaces one (null
+removes it), and `files:` can add /etc/systemd/system overrides and NAME.service.d/*.conf drop-ins.
 """
 
 from __future__ import annotations
