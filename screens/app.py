@@ -38,11 +38,10 @@ class WizardApp(App[int]):
         self.autoplay = autoplay
         self.speed = speed
         self.save_path = self._default_save_path()
-        self.saved_to: str | None = None
 
     def _default_save_path(self) -> str:
         if self.session.demo:
-            return os.path.join(self.session.node.files.root.as_posix(), "answers.yaml")
+            return os.path.join(self.session.root, "answers.yaml")
         return os.path.abspath("flannel-wizard-answers.yaml")
 
     def on_mount(self) -> None:
@@ -100,7 +99,7 @@ class WizardApp(App[int]):
         except (OSError, WizardError) as exc:
             self.notify(f"not saved: {exc}", severity="error", timeout=8)
             return None
-        self.save_path = self.saved_to = target
+        self.save_path = target
         self.notify(f"answers saved to {target}")
         return target
 

@@ -20,7 +20,7 @@ from wizard.steps import ORDER
 if TYPE_CHECKING:
     from textual.app import ComposeResult
 
-    from wizard.events import StepEvent
+    from wizard.events import RunResult, StepEvent
     from wizard.runner import Runner
 
 ICON = {"ok": ("✓", "green"), "warn": ("⚠", "yellow"), "failed": ("✗", "bold red"), "skipped": ("–", "dim"),
@@ -33,6 +33,7 @@ class ApplyPage(StepScreen):
 
     running = False
     exit_code: int | None = None
+    result: RunResult | None = None
     runner: Runner | None = None
     start_requested = False
 
@@ -96,17 +97,16 @@ class ApplyPage(StepScreen):
 
     @work(thread=True, exclusive=True, group="apply")
     def run_engine(self, answers: object) -> None:
-        from wizard.runner import Runner
-
-        ctx = self.session.context(answers, self._from_engine, dry_run=False)  # type: ignore[arg-type]
-        runner = Runner(ctx, self.session.journal(), list(ORDER))
+        runner = self.session.runner(answers, self._from_engine, dry_run=False)  # type: ignore[arg-type]
         self.runner = runner
         try:
-            code = runner.run()
+            result = runner.run()
         except Exception as exc:  # an engine bug must not leave the screen spinning
+            from wizard.events import RunResult
+
             self._from_engine_event("wizard", "failed", f"internal error: {exc!r}")
-            code = 1
-        self.app.call_from_thread(self.finished, code)
+            result = RunResult(dry_run=False, code=1, status="failed", message=f"internal error: {exc!r}")
+        self.app.call_from_thread(self.finished, result)
 
     def _from_engine(self, event: StepEvent) -> None:
         self.app.call_from_thread(self.show_event, event)
@@ -114,7 +114,7 @@ class ApplyPage(StepScreen):
     def _from_engine_event(self, step: str, status: Any, message: str) -> None:
         from wizard.events import StepEvent
 
-        self._from_engine(StepEvent(step, status, message))
+        self._from_engine(StepEvent(step, status, message, kind="run"))
 
     def show_event(self, event: StepEvent) -> None:
         self.wizard.events.append(event)
@@ -170,34 +170,33 @@ class ApplyPage(StepScreen):
             if state["status"] == "running":
                 self.draw_line(step)
 
-    def finished(self, code: int) -> None:
-        from wizard.runner import EXIT_OK
-
+    def finished(self, result: RunResult) -> None:
         self.running = False
-        self.exit_code = code
+        self.result = result
+        self.exit_code = code = result.code
         for step, state in self.state.items():
             if state["status"] == "running":
                 state["status"] = "failed"
                 self.draw_line(step)
         summary = self.query_one("#apply-summary", Static)
-        last = next((e for e in reversed(self.wizard.events) if e.kind == "" and e.step == "wizard"), None)
-        if code == EXIT_OK:
-            summary.update(Text(f"✓ {last.message if last else 'done'}", style="green"))
+        if code == 0:
+            summary.update(Text(f"✓ {result.message or 'done'}", style="green"))
             self.wizard.mark(self.NAME, "ok")
             self.mark_smoke()
             return
-        failure = next((e for e in reversed(self.wizard.events) if e.status == "failed" and e.kind == ""), None)
-        step = failure.step if failure else ""
-        # the reason is in the step's failed notes or changes; its closing line only says it stopped
-        reasons = [e for e in self.wizard.events if e.step == step and e.status == "failed" and e.kind] or \
-            ([failure] if failure else [])
-        message = Text(style="bold red")
-        for reason in reasons[:3]:
-            message.append(f"✗ {step}: {reason.message}\n")
-            if reason.detail:
-                message.append(f"what to do: {reason.detail.strip()}\n", style="not bold")
-        if not reasons:
-            message.append("✗ stopped\n")
+        failed = result.failed_step
+        message = Text(f"✗ {result.message or 'stopped'}\n", style="bold red")
+        if failed is not None:
+            # the reasons: the step's failed notes, checks and changes, each with what to do
+            reasons = [(n.message, n.detail) for n in failed.notes + failed.checks if n.status == "failed"]
+            reasons += [(f"could not {c.summary}", "") for c in failed.changes if c.state == "failed"]
+            for what, fix in reasons[:3]:
+                if what not in result.message:
+                    message.append(f"  {what}\n", style="red")
+                if fix:
+                    message.append(f"what to do: {fix.strip()}\n")
+            if failed.detail and all(failed.detail != fix for _w, fix in reasons):
+                message.append(f"what to do: {failed.detail.strip()}\n")
         message.append("Retry runs every step again (what is in place is left alone); Roll back reverses "
                        "every recorded change; Quit leaves the node as it is (`flannel-wizard undo` later).")
         self.query_one("#fail-message", Static).update(message)
@@ -207,9 +206,8 @@ class ApplyPage(StepScreen):
         self.query_one("#retry", Button).focus()
 
     def mark_smoke(self) -> None:
-        smoke = [e for e in self.wizard.events if e.step == "smoke"]
-        status = "skipped" if smoke and all(e.status == "skipped" for e in smoke if e.kind == "note") else "ok"
-        self.wizard.mark("smoke", status if smoke else "")
+        smoke = self.result.step("smoke") if self.result else None
+        self.wizard.mark("smoke", smoke.status if smoke is not None else "")
 
     # ------------------------------------------------------------ failure choices
 
@@ -231,10 +229,7 @@ class ApplyPage(StepScreen):
 
     @work(thread=True, exclusive=True, group="apply")
     def roll_back(self) -> None:
-        from wizard.undo import undo_all
-
-        journal = self.session.journal()
-        failures = undo_all(self.session.node, journal, self._from_engine) if journal.exists() else 0
+        failures = self.session.undo(self._from_engine)
         self.app.call_from_thread(self.rolled_back, failures)
 
     def rolled_back(self, failures: int) -> None:

@@ -59,8 +59,8 @@ async def autoplay(app: WizardApp) -> None:
         if name == "preflight":
             # a presenter's walkthrough: errors of the demo machine are ignored the way an operator would
             await _until(lambda p=page: getattr(p, "findings", None) is not None)
-            for finding in page.errors():  # type: ignore[attr-defined]
-                app.session.ignore_preflight.add(finding.name)
+            for name_ in page.errors():  # type: ignore[attr-defined]
+                app.session.ignore_preflight.add(name_)
         elif name == "etcd":
             await _type_fields(app, page)
             page.action_test()  # type: ignore[attr-defined]
@@ -69,7 +69,7 @@ async def autoplay(app: WizardApp) -> None:
         elif name in ("network", "flanneld", "docker", "cgroup"):
             await _type_fields(app, page)
         elif name == "review":
-            await _until(lambda p=page: getattr(p, "events", None) is not None or getattr(p, "problems", None))
+            await _until(lambda p=page: getattr(p, "result", None) is not None or getattr(p, "problems", None))
             await asyncio.sleep(pause)
             if page.blocked():
                 return

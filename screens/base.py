@@ -26,6 +26,7 @@ class StepScreen(Screen[None]):
     SECTION: ClassVar[tuple[str, ...] | None] = None  # the part of the answers this page edits
     FIELDS: ClassVar[tuple[FieldSpec, ...]] = ()
     ready = False  # composed and mounted: its widgets can be queried
+    facts: Any = None  # the step's facts as the engine read them (pages of a step)
     # keyboard first: a page opens with its first control focused, not the sidebar
     AUTO_FOCUS = "#body Input, #body Select, #body Switch, #body DataTable, #body Button, #body CollapsibleTitle, #next"
 
@@ -48,7 +49,7 @@ class StepScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         session = self.session
         if session.scenario is not None:
-            yield demo_marker(session.scenario, session.node.files.root.as_posix())
+            yield demo_marker(session.scenario, session.root)
         with Horizontal(id="frame"):
             yield Sidebar(self.wizard.statuses, self.NAME)
             with Vertical(id="page"):
@@ -185,10 +186,28 @@ class StepScreen(Screen[None]):
             box.first(Static).update("\n".join(f"✗ {m}" for m in rest))
             box.first(Static).display = bool(rest)
 
-    def set_field(self, spec: FieldSpec, value: Any) -> None:
-        """Put a value into a field as if typed (autoplay, tests of prefill)."""
-        widget = self.query_one(f"#{spec.id}")
-        if isinstance(widget, Input):
-            widget.value = spec.to_text(value)
-        elif isinstance(widget, Switch | Select):
-            widget.value = value
+    # ------------------------------------------------------------ the step's facts
+
+    def read_facts(self) -> None:
+        """Ask the engine for this page's step facts in a worker; `show_facts` draws them when they come."""
+        self.run_worker(self._read_facts, thread=True, exclusive=True, group=f"{self.NAME}-facts")
+
+    def _read_facts(self) -> None:
+        from wizard.errors import WizardError
+
+        try:
+            facts = self.session.inspect(self.NAME)
+        except (WizardError, OSError, ValueError) as exc:
+            self.app.call_from_thread(self.facts_failed, str(exc))
+            return
+        self.app.call_from_thread(self._got_facts, facts)
+
+    def _got_facts(self, facts: Any) -> None:
+        self.facts = facts
+        self.show_facts()
+
+    def show_facts(self) -> None:
+        """Redraw what depends on the facts (and the answers)."""
+
+    def facts_failed(self, why: str) -> None:
+        self.notify(f"cannot read this node: {why}", severity="error")

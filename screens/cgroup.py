@@ -6,24 +6,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from rich.text import Text
-from textual import work
 from textual.containers import Horizontal
 from textual.widgets import Static
 
 from screens.base import StepScreen
-from screens.widgets import FieldSpec
+from screens.widgets import FieldSpec, status_text
 
 if TYPE_CHECKING:
     from textual.app import ComposeResult
 
-    from wizard.steps.cgroup import Facts
-
-WHY = {
-    "systemd": "PID 1 is systemd, which already manages cgroups. Kubernetes recommends the systemd driver "
-               "then: two managers with their own view of the cgroup tree make the node unstable under pressure.",
-    "cgroupfs": "PID 1 is not systemd, so there is no systemd cgroup manager to follow: cgroupfs is the right driver.",
-}
-
+    from wizard.steps.cgroup import Facts, Output
 
 class CgroupPage(StepScreen):
     NAME = "cgroup"
@@ -39,7 +31,6 @@ class CgroupPage(StepScreen):
     )
 
     facts: Facts | None = None
-    init_systemd: bool = False
 
     def body(self) -> ComposeResult:
         yield Static("", id="mismatch")
@@ -51,43 +42,19 @@ class CgroupPage(StepScreen):
 
     def on_mount(self) -> None:
         super().on_mount()
-        self.detect()
+        self.read_facts()
 
-    @work(thread=True, exclusive=True, group="cgroup-facts")
-    def detect(self) -> None:
-        from wizard import runtimes
-        from wizard.errors import WizardError
-        from wizard.steps import cgroup
-
-        ctx = self.session.preview()
-        try:
-            facts = cgroup.inspect(ctx)
-        except (WizardError, OSError, ValueError) as exc:
-            self.app.call_from_thread(self._failed, str(exc))
-            return
-        init = runtimes.systemd_is_init(self.session.node)
-        self.app.call_from_thread(self._got, facts, init)
-
-    def _failed(self, why: str) -> None:
+    def facts_failed(self, why: str) -> None:
         self.query_one("#runtime-driver", Static).update(Text(f"cannot read the drivers: {why}", style="red"))
-
-    def _got(self, facts: Facts, init_systemd: bool) -> None:
-        self.facts, self.init_systemd = facts, init_systemd
-        self.render_facts()
 
     def changed(self, spec: FieldSpec) -> None:
         if spec.path[1] in ("runtime", "kubelet_config", "kubelet_env"):
-            self.detect()  # another runtime or file: read the drivers again
-        self.render_facts()
+            self.read_facts()  # another runtime or file: read the drivers again
+        self.show_facts()
 
-    def target(self) -> str:
-        chosen = self.session.get(("cgroup", "driver")) or "auto"
-        if chosen != "auto":
-            return str(chosen)
-        return "systemd" if self.init_systemd else "cgroupfs"
-
-    def render_facts(self) -> None:
-        from wizard import runtimes
+    def show_facts(self) -> None:
+        """The drivers as the engine read them, and its plan for the answers as they are now."""
+        from wizard.changes import FileWrite
 
         facts = self.facts
         if facts is None:
@@ -97,21 +64,30 @@ class CgroupPage(StepScreen):
             Text.assemble((f"{facts.runtime}\n", "bold"), f"{rt.driver}\n", (rt.source, "dim")))
         self.query_one("#kubelet-driver", Static).update(
             Text.assemble(("kubelet\n", "bold"), f"{kl.driver}\n", (kl.source, "dim")))
-        target = self.target()
+        plan = self.session.plan("cgroup", facts)
+        out_: Output = plan.output
         banner = self.query_one("#mismatch", Static)
-        if rt.driver != kl.driver:
-            banner.update(Text(runtimes.mismatch_message(kl.driver, facts.runtime, rt.driver), style="bold"))
+        mismatch = next((n for n in plan.notes if n.status == "warn"), None)
+        if mismatch is not None:
+            banner.update(Text(mismatch.message, style="bold"))
             banner.set_class(True, "banner-error")
         else:
             banner.update(Text(f"kubelet and {facts.runtime} agree: {rt.driver}", style="green"))
             banner.set_class(False, "banner-error")
-        natural = "systemd" if self.init_systemd else "cgroupfs"
-        out = Text(f"Both will use {target}.", style="bold")
-        changes = [who for who, d in ((facts.runtime, rt.driver), ("kubelet", kl.driver)) if d != target]
-        out.append(f" Changes: {', '.join(changes)} (then restarted)." if changes else " Nothing to change.")
-        out.append(f"\nRecommended: {natural}. {WHY[natural]}", style="dim")
-        if target != natural:
-            out.append(f"\n⚠ {target} differs from the recommendation for this node.", style="yellow")
+        out = Text(f"Both will use {out_.target}.", style="bold")
+        if out_.changing:
+            out.append(f" Changes: {', '.join(out_.changing)} (then restarted).")
+        else:
+            out.append(" Nothing to change.")
+        writes = [c.summary() for c in plan.to_make if isinstance(c, FileWrite)]
+        if writes:
+            out.append("\n" + "\n".join(f"will {w}" for w in writes), style="dim")
+        failed = next((n for n in plan.notes if n.status == "failed"), None)
+        if failed is not None:
+            out.append_text(status_text("failed", failed.message, failed.detail))
+        out.append(f"\nRecommended: {out_.recommended}. {out_.recommendation}", style="dim")
+        if out_.target != out_.recommended:
+            out.append(f"\n⚠ {out_.target} differs from the recommendation for this node.", style="yellow")
         self.query_one("#recommendation", Static).update(out)
 
 

@@ -6,17 +6,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from rich.text import Text
-from textual import work
 from textual.containers import Horizontal
 from textual.widgets import Static, Switch
 
 from screens.base import StepScreen
-from screens.widgets import FieldRow, FieldSpec
+from screens.widgets import FieldRow, FieldSpec, status_text
 
 if TYPE_CHECKING:
     from textual.app import ComposeResult
 
-    from wizard.node.linkinfo import LinkInfo
+    from wizard.steps.docker import Facts
 
 DAEMON_JSON_DEFAULT = "/etc/docker/daemon.json"
 DAEMON_JSON = FieldSpec(("docker", "daemon_json"), "daemon.json path", optional=True, placeholder="off")
@@ -39,10 +38,7 @@ class DockerPage(StepScreen):
         FieldSpec(("docker", "service"), "Service", placeholder="docker"),
     )
 
-    bridge: LinkInfo | None = None
-    subnet_env: dict[str, str] | None = None
-    iface_mtu: int = 1500
-    inspected = False
+    facts: Facts | None = None
 
     def body(self) -> ComposeResult:
         with Horizontal(id="bridge-compare"):
@@ -58,30 +54,12 @@ class DockerPage(StepScreen):
 
     def on_mount(self) -> None:
         super().on_mount()
-        self.inspect_node()
+        self.read_facts()
 
-    @work(thread=True, exclusive=True, group="docker-facts")
-    def inspect_node(self) -> None:
-        from wizard.errors import WizardError
-        from wizard.steps.flanneld import read_subnet_env
-
-        answers = self.session.partial()
-        ctx = self.session.context(answers, lambda e: None, dry_run=True)
-        try:
-            links = self.session.node.links
-            bridge = links.link(answers.docker.bridge)
-            iface = answers.flanneld.iface
-            info = links.link(iface) if iface else None
-            mtu = info.mtu if info else links.default_mtu()
-            env = read_subnet_env(ctx)
-        except (WizardError, OSError) as exc:
-            self.app.call_from_thread(self.notify, f"cannot read docker0: {exc}", severity="error")
-            return
-        self.app.call_from_thread(self._got_facts, bridge, env, mtu or 1500)
-
-    def _got_facts(self, bridge: LinkInfo | None, env: dict[str, str] | None, mtu: int) -> None:
-        self.bridge, self.subnet_env, self.iface_mtu, self.inspected = bridge, env, mtu, True
-        self.preview()
+    def on_screen_resume(self) -> None:
+        super().on_screen_resume()
+        if self.ready:
+            self.read_facts()  # flanneld's page may have changed what it reads (iface, subnet file)
 
     def on_switch_changed(self, event: Switch.Changed) -> None:
         if event.switch.id == USE_DAEMON_JSON.id:
@@ -99,55 +77,58 @@ class DockerPage(StepScreen):
                 switch.value = self.session.get(spec.path) is not None
         self.preview()
 
-    def _planned_env(self) -> tuple[dict[str, str], str]:
-        """subnet.env as flanneld wrote it, or as it will write it for the first free lease."""
-        from wizard import flannel
-
-        if self.subnet_env:
-            return self.subnet_env, "from flanneld's subnet file"
-        answers = self.session.partial()
-        cfg = answers.network.flannel_config(secrets=False)
-        rng = flannel.subnet_range(cfg)
-        mtu = flannel.backend_mtu(cfg["Backend"], self.iface_mtu)
-        env = {"FLANNEL_NETWORK": str(rng.network), "FLANNEL_SUBNET": f"{rng.first + 1}/{rng.subnet_len}",
-               "FLANNEL_MTU": str(mtu), "FLANNEL_IPMASQ": "true" if answers.flanneld.ip_masq else "false"}
-        return env, f"example: flanneld picks the free /{rng.subnet_len} when it takes its lease"
+    def show_facts(self) -> None:
+        self.preview()
 
     def preview(self) -> None:
-        from wizard import flannel
-        from wizard.errors import WizardError
+        """The docker step's plan for these answers, as apply will make it: the bridge before and after,
+        and the opts file byte for byte (or, before flanneld has its lease, for the first lease it may get)."""
+        from wizard.changes import BridgeAddress, FileWrite
 
         answers = self.session.partial()
         name = answers.docker.bridge
         now = Text(f"{name} now\n", style="bold")
-        if not self.inspected:
+        facts = self.facts
+        if facts is None:
             now.append("reading…")
-        elif self.bridge is None:
+            self.query_one("#bridge-now", Static).update(now)
+            return
+        if facts.bridge is None:
             now.append("does not exist yet (docker creates it)")
         else:
-            now.append(f"{', '.join(self.bridge.ipv4) or 'no IPv4 address'}\nMTU {self.bridge.mtu}")
+            now.append(f"{', '.join(facts.bridge.ipv4) or 'no IPv4 address'}\nMTU {facts.bridge.mtu}")
         self.query_one("#bridge-now", Static).update(now)
-        try:
-            env, source = self._planned_env()
-        except (flannel.ConfigProblem, ValueError):
-            self.query_one("#bridge-then", Static).update("fix the Network page first")
-            return
         then = Text(f"{name} after\n", style="bold")
-        then.append(f"{env['FLANNEL_SUBNET']}\nMTU {env['FLANNEL_MTU']}\n")
-        then.append(source, style="dim")
-        self.query_one("#bridge-then", Static).update(then)
         out = Text(f"{answers.docker.opts_file}, exactly:\n", style="bold")
-        if self.session.problems_under(("docker",)):
-            out.append("fix the problems above to see the file", style="dim")
+        if self.session.problems_under(("docker",)) or self.session.problems_under(("network",)):
+            self.query_one("#bridge-then", Static).update(Text("fix the problems on this page and Network first",
+                                                               style="dim"))
+            self.query_one("#opts-preview", Static).update(out.append("fix the problems above to see the file", style="dim"))
+            return
+        plan = self.session.plan("docker", facts)
+        bridge = next((c for c in plan.changes if isinstance(c, BridgeAddress)), None)
+        files = [c for c in plan.changes if isinstance(c, FileWrite)]
+        failed = next((n for n in plan.notes if n.status in ("failed", "warn")), None)
+        if bridge is not None:
+            then.append(f"{bridge.address or bridge.expect}\nMTU {bridge.mtu}\n")
+            if bridge.pending_on:
+                then.append(f"known once {bridge.pending_on} is taken", style="dim")
         else:
-            opts = answers.docker.opts
-            try:
-                out.append(flannel.mk_docker_opts(env, opts.individual, opts.combined, opts.combined_key, opts.ip_masq))
-            except WizardError as exc:
-                out.append(f"✗ {exc}", style="red")
-        if answers.docker.daemon_json:
-            out.append(f"\n{answers.docker.daemon_json} gets \"bip\": \"{env['FLANNEL_SUBNET']}\", "
-                       f"\"mtu\": {env['FLANNEL_MTU']}; its other keys stay", style="dim")
+            then.append_text(status_text(failed.status, failed.message) if failed else Text(
+                "\n".join(n.message for n in plan.notes), style="dim"))
+        self.query_one("#bridge-then", Static).update(then)
+        opts = next((c for c in files if c.path == answers.docker.opts_file), None)
+        if opts is None:
+            out.append_text(status_text(failed.status, failed.message, failed.detail) if failed
+                            else Text("(unchanged)", style="dim"))
+        elif opts.new is not None:
+            out.append(opts.new.decode(errors="replace"))
+        else:
+            out.append(f"(for {opts.example_for}; the lease decides)\n", style="dim")
+            out.append((opts.example or b"").decode(errors="replace"))
+        for change in files:
+            if change is not opts:
+                out.append(f"\n{change.summary()}", style="dim")
         self.query_one("#opts-preview", Static).update(out)
 
 

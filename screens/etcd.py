@@ -3,8 +3,6 @@ version, the PREFIX/config already there (with a diff against what will be writt
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
@@ -13,21 +11,16 @@ from textual.binding import Binding
 from textual.widgets import Button, Static
 
 from screens.base import StepScreen
-from screens.widgets import FieldSpec, diff_text
+from screens.widgets import FieldSpec, diff_text, status_text
 
 if TYPE_CHECKING:
     from textual.app import ComposeResult
 
+    from wizard.steps.etcd import Facts
 
-@dataclass
-class Probe:
-    endpoint: str = ""
-    version: str = ""
-    config: str | None = None
-    wanted: str = ""
-    leases: list[tuple[str, str]] = field(default_factory=list)
-    error: str = ""
-    fix: str = ""
+# editing these makes a probe's result stale: it was for another cluster or key
+PROBED = ("endpoints", "prefix", "api", "timeout_s", "ca_file", "cert_file", "key_file", "username", "password",
+          "password_env", "password_file")
 
 
 class EtcdPage(StepScreen):
@@ -55,6 +48,9 @@ class EtcdPage(StepScreen):
     )
 
     probing = False
+    facts: Facts | None = None  # the last probe's facts, for the answers it was made with
+    probe_id = 0  # a probe's result is shown only if no edit or newer probe came after it
+    late = 0  # results that came back for settings edited since (dropped, not shown)
 
     def body(self) -> ComposeResult:
         yield from super().body()
@@ -62,76 +58,80 @@ class EtcdPage(StepScreen):
         yield Static("", id="probe")
 
     def action_test(self) -> None:
-        from wizard.answers import Etcd
-
         if self.session.problems_under(("etcd",)):
             self.query_one("#probe", Static).update(Text("fix the problems above first", style="red"))
             return
         self.probing = True
+        self.facts = None
+        self.probe_id += 1
         self.query_one("#probe", Static).update(f"connecting to {', '.join(self.session.get(('etcd', 'endpoints')) or [])} …")
-        self.probe(Etcd.model_validate(self.session.draft["etcd"]))
+        self.probe(self.probe_id)
 
-    @work(thread=True, exclusive=True, group="etcd-probe")
-    def probe(self, settings: object) -> None:
-        from wizard import flannel
+    @work(thread=True, group="etcd-probe")
+    def probe(self, probe_id: int) -> None:
         from wizard.errors import WizardError
 
-        result = Probe()
-        answers = self.session.partial()
         try:
-            result.wanted = flannel.to_json(flannel.redacted(answers.network.flannel_config(secrets=False)))
-            store = self.session.node.etcd(settings, answers.etcd_password())  # type: ignore[arg-type]
-            try:
-                result.endpoint = store.endpoint
-                result.version = store.version()
-                found = store.get(answers.etcd.prefix + "/config")
-                result.config = found[0] if found else None
-                result.leases = store.list(answers.etcd.prefix + "/subnets/")
-            finally:
-                store.close()
-        except WizardError as exc:
-            result.error, result.fix = exc.what, exc.fix
-        except OSError as exc:
-            result.error, result.fix = f"cannot connect: {exc}", "check the endpoints and the TLS files"
-        self.app.call_from_thread(self.show_probe, result)
+            facts = self.session.inspect("etcd")
+        except (WizardError, OSError) as exc:
+            self.app.call_from_thread(self.show_error, str(exc), probe_id)
+            return
+        self.app.call_from_thread(self.show_probe, facts, probe_id)
 
-    def show_probe(self, result: Probe) -> None:
-        from wizard import flannel
-        from wizard.changes import json_diff
+    def current(self, probe_id: int) -> bool:
+        if probe_id != self.probe_id:
+            self.late += 1
+            return False
+        return True
 
+    def show_error(self, why: str, probe_id: int) -> None:
+        if not self.current(probe_id):
+            return
         self.probing = False
+        self.query_one("#probe", Static).update(Text(f"✗ {why}", style="red"))
+        self.wizard.mark(self.NAME, "failed")
+
+    def show_probe(self, facts: Facts, probe_id: int) -> None:
+        if not self.current(probe_id):
+            return
+        self.probing = False
+        self.facts = facts
+        self.render_probe()
+
+    def render_probe(self) -> None:
+        """The engine's plan for these facts and the answers as they are now: the same verdict apply gives."""
+        facts = self.facts
+        if facts is None:
+            return
         box = self.query_one("#probe", Static)
-        if result.error:
-            box.update(Text(f"✗ {result.error}\n  {result.fix}", style="red"))
+        if not facts.reachable:
+            assert facts.error is not None
+            box.update(Text(f"✗ {facts.error.what}\n  {facts.error.fix}", style="red"))
             self.wizard.mark(self.NAME, "failed")
             return
-        prefix = self.session.get(("etcd", "prefix"))
+        plan = self.session.plan("etcd", facts)
         out = Text()
-        out.append(f"✓ etcd {result.version} at {result.endpoint}\n", style="green")
-        if result.config is None:
-            out.append(f"{prefix}/config is absent; the wizard will create it:\n")
-            out.append(result.wanted + "\n")
-        else:
-            try:
-                current = flannel.to_json(flannel.redacted(json.loads(result.config)))
-            except ValueError:
-                current = result.config
-            out.append(f"{prefix}/config already holds:\n")
-            out.append(current + "\n")
-            if current == result.wanted:
-                out.append("which is what the answers say — nothing to write\n", style="green")
-            else:
-                out.append("the answers differ:\n", style="yellow")
-                out.append_text(diff_text(json_diff(current, result.wanted, f"{prefix}/config")))
-        out.append(f"{len(result.leases)} lease(s) taken under {prefix}/subnets/\n")
-        for key, value in result.leases:
-            try:
-                public = json.loads(value).get("PublicIP", "?")
-            except ValueError:
-                public = "?"
-            out.append(f"  {flannel.lease_subnet(key)} → {public}\n")
+        for note in plan.notes:
+            out.append_text(status_text(note.status, note.message))
+            out.append("\n")
+            if note.detail:
+                out.append_text(diff_text(note.detail))
+        for change in plan.changes:
+            out.append(f"will {change.summary()}:\n", style="bold")
+            out.append_text(diff_text(change.detail()))
         box.update(out)
-        self.wizard.mark(self.NAME, "current")
+        self.wizard.mark(self.NAME, "failed" if plan.failed else "current")
+
+    def changed(self, spec: FieldSpec) -> None:
+        if spec.path[-1] in PROBED and (self.facts is not None or self.probing):
+            # a result for other settings would mislead: say so, and let the operator test again
+            self.facts, self.probing = None, False
+            self.probe_id += 1  # what the probe in flight brings back is for the old settings
+            self.query_one("#probe", Static).update(Text("settings changed — Test connection again (ctrl+t)", style="dim"))
+            if self.wizard.statuses.get(self.NAME) == "failed":
+                self.wizard.mark(self.NAME, "")
+        elif self.facts is not None:
+            self.render_probe()  # on_existing and friends: same facts, new verdict
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "test":

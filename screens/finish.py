@@ -3,8 +3,6 @@ really is, and how to undo — on the demo, that there is nothing on this machin
 
 from __future__ import annotations
 
-import os
-import shlex
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -16,36 +14,6 @@ from screens.base import StepScreen
 if TYPE_CHECKING:
     from textual.app import ComposeResult
 
-    from wizard.session import Session
-
-
-def undo_lines(session: Session) -> list[tuple[str, str]]:
-    """Where the journal really is and how to undo, as (label, text) lines.
-
-    The journal's path is the one on this machine (the state dir under the node's root). A real node
-    gets an undo command that is safe to paste; the demo gets none, since its journal describes a
-    simulated node and replaying it here would act on this machine."""
-    from wizard.journal import DEFAULT_STATE_DIR
-
-    files = session.node.files
-    root = os.path.abspath(files.root)
-    journal = os.path.abspath(files.path(session.journal().path))
-    if session.node.simulated:
-        quoted = shlex.quote(root)
-        return [
-            ("Demo files (inspect them)", root),
-            ("Journal and backups", journal),
-            ("Nothing on this machine needs undoing",
-             f"the demo changed only files under {root} and an in-memory etcd."),
-            ("", "Roll back on the Apply page reverses the demo's changes within the demo; "
-                 f"`rm -r {quoted}` removes its files."),
-        ]
-    undo = ["flannel-wizard", "undo"]
-    if root != "/":
-        undo += ["--root", root]
-    if session.state_dir.rstrip("/") != DEFAULT_STATE_DIR:
-        undo += ["--state-dir", session.state_dir]
-    return [("Journal and backups", journal), ("Undo everything", shlex.join(undo))]
 
 
 class FinishPage(StepScreen):
@@ -73,14 +41,13 @@ class FinishPage(StepScreen):
         session = self.session
         out = Text()
         apply_page = self.wizard.get_screen("apply")
-        code = getattr(apply_page, "exit_code", None)
-        last = next((e for e in reversed(self.wizard.events) if e.step == "wizard" and e.kind == ""), None)
-        if code is None:
+        result = getattr(apply_page, "result", None)
+        if result is None:
             out.append("Nothing was applied in this session.\n", style="dim")
         else:
-            out.append(f"{'✓' if code == 0 else '✗'} {last.message if last else ''}\n",
-                       style="green" if code == 0 else "red")
-        for label, text in undo_lines(session):
+            out.append(f"{'✓' if result.code == 0 else '✗'} {result.message}\n",
+                       style="green" if result.code == 0 else "red")
+        for label, text in session.undo_advice():
             if label:
                 out.append(f"{label}: ", style="bold")
             out.append(f"{text}\n")

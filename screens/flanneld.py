@@ -9,10 +9,15 @@ from rich.text import Text
 from textual.widgets import Static
 
 from screens.base import StepScreen
-from screens.widgets import FieldSpec
+from screens.widgets import FieldSpec, diff_text
 
 if TYPE_CHECKING:
     from textual.app import ComposeResult
+
+    from wizard.steps.flanneld import Facts
+
+# editing these means other files: read them again
+READS = ("env_file", "subnet_file", "service")
 
 
 class FlanneldPage(StepScreen):
@@ -34,27 +39,43 @@ class FlanneldPage(StepScreen):
         yield from super().body()
         yield Static("", id="env-preview")
 
+    facts: Facts | None = None
+
     def on_mount(self) -> None:
         super().on_mount()
-        self.preview()
+        self.read_facts()
+
+    def on_screen_resume(self) -> None:
+        super().on_screen_resume()
+        if self.ready:
+            self.read_facts()  # the etcd page may have changed the endpoints, the prefix or the auth
 
     def changed(self, spec: FieldSpec) -> None:
+        if spec.path[-1] in READS:
+            self.read_facts()
+        self.preview()
+
+    def show_facts(self) -> None:
         self.preview()
 
     def preview(self) -> None:
-        from wizard import envfile
-        from wizard.steps import flanneld
-
-        answers = self.session.partial()
-        ctx = self.session.context(answers, lambda e: None, dry_run=True)
-        lines = envfile.update(None, {
-            "FLANNEL_ETCD_ENDPOINTS": ",".join(answers.etcd.endpoints),
-            "FLANNEL_ETCD_PREFIX": answers.etcd.prefix,
-            "FLANNEL_OPTIONS": flanneld.options(ctx),
-        })
-        out = Text(f"{answers.flanneld.env_file} will say (other lines kept):\n", style="bold")
-        out.append(lines)
-        self.query_one("#env-preview", Static).update(out)
+        """The flanneld step's plan for these answers: the env file's diff, as apply will write it."""
+        box = self.query_one("#env-preview", Static)
+        if self.facts is None:
+            box.update(Text("reading flanneld's files…", style="dim"))
+            return
+        if self.session.problems_under(("flanneld",)) or self.session.problems_under(("etcd",)):
+            box.update(Text("fix the problems on this page and etcd to see the file", style="dim"))
+            return
+        plan = self.session.plan("flanneld", self.facts)
+        out = Text()
+        for change in plan.changes:
+            if change.in_place():
+                out.append(f"✓ in place: {change.summary()}\n", style="dim")
+                continue
+            out.append(f"will {change.summary()}\n", style="bold")
+            out.append_text(diff_text(change.detail()))
+        box.update(out)
 
 
 PAGE = FlanneldPage

@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
-from textual import work
 from textual.containers import Vertical
 from textual.widgets import Collapsible, Select, Static
 
@@ -98,24 +97,7 @@ class NetworkPage(StepScreen):
     def on_mount(self) -> None:
         self.remembered: dict[str, dict[str, Any]] = {}
         super().on_mount()
-        self.inspect_node()
-
-    @work(thread=True, exclusive=True, group="network-facts")
-    def inspect_node(self) -> None:
-        from wizard.errors import WizardError
-        from wizard.steps import network
-
-        ctx = self.session.preview()
-        try:
-            facts = network.inspect(ctx)
-        except (WizardError, OSError) as exc:
-            self.app.call_from_thread(self.notify, f"cannot read this node's addresses and routes: {exc}", severity="error")
-            return
-        self.app.call_from_thread(self._got_facts, facts)
-
-    def _got_facts(self, facts: Facts) -> None:
-        self.facts = facts
-        self.show_checks()
+        self.read_facts()
 
     def on_select_changed(self, event: Select.Changed) -> None:
         if event.select.id == TYPE.id and event.value != self.session.get(TYPE.path):
@@ -136,6 +118,9 @@ class NetworkPage(StepScreen):
         super().show_problems()
         self.show_checks()
 
+    def show_facts(self) -> None:
+        self.show_checks()
+
     def show_checks(self) -> None:
         box = self.query("#checks")
         if not box:
@@ -146,10 +131,7 @@ class NetworkPage(StepScreen):
         elif self.facts is None:
             out.append("reading this node's addresses and routes…\n", style="dim")
         else:
-            from wizard.steps import network
-
-            ctx = self.session.preview()
-            for note in network.plan(ctx, self.facts).notes:
+            for note in self.session.plan("network", self.facts).notes:
                 out.append_text(status_text(note.status, note.message, note.detail))
                 out.append("\n")
         box.first(Static).update(out)
@@ -158,10 +140,7 @@ class NetworkPage(StepScreen):
         reason = super().blocked()
         if reason or self.facts is None:
             return reason
-        from wizard.steps import network
-
-        ctx = self.session.preview()
-        failed = [n for n in network.plan(ctx, self.facts).notes if n.status == "failed"]
+        failed = [n for n in self.session.plan("network", self.facts).notes if n.status == "failed"]
         return f"{failed[0].message} — {failed[0].detail}" if failed else ""
 
 

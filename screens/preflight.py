@@ -17,7 +17,7 @@ from screens.base import StepScreen
 if TYPE_CHECKING:
     from textual.app import ComposeResult
 
-    from wizard.steps.preflight import Finding
+    from wizard.steps.preflight import Facts, Finding, Output
 
 INTRO = (
     "Sets up this node's pod network: etcd → network → flanneld\n"
@@ -34,6 +34,7 @@ class PreflightPage(StepScreen):
                                          Binding("r", "recheck", "Check again")]
 
     findings: list[Finding] | None = None
+    facts: Facts | None = None
 
     def body(self) -> ComposeResult:
         yield Static(INTRO, id="intro")
@@ -64,25 +65,33 @@ class PreflightPage(StepScreen):
     @work(thread=True, exclusive=True, group="preflight")
     def run_checks(self) -> None:
         from wizard.errors import WizardError
-        from wizard.steps import preflight
 
-        ctx = self.session.preview()
         try:
-            findings = preflight.inspect(ctx)
+            facts = self.session.inspect("preflight")
         except (WizardError, OSError) as exc:
             self.app.call_from_thread(self.query_one("#preflight-status", Static).update, f"the checks could not run: {exc}")
             return
-        self.app.call_from_thread(self.show_findings, findings)
+        self.app.call_from_thread(self.show_facts, facts)
+
+    def show_facts(self, facts: Facts) -> None:
+        self.facts = facts
+        self.show_findings(facts.findings)
+
+    def verdict(self) -> Output:
+        """The engine's verdict on the findings with the errors ignored now."""
+        assert self.facts is not None
+        output: Output = self.session.plan("preflight", self.facts).output
+        return output
 
     def show_findings(self, findings: list[Finding]) -> None:
         self.findings = findings
+        verdict = self.verdict()
         table = self.query_one("#preflight-table", DataTable)
         table.clear()
-        ignored = {n.lower() for n in self.session.ignore_preflight}
         for f in findings:
             if f.ok:
                 result = Text("ok", style="green")
-            elif f.name.lower() in ignored:
+            elif f.name in verdict.ignored:
                 result = Text(f"{f.severity.lower()} (ignored)", style="dim")
             elif f.severity == "ERROR":
                 result = Text("error", style="bold red")
@@ -90,7 +99,7 @@ class PreflightPage(StepScreen):
                 result = Text("warning", style="yellow")
             detail = "" if f.ok else f"{f.message} — {f.fix}" if f.fix else f.message
             table.add_row(result, f.name, detail, key=f.name)
-        errors = self.errors()
+        errors = verdict.blocking
         ok = sum(1 for f in findings if f.ok)
         text = f"{ok} of {len(findings)} checks passed"
         if errors:
@@ -98,9 +107,8 @@ class PreflightPage(StepScreen):
         self.query_one("#preflight-status", Static).update(text)
         self.wizard.mark(self.NAME, "failed" if errors else "warn" if ok < len(findings) else "ok")
 
-    def errors(self) -> list[Finding]:
-        ignored = {n.lower() for n in self.session.ignore_preflight}
-        return [f for f in self.findings or [] if not f.ok and f.severity == "ERROR" and f.name.lower() not in ignored]
+    def errors(self) -> list[str]:
+        return self.verdict().blocking if self.facts is not None else []
 
     def action_ignore(self) -> None:
         table = self.query_one("#preflight-table", DataTable)
@@ -141,7 +149,7 @@ class PreflightPage(StepScreen):
             return "the checks are still running"
         errors = self.errors()
         if errors:
-            return f"{len(errors)} preflight error(s): {', '.join(f.name for f in errors)} — fix or ignore (i)"
+            return f"{len(errors)} preflight error(s): {', '.join(errors)} — fix or ignore (i)"
         return ""
 
     def done_status(self) -> str:

@@ -12,19 +12,18 @@ from textual.widgets import Collapsible, Static
 
 from screens.base import StepScreen
 from screens.widgets import ConfirmModal, diff_text, status_text
-from wizard.steps import ORDER
 
 if TYPE_CHECKING:
     from textual.app import ComposeResult
 
-    from wizard.events import StepEvent
+    from wizard.events import RunResult
 
 
 class ReviewPage(StepScreen):
     NAME = "review"
     HEADING = "Review — every change, before anything is touched"
 
-    events: list[StepEvent] | None = None
+    result: RunResult | None = None
     problems: list[str] | None = None
     planned_for: str = ""  # the answers the plan on screen was made for
 
@@ -51,7 +50,7 @@ class ReviewPage(StepScreen):
         from wizard.answers import AnswersInvalid
 
         self.planned_for = self.state_key()
-        self.events = None
+        self.result = None
         self.query_one("#review-steps").remove_children()
         try:
             answers = self.session.answers()
@@ -67,50 +66,45 @@ class ReviewPage(StepScreen):
 
     @work(thread=True, exclusive=True, group="review-plan")
     def plan(self, answers: object) -> None:
-        from wizard.runner import Runner
+        result = self.session.plan_all(answers)  # type: ignore[arg-type]
+        self.app.call_from_thread(self.show_plan, result)
 
-        events: list[StepEvent] = []
-        ctx = self.session.context(answers, events.append, dry_run=True)  # type: ignore[arg-type]
-        runner = Runner(ctx, None, list(ORDER))
-        try:
-            runner.plan()
-        finally:
-            ctx.close()
-        self.app.call_from_thread(self.show_plan, events, runner.changed)
-
-    async def show_plan(self, events: list[StepEvent], changed: int) -> None:
+    async def show_plan(self, result: RunResult) -> None:
         box = self.query_one("#review-steps")
         await box.remove_children()
-        failed = [e for e in events if e.status == "failed" and e.kind == "note"] + \
-                 [e for e in events if e.status == "failed" and e.kind == "" and e.step != "wizard"]
-        for step in ORDER:
-            mine = [e for e in events if e.step == step]
-            changes = [e for e in mine if e.kind == "change"]
-            notes = [e for e in mine if e.kind == "note"]
-            warned = [e for e in notes if e.status in ("warn", "failed", "skipped")]
-            last = next((e for e in reversed(mine) if e.kind == ""), None)
-            status = "failed" if any(e.status == "failed" for e in mine) else "warn" if warned else "ok"
-            icon = {"ok": "✓", "warn": "⚠", "failed": "✗"}[status]
-            title = f"{icon} {step} — {len(changes)} change(s)" if changes else f"{icon} {step} — {last.message if last else ''}"
+        icons = {"ok": "✓", "warn": "⚠", "failed": "✗", "skipped": "–"}
+        for step in result.steps:
+            changes = step.planned
+            warned = [n for n in step.notes if n.status in ("warn", "failed", "skipped")]
+            title = f"{icons.get(step.status, '·')} {step.name} — "
+            title += f"{len(changes)} change(s)" if changes else step.message
             items: list[Collapsible | Static] = []
-            for note in notes:
+            for note in step.notes:
                 items.append(Static(status_text(note.status, note.message, note.detail), classes="review-note"))
             for change in changes:
-                body = diff_text(change.detail) if change.detail else Text("(nothing to diff)", style="dim")
-                items.append(Collapsible(Static(body), title=change.message.removeprefix("would "), collapsed=True,
-                                         classes="review-change"))
-            await box.mount(Collapsible(*items, title=title, collapsed=not (changes or warned), id=f"review-{step}"))
-        summary = Text(f"{changed} change(s) planned. Expand a change (Enter) to see its diff.")
-        if failed:
-            summary.append(f"\n✗ {failed[0].step}: {failed[0].message} — apply would stop there", style="red")
+                body = diff_text(change.diff) if change.diff else Text("(nothing to diff)", style="dim")
+                label = change.summary + (f"  [pending: {change.pending_on}]" if change.pending_on else "")
+                items.append(Collapsible(Static(body), title=label, collapsed=True, classes="review-change"))
+            await box.mount(Collapsible(*items, title=title, collapsed=not (changes or warned), id=f"review-{step.name}"))
+        summary = Text(f"{result.planned} change(s) planned. Expand a change (Enter) to see its diff.")
+        pending = sum(1 for s in result.steps for c in s.planned if c.pending_on)
+        if pending:
+            summary.append(f"\n{pending} of them depend on flanneld's lease: their values are known once it is taken.",
+                           style="dim")
+        failed = result.failed_step
+        if failed is not None:
+            summary.append(f"\n✗ {failed.name}: {failed.message} — apply would stop there", style="red")
         self.query_one("#review-summary", Static).update(summary)
-        self.events = events
+        self.result = result
 
     def blocked(self) -> str:
         if self.problems:
             return "the answers have problems — see the list above"
-        if self.events is None:
+        if self.result is None:
             return "still planning"
+        failed = self.result.failed_step
+        if failed is not None:
+            return f"apply would stop at {failed.name}: {failed.message} — fix it on its page first"
         return ""
 
     def action_next(self) -> None:
@@ -118,7 +112,7 @@ class ReviewPage(StepScreen):
         if reason:
             self.query_one("#nav-status", Static).update(reason)
             return
-        changed = sum(1 for e in self.events or [] if e.kind == "change")
+        changed = self.result.planned if self.result else 0
         where = "the simulated node" if self.session.demo else "this node"
 
         def answer(yes: bool | None) -> None:

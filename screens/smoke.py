@@ -64,13 +64,14 @@ class SmokePage(StepScreen):
         if not subs:  # the step said why it did not run (disabled, or an earlier step stopped the run)
             out = Text()
             for event in events:
-                if event.kind == "" and event.status == "running":
+                if event.kind == "step" and event.status == "running":
                     continue
                 out.append_text(status_text(event.status, event.message, event.detail))
                 out.append("\n")
             box.update(out)
             return
-        final = next((e for e in reversed(events) if e.kind == "check"), None)
+        final = next((e for e in reversed(events) if e.kind == "check"), None) or \
+            next((e for e in reversed(events) if e.kind == "step" and e.status != "running"), None)
         box.update(status_text(final.status, final.message) if final else Text("running…", style="bold"))
         self.query_one("#smoke-steps", Static).update(self._steps(subs))
         self._tree(subs)
@@ -79,7 +80,8 @@ class SmokePage(StepScreen):
     def _steps(subs: list[StepEvent]) -> Text:
         latest: dict[str, StepEvent] = {}
         for event in subs:
-            latest[event.message.split(" ", 1)[1].split(":", 1)[0]] = event
+            if event.substep is not None:
+                latest[event.substep.title] = event
         out = Text()
         for n, title in enumerate(SUBSTEPS, start=1):
             event = latest.get(title)
@@ -94,8 +96,8 @@ class SmokePage(StepScreen):
         return out
 
     def _tree(self, subs: list[StepEvent]) -> None:
-        rules = next((e for e in reversed(subs) if "kube-proxy rules" in e.message and e.detail
-                      and e.status != "running"), None)
+        rules = next((e for e in reversed(subs) if e.substep is not None and e.substep.title == "kube-proxy rules"
+                      and e.detail and e.status != "running"), None)
         tree = self.query_one("#smoke-tree", Tree)
         if rules is None:
             tree.display = False

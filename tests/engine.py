@@ -26,7 +26,7 @@ def run_steps(text: str, root: Path, names: list[str], hook: Callable[[StepEvent
 
     ctx = Context(answers, node, dry_run=dry_run, emit=emit)
     try:
-        code = Runner(ctx, None if dry_run else Journal(node.files), names).run()
+        code = Runner(ctx, None if dry_run else Journal(node.files, node_identity=node.identity()), names).run().code
     finally:
         node.close()
     return code, events

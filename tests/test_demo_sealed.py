@@ -352,15 +352,14 @@ def test_dockerd_refuses_a_setting_given_as_a_flag_and_in_its_file(tmp_path: Pat
 
 
 def test_finish_names_the_real_journal_and_an_undo_command_that_pastes(tmp_path: Path) -> None:
-    from screens.finish import undo_lines
     from wizard.cli import build_parser
     from wizard.session import Session
 
-    lines = dict(undo_lines(Session(Node("/"))))
+    lines = dict(Session(Node("/")).undo_advice())
     assert lines == {"Journal and backups": "/var/lib/flannel-wizard/journal.json", "Undo everything": "flannel-wizard undo"}
 
     root = tmp_path / "staging root"
-    lines = dict(undo_lines(Session(Node(str(root)), state_dir="/srv/wizard state")))
+    lines = dict(Session(Node(str(root)), state_dir="/srv/wizard state").undo_advice())
     assert lines["Journal and backups"] == f"{root}/srv/wizard state/journal.json"
     argv = shlex.split(lines["Undo everything"])
     args = build_parser().parse_args(argv[1:])
@@ -368,11 +367,10 @@ def test_finish_names_the_real_journal_and_an_undo_command_that_pastes(tmp_path:
 
 
 def test_finish_on_the_demo_offers_no_undo_command(tmp_path: Path) -> None:
-    from screens.finish import undo_lines
     from wizard.session import Session
 
     demo = sim(tmp_path)
-    lines = undo_lines(Session(demo, scenario=demo.scenario))
+    lines = Session(demo, scenario=demo.scenario).undo_advice()
     text = "\n".join(f"{label}: {line}" for label, line in lines)
     assert "flannel-wizard undo" not in text
     assert f"Journal and backups: {demo.root}/var/lib/flannel-wizard/journal.json" in text
@@ -381,3 +379,17 @@ def test_finish_on_the_demo_offers_no_undo_command(tmp_path: Path) -> None:
     assert "Roll back on the Apply page reverses the demo's changes within the demo" in text
     assert f"`rm -r {shlex.quote(demo.root)}` removes its files" in text
     assert os.path.isdir(demo.root)
+
+
+def test_a_real_apply_will_not_record_its_changes_in_the_demos_journal(tmp_path: Path) -> None:
+    """`apply --root DEMO_DIR` would add real changes to a journal that undo then refuses to replay."""
+    from wizard.changes import Restart
+    from wizard.errors import InputError
+
+    demo = sim(tmp_path)
+    Journal(demo.files, DEFAULT_STATE_DIR, demo.identity()).begin(Restart("flanneld", True), "flanneld")
+    real = Node(demo.root)
+    journal = Journal(real.files, DEFAULT_STATE_DIR, real.identity())
+    with pytest.raises(InputError, match="belongs to the demo; nothing was changed"):
+        journal.begin(Restart("docker", True), "docker")
+    assert len(json.loads((Path(demo.root) / "var/lib/flannel-wizard/journal.json").read_text())["entries"]) == 1

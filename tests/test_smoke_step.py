@@ -63,7 +63,8 @@ class Smoke:
                                    "PYTHONPATH": str(lab.REPO)})
         took = time.monotonic() - started
         assert "Traceback" not in done.stderr, done.stderr
-        return done.returncode, [json.loads(line) for line in done.stdout.splitlines()], took
+        lines = [json.loads(line) for line in done.stdout.splitlines()]
+        return done.returncode, [e for e in lines if "result" not in e], took
 
     def close(self) -> None:
         if self.api is not None:
@@ -86,7 +87,7 @@ def substeps(events: list[dict]) -> dict[str, dict]:
     out = {}
     for e in events:
         if e["kind"] == "substep" and e["status"] != "running":
-            out[e["message"].split(" ", 1)[1].split(":", 1)[0]] = e
+            out[e["substep"]["title"]] = e
     return out
 
 
@@ -106,8 +107,8 @@ def test_smoke_test_passes_through_real_kube_proxy_rules(smoke: Smoke) -> None:
     assert "KUBE-SVC-BR4KARPIGKMRMN3E" in subs["kube-proxy rules"]["detail"]
     assert "→ DNAT 172.30.38.3:8080" in subs["kube-proxy rules"]["detail"]
     assert subs["traffic"]["status"] == "ok" and "12 of 12 requests answered" in subs["traffic"]["message"]
-    assert subs["cleanup"]["message"] == "8/8 cleanup: deleted deployment nginx and service example-service"
-    steps = [e for e in events if e["kind"] == "" and e["step"] == "smoke" and e["status"] != "running"]
+    assert subs["cleanup"]["message"] == "8/8 cleanup: deleted deployment/nginx and service/example-service"
+    steps = [e for e in events if e["kind"] == "step" and e["step"] == "smoke" and e["status"] != "running"]
     print(f"smoke step: {steps[-1]['elapsed']:.2f}s in the step, {took:.2f}s for the whole process")
     assert steps[-1]["elapsed"] < 2.0  # pods ready at once: all of it is the step's own overhead
 
@@ -129,9 +130,9 @@ def test_pods_that_never_get_ready_are_named_with_the_reason(smoke: Smoke) -> No
 def test_a_403_from_the_api_server(smoke: Smoke) -> None:
     smoke.start_api(mode="forbidden")
     code, events, _ = smoke.run()
-    deploy = substeps(events)["deploy"]
-    assert code == 1 and deploy["status"] == "failed"
-    assert "Error from server (Forbidden)" in deploy["message"]
+    failed = [e for e in events if e["kind"] == "step" and e["status"] == "failed"]
+    assert code == 1 and failed and failed[0]["step"] == "smoke"
+    assert "Error from server (Forbidden)" in failed[0]["message"]
 
 
 def test_a_slow_api_server_still_passes(smoke: Smoke) -> None:
@@ -150,11 +151,13 @@ def test_a_name_that_belongs_to_somebody_else_is_not_touched(smoke: Smoke) -> No
                                                   "--validate=false"], input=foreign, text=True, check=True,
                    capture_output=True, env={"PATH": "/usr/bin:/bin", "HOME": str(smoke.tmp)})
     code, events, _ = smoke.run()
-    deploy = substeps(events)["deploy"]
     assert code == 1
-    assert deploy["message"] == ("2/8 deploy: deployment nginx already exists in default and was not created by "
-                                 "flannel-wizard; refusing to touch it")
-    assert substeps(events)["cleanup"]["message"] == "8/8 cleanup: nothing was created"
+    # refused while planning: nothing is created, so there is nothing to clean up
+    failed = [e for e in events if e["kind"] == "step" and e["status"] == "failed"]
+    assert failed[0]["message"] == ("deployment nginx already exists in default "
+                                    "and was not created by flannel-wizard; refusing to touch it")
+    assert failed[0]["detail"].endswith("nothing was changed")
+    assert "deploy" not in substeps(events) and not [e for e in events if e["kind"] == "change"]
     # and a second run of the wizard's own objects replaces them
     subprocess.run(smoke.cluster.node.prefix() + ["kubectl", "--kubeconfig", kubeconfig, "delete", "deployment/nginx"],
                    check=True, capture_output=True, env={"PATH": "/usr/bin:/bin", "HOME": str(smoke.tmp)})
@@ -169,7 +172,8 @@ def test_a_name_that_belongs_to_somebody_else_is_not_touched(smoke: Smoke) -> No
     assert ("→ DNAT 172.30.38.2:8080  [pod nginx-7c5ddbdf54-00000 on node-1, node subnet 172.30.38.0/24 "
             "(192.168.56.11)]") in explained.stdout
     code, events, _ = smoke.run()
-    assert code == 0 and "(replaced the wizard's earlier one)" in substeps(events)["deploy"]["message"]
+    notes = [e["message"] for e in events if e["kind"] == "note"]
+    assert code == 0 and "replaces the wizard's earlier deployment/nginx and service/example-service" in notes
 
 
 def test_no_cluster_at_all(smoke: Smoke) -> None:

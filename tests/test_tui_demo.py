@@ -13,7 +13,7 @@ from wizard import scenarios
 READY = {
     "preflight": lambda p: p.findings is not None,
     "network": lambda p: p.facts is not None,
-    "docker": lambda p: p.inspected,
+    "docker": lambda p: p.facts is not None,
     "cgroup": lambda p: p.facts is not None,
 }
 # what each scenario must show, page by page, before Apply
@@ -21,14 +21,14 @@ SHOWS = {
     "fresh-node": {
         "preflight": ["DEMO — simulated node · scenario fresh-node", "13 of 13 checks passed"],
         "network": ["172.30.0.0/16: 255 node subnets /24", "FLANNEL_MTU will be 1450"],
-        "docker": ["172.17.0.1/16\nMTU 1500", "172.30.1.1/24\nMTU 1450"],
+        "docker": ["172.17.0.1/16\nMTU 1500", "the /24 flanneld leases in 172.30.0.0/16\nMTU 1450"],
         "cgroup": ["kubelet and docker agree: cgroupfs", "Both will use systemd. Changes: docker, kubelet"],
-        "review": ["7 change(s) planned"],
+        "review": ["12 change(s) planned"],
     },
     "cgroup-mismatch": {
         "cgroup": ['misconfiguration: kubelet cgroup driver: "cgroupfs" is different from docker cgroup driver: "systemd"',
                    "Both will use systemd. Changes: kubelet"],
-        "review": ["5 change(s) planned"],
+        "review": ["10 change(s) planned"],
     },
     "existing-config": {
         "review": ["✗ etcd: /kube-centos/network/config already exists and differs from the answers — apply would stop there",
@@ -38,14 +38,15 @@ SHOWS = {
         "review": ["cannot reach etcd: etcd at http://127.0.0.1:2379 refused the connection"],
     },
     "smoke-fails": {
-        "review": ["7 change(s) planned"],
+        "review": ["12 change(s) planned"],
     },
 }
 # how Apply ends, and what the Smoke test page then says
 OUTCOME = {
-    "fresh-node": (0, "done: 11 change(s)"),
-    "cgroup-mismatch": (0, "done: 9 change(s)"),
-    "existing-config": (1, "✗ etcd: /kube-centos/network/config already exists and differs from the answers"),
+    "fresh-node": (0, "done: 12 change(s)"),
+    "cgroup-mismatch": (0, "done: 10 change(s)"),
+    # a plan that cannot succeed cannot be confirmed: Review says where it would stop
+    "existing-config": (None, "apply would stop at etcd: /kube-centos/network/config already exists"),
     "etcd-down": (1, "✗ etcd: etcd at http://127.0.0.1:2379 refused the connection (connection refused)"),
     "smoke-fails": (1, "✗ smoke: 7/8 traffic: no answer through the service (12 tries)"),
 }
@@ -72,11 +73,16 @@ def test_walkthrough(name: str) -> None:
                 pages.append(page.NAME)
                 assert await next_page(pilot, app) != page.NAME, app.screen.blocked()
             assert pages == ["preflight", "etcd", "network", "flanneld", "docker", "cgroup"]
-            await until(pilot, lambda: app.screen.events is not None, what="the plan")
+            await until(pilot, lambda: app.screen.result is not None, what="the plan")
             text = screen_text(app)
             for expected in SHOWS[name]["review"]:
                 assert expected in text, f"review: {expected!r} not in\n{text}"
             code, said = OUTCOME[name]
+            if code is None:
+                assert await next_page(pilot, app) == "review"
+                assert said in shown(app, "#nav-status")
+                assert not app.screen.query("#confirm-yes")
+                return
             assert await confirm_apply(pilot, app) == code
             text = screen_text(app)
             assert said in text, text

@@ -66,7 +66,8 @@ def cli_plan(node: LabNode, answers: str) -> list[list[str]]:
                       "--ignore-preflight-errors", IGNORE, env=node.env, netns=node.ns)
     assert done.returncode == 0, done.stdout + done.stderr
     events = [json.loads(line) for line in done.stdout.splitlines()]
-    return [[e["step"], e["status"], e["message"], e["detail"]] for e in events if e["kind"] == "change"]
+    return [[e["step"], e["change"]["kind"], e["change"]["summary"], e["change"]["diff"], e["change"]["pending_on"]]
+            for e in events if e.get("kind") == "change"]
 
 
 @pytest.mark.parametrize("name", ["config.example.yaml", "host-gw", "udp"])

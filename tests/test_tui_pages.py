@@ -208,10 +208,12 @@ def test_docker_page_shows_bridge_now_and_after_and_the_exact_opts_file() -> Non
         app = demo_app()
         async with app.run_test(size=(80, 24)) as pilot:
             await goto(pilot, app, "docker")
-            await until(pilot, lambda: app.screen.inspected, what="docker0")
+            await until(pilot, lambda: app.screen.facts is not None, what="docker0")
             assert "172.17.0.1/16\nMTU 1500" in shown(app, "#bridge-now")
-            assert "172.30.1.1/24\nMTU 1450" in shown(app, "#bridge-then")
+            # flanneld has no lease yet: the engine's plan says what is known, and shows the file for the first lease
+            assert "the /24 flanneld leases in 172.30.0.0/16\nMTU 1450" in shown(app, "#bridge-then")
             preview = shown(app, "#opts-preview")
+            assert "(for a lease of 172.30.1.1/24; the lease decides)" in preview
             assert ('DOCKER_OPT_BIP="--bip=172.30.1.1/24"\nDOCKER_OPT_IPMASQ="--ip-masq=true"\n'
                     'DOCKER_OPT_MTU="--mtu=1450"\nDOCKER_OPTS=" --bip=172.30.1.1/24 --ip-masq=true --mtu=1450"\n') in preview
             app.screen.query_one("#f-docker-opts-individual").value = False
@@ -258,10 +260,12 @@ def test_review_lists_changes_by_step_with_their_diffs() -> None:
         app = demo_app()
         async with app.run_test(size=(80, 24)) as pilot:
             await goto(pilot, app, "review")
-            await until(pilot, lambda: app.screen.events is not None, what="the plan")
-            assert "7 change(s) planned" in shown(app, "#review-summary")
+            await until(pilot, lambda: app.screen.result is not None, what="the plan")
+            # every change apply makes, those that wait for flanneld's lease included (docker's four)
+            assert "12 change(s) planned" in shown(app, "#review-summary")
+            assert "3 of them depend on flanneld's lease" in shown(app, "#review-summary")
             text = screen_text(app)
-            assert '(absent) -> {"Network": "172.30.0.0/16", "SubnetLen": 24' in text  # the etcd value it creates
+            assert '+  "Network": "172.30.0.0/16",' in text  # the etcd value it creates
             assert '+FLANNEL_OPTIONS=""' in text
             assert '+    "native.cgroupdriver=systemd"' in text
             etcd = app.screen.query_one("#review-etcd")
@@ -300,7 +304,7 @@ def test_apply_failure_offers_retry_rollback_quit_and_retry_succeeds() -> None:
             await press(pilot, app, "retry")
             page = app.screen
             await until(pilot, lambda: page.exit_code == 0, what="the retried apply")
-            assert "done: 11 change(s)" in shown(app, "#apply-summary")
+            assert "done: 12 change(s)" in shown(app, "#apply-summary")
             assert app.session.node.store.get("/kube-centos/network/config") is not None
 
     run(main())
@@ -343,7 +347,7 @@ def test_smoke_page_shows_the_skip_honestly_and_finish_saves_a_replayable_file(t
             assert await next_page(pilot, app) == "finish"
             summary = shown(app, "#finish-summary")
             root = app.session.node.root
-            assert "done: 11 change(s)" in summary and f"{root}/var/lib/flannel-wizard/journal.json" in summary
+            assert "done: 12 change(s)" in summary and f"{root}/var/lib/flannel-wizard/journal.json" in summary
             assert "flannel-wizard undo" not in summary  # the demo's journal is not for this machine
             assert "Nothing on this machine needs undoing" in summary
             target = tmp_path / "answers.yaml"
@@ -424,8 +428,8 @@ def test_answers_file_that_is_not_yaml_is_shown_on_the_welcome_page(tmp_path: Pa
             assert f"{path}: 1 problem(s)" in text and "✗ line 3:" in text and "fix the YAML here" in text
             # the pages hold defaults now; the unreadable file does not block them
             await goto(pilot, app, "review")
-            await until(pilot, lambda: app.screen.events is not None, what="the plan")
-            assert "7 change(s) planned" in shown(app, "#review-summary")
+            await until(pilot, lambda: app.screen.result is not None, what="the plan")
+            assert "12 change(s) planned" in shown(app, "#review-summary")
 
     run(main())
 
@@ -435,7 +439,7 @@ def test_quit_during_apply_stops_after_the_change_in_flight() -> None:
         app = demo_app(speed=2.0)  # restarts take 0.4 s: time to press a key in between
         async with app.run_test(size=(80, 24)) as pilot:
             await goto(pilot, app, "review")
-            await until(pilot, lambda: app.screen.events is not None, what="the plan")
+            await until(pilot, lambda: app.screen.result is not None, what="the plan")
             await pilot.press("ctrl+n")
             await until(pilot, lambda: app.screen.query("#confirm-yes"))
             await press(pilot, app, "confirm-yes")

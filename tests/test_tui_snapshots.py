@@ -85,7 +85,7 @@ def test_flanneld(snap_compare: Any) -> None:
 
 def test_docker(snap_compare: Any) -> None:
     async def before(pilot: Any) -> None:
-        await at(pilot, "docker", lambda p: p.inspected)
+        await at(pilot, "docker", lambda p: p.facts is not None)
 
     assert snap_compare(app_for(), terminal_size=SIZE, run_before=before)
 
@@ -99,7 +99,7 @@ def test_cgroup_mismatch(snap_compare: Any) -> None:
 
 def test_review(snap_compare: Any) -> None:
     async def before(pilot: Any) -> None:
-        await at(pilot, "review", lambda p: p.events is not None)
+        await at(pilot, "review", lambda p: p.result is not None)
 
     assert snap_compare(app_for(), terminal_size=SIZE, run_before=before)
 

@@ -81,7 +81,7 @@ async def type_into(pilot: Pilot[Any], app: WizardApp, field_id: str, text: str)
 
 async def confirm_apply(pilot: Pilot[Any], app: WizardApp, timeout: float = 30.0) -> int:
     """From Review: wait for the plan, confirm, wait for the apply to end; its exit code."""
-    await until(pilot, lambda: app.screen.events is not None or app.screen.problems, what="the plan")  # type: ignore[attr-defined]
+    await until(pilot, lambda: app.screen.result is not None or app.screen.problems, what="the plan")  # type: ignore[attr-defined]
     await pilot.press("ctrl+n")
     await until(pilot, lambda: app.screen.query("#confirm-yes"), what="the confirmation")
     await press(pilot, app, "confirm-yes")

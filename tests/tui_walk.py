@@ -33,9 +33,10 @@ async def walk(args: argparse.Namespace) -> dict[str, object]:
             if await next_page(pilot, app) == name:
                 out["blocked"] = f"{name}: {app.screen.blocked()}"
                 return out
-        await until(pilot, lambda: app.screen.events is not None or app.screen.problems, 30, "plan")  # type: ignore[attr-defined]
-        events = app.screen.events or []  # type: ignore[attr-defined]
-        out["plan"] = [[e.step, e.status, e.message, e.detail] for e in events if e.kind == "change"]
+        await until(pilot, lambda: app.screen.result is not None or app.screen.problems, 30, "plan")  # type: ignore[attr-defined]
+        result = app.screen.result  # type: ignore[attr-defined]
+        out["plan"] = [[s.name, c.kind, c.summary, c.diff, c.pending_on] for s in (result.steps if result else [])
+                       for c in s.planned]
         if args.apply:
             out["code"] = await confirm_apply(pilot, app, timeout=60)
             out["events"] = [[e.step, e.status, e.message] for e in app.events]

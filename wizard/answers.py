@@ -19,8 +19,6 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from wizard import flannel, yamlpos
 from wizard.errors import AnswersInvalidError, InputError
 
-STEP_NAMES = ("preflight", "network", "etcd", "flanneld", "docker", "cgroup", "smoke")
-
 
 class Section(BaseModel):
     # defer_build: schemas are built once, on first use, for the whole tree instead of per class

@@ -1,6 +1,6 @@
 """Change: one thing the wizard does to a node. It describes itself (with a diff), knows whether it is
-already in place, applies itself and returns what undo needs. Dry-run, review, idempotency and undo all
-come from this one type.
+already in place, applies itself, returns what undo needs, and reverses itself from that record.
+Dry-run, review, idempotency and undo all come from this one type; adding a kind is one subclass here.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import json
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from wizard.errors import Interrupted, WizardError
 
@@ -18,7 +18,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from wizard.answers import Etcd
-    from wizard.node import Node
+    from wizard.events import ChangeInfo, ChangeState, StepEvent, SubStepInfo
+    from wizard.node import NodeLike
     from wizard.node.etcd import Store
     from wizard.node.files import FileState
     from wizard.node.linkinfo import LinkInfo
@@ -28,12 +29,21 @@ NO_SYSTEMD = ("System has not been booted with systemd", "Failed to connect to b
 
 @dataclass
 class ApplyContext:
-    node: Node
+    node: NodeLike
     backup: Callable[[bytes], str]  # stores bytes in the journal, returns where
     prepare: Callable[[dict[str, Any]], None]  # records what undo needs before the node is touched
     interrupted: Callable[[], bool]
     store: Callable[[], Store]
-    etcd_password: Callable[[], str | None] = lambda: None
+    entry_id: str = ""  # the journal entry's id: marks what this change creates, so undo finds exactly that
+    emit: Callable[[StepEvent], None] = lambda e: None
+
+
+@dataclass
+class UndoContext:
+    node: NodeLike
+    read_backup: Callable[[str], bytes]
+    store_for: Callable[[dict[str, Any]], Store]
+    restarts: list[str] = field(default_factory=list)  # services to restart once every file is back
 
 
 @dataclass
@@ -41,11 +51,27 @@ class Applied:
     record: dict[str, Any]
     message: str
     warning: str = ""
+    restart_skipped: str = ""  # the service that was not restarted because systemd is not running
 
 
 class Change(ABC):
-    kind: str = ""
-    step: str = ""
+    kind: ClassVar[str] = ""
+    _kinds: ClassVar[dict[str, type[Change]]] = {}
+    pending_on: str = ""  # set when a value is known only after an earlier step has run
+    temporary: bool = False  # reversed by its own step when done (the smoke test's objects)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.kind:
+            Change._kinds[cls.kind] = cls
+
+    @staticmethod
+    def of_kind(kind: str) -> type[Change]:
+        try:
+            return Change._kinds[kind]
+        except KeyError:
+            raise WizardError(f"the journal names an unknown change kind {kind!r}",
+                              "it was written by another version of flannel-wizard; reverse it by hand") from None
 
     @abstractmethod
     def summary(self) -> str: ...
@@ -59,6 +85,23 @@ class Change(ABC):
     @abstractmethod
     def apply(self, ctx: ApplyContext) -> Applied: ...
 
+    @classmethod
+    @abstractmethod
+    def undo(cls, record: dict[str, Any], ctx: UndoContext) -> str:
+        """Reverse what `apply` recorded; '' when there is nothing to say."""
+
+    def info(self, id: str, state: ChangeState | None = None) -> ChangeInfo:
+        from wizard.events import ChangeInfo
+
+        if state is None:
+            state = "pending" if self.pending_on else "planned"
+        return ChangeInfo(id, self.kind, self.summary(), state, self.detail(), self.pending_on)
+
+    def _not_pending(self) -> None:
+        if self.pending_on:
+            raise WizardError(f"cannot {self.summary()}: it waits for {self.pending_on}",
+                              "run the step it depends on first")
+
 
 # ---------------------------------------------------------------- files
 
@@ -66,12 +109,17 @@ class Change(ABC):
 @dataclass
 class FileWrite(Change):
     path: str
-    new: bytes
-    old: FileState
+    # None: known only once `pending_on` is (then `example` shows a likely content); not in the repr,
+    # which a traceback's locals would show, since the bytes may be a secret
+    new: bytes | None = field(repr=False)
+    old: FileState = field(repr=False)
     mode: int | None = None
     secret: bool = False
     why: str = ""
-    kind: str = "file"
+    pending_on: str = ""
+    example: bytes | None = None
+    example_for: str = ""  # what the example assumes, e.g. "a lease of 10.244.1.0/24"
+    kind: ClassVar[str] = "file"
 
     def summary(self) -> str:
         verb = "create" if self.old.data is None else "update"
@@ -80,18 +128,30 @@ class FileWrite(Change):
     def detail(self) -> str:
         if self.secret:
             return "(contents not shown: the file holds a secret; mode 0600)"
-        old = (self.old.data or b"").decode(errors="replace").splitlines(keepends=True)
-        new = self.new.decode(errors="replace").splitlines(keepends=True)
-        diff = difflib.unified_diff(old, new, fromfile=f"a{self.path}", tofile=f"b{self.path}")
-        text = "".join(d if d.endswith("\n") else d + "\n\\ No newline at end of file\n" for d in diff)
+        if self.new is None:
+            head = f"(written once {self.pending_on} is known"
+            if self.example is None:
+                return head + ")\n"
+            return head + f"; for {self.example_for} it would be:)\n" + self._diff(self.example)
+        text = self._diff(self.new)
         if not text and self.mode is not None and self.old.mode != self.mode:
             text = f"mode {self.old.mode:o} -> {self.mode:o}\n"
         return text
 
+    def _diff(self, new: bytes) -> str:
+        old = (self.old.data or b"").decode(errors="replace").splitlines(keepends=True)
+        lines = new.decode(errors="replace").splitlines(keepends=True)
+        diff = difflib.unified_diff(old, lines, fromfile=f"a{self.path}", tofile=f"b{self.path}")
+        return "".join(d if d.endswith("\n") else d + "\n\\ No newline at end of file\n" for d in diff)
+
     def in_place(self) -> bool:
+        if self.new is None:
+            return False
         return self.old.data == self.new and (self.mode is None or self.old.mode == self.mode)
 
     def apply(self, ctx: ApplyContext) -> Applied:
+        self._not_pending()
+        assert self.new is not None
         files = ctx.node.files
         current = files.state(self.path)
         record: dict[str, Any] = {"path": self.path, "existed": current.data is not None}
@@ -101,14 +161,15 @@ class FileWrite(Change):
         record["created_dirs"] = files.write(self.path, self.new, self.mode)
         return Applied(record, f"{'updated' if current.data is not None else 'created'} {self.path}")
 
-
-def undo_file(node: Node, record: dict[str, Any], read_backup: Callable[[str], bytes]) -> str:
-    if record["existed"]:
-        node.files.write(record["path"], read_backup(record["backup"]), record["mode"], (record["uid"], record["gid"]))
-        return f"restored {record['path']}"
-    node.files.remove(record["path"])
-    node.files.remove_empty_dirs(record.get("created_dirs", []))
-    return f"removed {record['path']}"
+    @classmethod
+    def undo(cls, record: dict[str, Any], ctx: UndoContext) -> str:
+        files = ctx.node.files
+        if record["existed"]:
+            files.write(record["path"], ctx.read_backup(record["backup"]), record["mode"], (record["uid"], record["gid"]))
+            return f"restored {record['path']}"
+        files.remove(record["path"])
+        files.remove_empty_dirs(record.get("created_dirs", []))
+        return f"removed {record['path']}"
 
 
 # ---------------------------------------------------------------- etcd
@@ -127,15 +188,13 @@ class EtcdWrite(Change):
     settings: Etcd
     shown_new: str = ""  # the value as output may show it (secrets masked)
     shown_old: str = ""
-    kind: str = "etcd"
+    kind: ClassVar[str] = "etcd"
 
     def summary(self) -> str:
         return f"{'create' if self.old is None else 'replace'} {self.key} in etcd"
 
     def detail(self) -> str:
-        if self.old is None:
-            return f"(absent) -> {self.shown_new or self.new}"
-        return json_diff(self.shown_old or self.old, self.shown_new or self.new, self.key)
+        return json_diff(self.shown_old or self.old or "", self.shown_new or self.new, self.key)
 
     def in_place(self) -> bool:
         return False
@@ -163,32 +222,38 @@ class EtcdWrite(Change):
         }
         return Applied(record, f"{verb} {self.key}")
 
-
-def undo_etcd(store: Store, record: dict[str, Any]) -> str:
-    key = record["key"]
-    current = store.get(key)
-    if current is None or current[0] != record["new"] or (record.get("revision") and current[1] != record["revision"]):
-        raise WizardError(
-            f"{key} was changed by someone else since the wizard wrote it; left as it is",
-            "compare it by hand (etcdctl get) and fix it if needed",
-        )
-    if record["old"] is None:
-        if not store.delete_if(key, current[1]):
+    @classmethod
+    def undo(cls, record: dict[str, Any], ctx: UndoContext) -> str:
+        store = ctx.store_for(record)
+        key = record["key"]
+        current = store.get(key)
+        if current is None or current[0] != record["new"] or (record.get("revision") and current[1] != record["revision"]):
+            raise WizardError(
+                f"{key} was changed by someone else since the wizard wrote it; left as it is",
+                "compare it by hand (etcdctl get) and fix it if needed",
+            )
+        if record["old"] is None:
+            if not store.delete_if(key, current[1]):
+                raise WizardError(f"{key} changed while undoing; left as it is", "run undo again")
+            return f"deleted {key}"
+        if store.cas(key, record["old"], current[1]) is None:
             raise WizardError(f"{key} changed while undoing; left as it is", "run undo again")
-        return f"deleted {key}"
-    if store.cas(key, record["old"], current[1]) is None:
-        raise WizardError(f"{key} changed while undoing; left as it is", "run undo again")
-    return f"restored {key}"
+        return f"restored {key}"
 
 
 def json_diff(old: str, new: str, name: str) -> str:
+    """A unified diff of two JSON values, pretty-printed; an absent old value diffs from nothing."""
+
     def pretty(text: str) -> list[str]:
+        if not text:
+            return []
         try:
             return (json.dumps(json.loads(text), indent=2, sort_keys=True) + "\n").splitlines(keepends=True)
         except ValueError:
             return [text + "\n"]
 
-    return "".join(difflib.unified_diff(pretty(old), pretty(new), fromfile=f"{name} (in etcd)", tofile=f"{name} (wanted)"))
+    return "".join(difflib.unified_diff(pretty(old), pretty(new), fromfile=f"{name} (in etcd)" if old else "(absent)",
+                                        tofile=f"{name} (wanted)"))
 
 
 # ---------------------------------------------------------------- links
@@ -197,32 +262,35 @@ def json_diff(old: str, new: str, name: str) -> str:
 @dataclass
 class BridgeAddress(Change):
     bridge: str
-    address: str
+    address: str  # "" while pending: `expect` says what it will be
     mtu: int
     old: LinkInfo
-    kind: str = "link"
+    pending_on: str = ""
+    expect: str = ""  # e.g. "the /24 flanneld leases in 10.244.0.0/16"
+    kind: ClassVar[str] = "link"
 
     def summary(self) -> str:
-        return f"set {self.bridge} to {self.address} mtu {self.mtu}"
+        return f"set {self.bridge} to {self.address or self.expect} mtu {self.mtu}"
 
     def detail(self) -> str:
         before = ", ".join(self.old.ipv4) or "no IPv4 address"
-        return f"{self.bridge}: {before} mtu {self.old.mtu} -> {self.address} mtu {self.mtu}"
+        return f"{self.bridge}: {before} mtu {self.old.mtu} -> {self.address or self.expect} mtu {self.mtu}"
 
     def in_place(self) -> bool:
-        return self.old.ipv4 == (self.address,) and self.old.mtu == self.mtu
+        return not self.pending_on and self.old.ipv4 == (self.address,) and self.old.mtu == self.mtu
 
     def apply(self, ctx: ApplyContext) -> Applied:
+        self._not_pending()
         current = ctx.node.links.link(self.bridge) or self.old
         record = {"bridge": self.bridge, "ipv4": list(current.ipv4), "mtu": current.mtu}
         ctx.prepare(record)
         ctx.node.links.set_ipv4(self.bridge, [self.address], self.mtu)
         return Applied(record, f"{self.bridge} is now {self.address} mtu {self.mtu}")
 
-
-def undo_link(node: Node, record: dict[str, Any]) -> str:
-    node.links.set_ipv4(record["bridge"], record["ipv4"], record["mtu"])
-    return f"restored {record['bridge']} to {', '.join(record['ipv4']) or 'no address'} mtu {record['mtu']}"
+    @classmethod
+    def undo(cls, record: dict[str, Any], ctx: UndoContext) -> str:
+        ctx.node.links.set_ipv4(record["bridge"], record["ipv4"], record["mtu"])
+        return f"restored {record['bridge']} to {', '.join(record['ipv4']) or 'no address'} mtu {record['mtu']}"
 
 
 # ---------------------------------------------------------------- services
@@ -236,8 +304,7 @@ class Restart(Change):
     wait_file: str | None = None
     wait_s: float = 30.0
     why: str = ""
-    kind: str = "restart"
-    skipped: list[str] = field(default_factory=list)  # filled when systemd is not running
+    kind: ClassVar[str] = "restart"
 
     def summary(self) -> str:
         text = f"restart {self.service}"
@@ -252,6 +319,7 @@ class Restart(Change):
         files = ctx.node.files
         before = files.mtime_ns(self.wait_file) if self.wait_file else None
         started = time.time_ns()
+        ctx.prepare({"service": self.service})
         if self.daemon_reload:
             warning = systemctl(ctx.node, "daemon-reload")
             if warning:
@@ -276,16 +344,24 @@ class Restart(Change):
         return Applied({"service": self.service}, f"restarted {self.service}")
 
     def _not_booted(self, message: str) -> Applied:
-        self.skipped.append(self.service)
         hint = f"systemctl daemon-reload && systemctl restart {self.service}"
         return Applied(
             {"service": self.service, "skipped": True},
             f"did not restart {self.service}",
             f"systemd is not running here ({message}); run `{hint}` once it is",
+            restart_skipped=self.service,
         )
 
+    @classmethod
+    def undo(cls, record: dict[str, Any], ctx: UndoContext) -> str:
+        # restarted once every file is back, so the service starts with its old configuration
+        service = record.get("service")
+        if service and not record.get("skipped") and service not in ctx.restarts:
+            ctx.restarts.insert(0, service)
+        return ""
 
-def systemctl(node: Node, *args: str) -> str:
+
+def systemctl(node: NodeLike, *args: str) -> str:
     """Run systemctl; '' on success, the reason when systemd is not running; raise on other failures."""
     result = node.commands.run("systemctl", *args, timeout=90)
     if result.ok:
@@ -296,3 +372,89 @@ def systemctl(node: Node, *args: str) -> str:
     if result.rc == 127:
         raise WizardError("systemctl is not on PATH", "install systemd or restart the service by hand")
     raise WizardError(f"systemctl {' '.join(args)} failed: {text or f'exit {result.rc}'}", "see `systemctl status` and `journalctl -xe`")
+
+
+# ---------------------------------------------------------------- cluster objects
+
+
+@dataclass
+class KubeObjects(Change):
+    """Objects the wizard creates in the cluster (the smoke test's Deployment and Service).
+
+    Each is labelled with the journal entry's id, so undo after a crash deletes exactly what this
+    change created, and never an object of the same name that someone else made later.
+    """
+
+    namespace: str
+    objects: list[dict[str, Any]]  # full manifests; their metadata.labels get the change label
+    kubeconfig: str | None
+    why: str = ""
+    temporary: bool = True
+    replace: list[str] = field(default_factory=list)  # the wizard's own earlier objects of these names
+    substep: SubStepInfo | None = None  # the numbered sub-step of its step that this change is
+    kind: ClassVar[str] = "kube"
+    LABEL: ClassVar[str] = "flannel-wizard/change"
+
+    def names(self) -> list[str]:
+        return [f"{o['kind'].lower()}/{o['metadata']['name']}" for o in self.objects]
+
+    def summary(self) -> str:
+        return f"create {' and '.join(self.names())} in namespace {self.namespace}" + (f" ({self.why})" if self.why else "")
+
+    def detail(self) -> str:
+        return json.dumps({"apiVersion": "v1", "kind": "List", "items": self.objects}, indent=2) + "\n"
+
+    def in_place(self) -> bool:
+        return False
+
+    def apply(self, ctx: ApplyContext) -> Applied:
+        from wizard import kubectl
+
+        record = {"namespace": self.namespace, "names": self.names(), "kubeconfig": self.kubeconfig,
+                  "label": ctx.entry_id}
+        ctx.prepare(record)
+        if self.replace:
+            old = kubectl.run(ctx.node, self.kubeconfig, "delete", *self.replace, "-n", self.namespace,
+                              "--ignore-not-found", "--wait=true", "--timeout=30s")
+            if not old.ok:
+                raise WizardError(f"cannot delete the wizard's earlier {', '.join(self.replace)}: {kubectl.said(old)}")
+        labelled = []
+        for obj in self.objects:
+            copy = json.loads(json.dumps(obj))
+            copy["metadata"].setdefault("labels", {})[self.LABEL] = ctx.entry_id
+            if copy["kind"] == "Deployment":
+                copy["spec"]["template"]["metadata"].setdefault("labels", {})[self.LABEL] = ctx.entry_id
+            labelled.append(copy)
+        created = kubectl.run(ctx.node, self.kubeconfig, "create", "-f", "-", "-o", "json", "--validate=false",
+                              input=json.dumps({"apiVersion": "v1", "kind": "List", "items": labelled}))
+        if not created.ok:
+            # kubectl creates the objects one by one: what it made before the refusal carries our label and
+            # goes again now, since a failed change is not one that rollback or undo reverses
+            leftover = ""
+            try:
+                self.undo(record, UndoContext(ctx.node, lambda name: b"", lambda record: ctx.store()))
+            except WizardError as exc:
+                leftover = f"; some may be left: {exc.what}"
+            raise WizardError(f"kubectl create failed: {kubectl.said(created)}{leftover}",
+                              f"the kubeconfig's user must be allowed to create {', '.join(self.names())} in {self.namespace}")
+        record["created"] = kubectl.items(created)
+        return Applied(record, f"created {' and '.join(self.names())}")
+
+    @classmethod
+    def undo(cls, record: dict[str, Any], ctx: UndoContext) -> str:
+        from wizard import kubectl
+
+        node, ns, config = ctx.node, record["namespace"], record.get("kubeconfig")
+        found = kubectl.run(node, config, "get", *record["names"], "-n", ns, "-o", "json", "--ignore-not-found")
+        if not found.ok:
+            raise WizardError(f"cannot look up {', '.join(record['names'])}: {kubectl.said(found)}",
+                              "check that the API server answers, then run undo again")
+        ours = [f"{i['kind'].lower()}/{i['metadata']['name']}" for i in kubectl.items(found)
+                if (i.get("metadata", {}).get("labels") or {}).get(cls.LABEL) == record["label"]]
+        if not ours:
+            return f"{', '.join(record['names'])} already gone"
+        gone = kubectl.run(node, config, "delete", *ours, "-n", ns, "--ignore-not-found", "--wait=false")
+        if not gone.ok:
+            raise WizardError(f"could not delete {', '.join(ours)}: {kubectl.said(gone)}",
+                              f"kubectl delete {' '.join(ours)} -n {ns}")
+        return f"deleted {' and '.join(ours)}"

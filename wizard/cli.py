@@ -1,4 +1,5 @@
-"""Command line: argument parsing only; each subcommand imports what it needs when it runs."""
+"""Command line: parses arguments, calls the engine and renders its typed results; each subcommand
+imports what it needs when it runs."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ if TYPE_CHECKING:
 
     from wizard.answers import Answers
 
-STEPS = ("preflight", "network", "etcd", "flanneld", "docker", "cgroup", "smoke")
 EXAMPLES = """\
 examples:
   flannel-wizard                      the interactive wizard on this node
@@ -38,10 +38,16 @@ class Parser(argparse.ArgumentParser):
 
 
 def _steps(value: str) -> list[str]:
+    import difflib
+
+    from wizard.steps import ORDER
+
     names = [n.strip() for n in value.split(",") if n.strip()]
-    unknown = [n for n in names if n not in STEPS]
+    unknown = [n for n in names if n not in ORDER]
     if unknown or not names:
-        raise argparse.ArgumentTypeError(f"unknown step {', '.join(unknown) or '(none)'}; steps are {', '.join(STEPS)}")
+        close = difflib.get_close_matches(unknown[0], ORDER, n=1) if unknown else []
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise argparse.ArgumentTypeError(f"unknown step {', '.join(unknown) or '(none)'}{hint}; steps are {', '.join(ORDER)}")
     return names
 
 
@@ -72,7 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     def run_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("file", metavar="FILE", help="answers file (see config.example.yaml)")
-        p.add_argument("--only", type=_steps, metavar="STEP,..", help=f"run only these steps ({', '.join(STEPS)})")
+        p.add_argument("--only", type=_steps, metavar="STEP,..",
+                       help="run only these steps (preflight, network, etcd, flanneld, docker, cgroup, smoke)")
         p.add_argument("--skip", type=_steps, metavar="STEP,..", help="run all steps but these")
         p.add_argument("--ignore-preflight-errors", type=_names, default=[], metavar="NAME,..|all",
                        help="turn these preflight errors into warnings, e.g. Swap,FileExisting-kubelet")
@@ -86,7 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     run_options(p)
     p = sub.add_parser("validate", help="check an answers file; report every problem with its line")
     p.add_argument("file", metavar="FILE")
-    sub.add_parser("schema", help="print the JSON Schema of the answers file, for editors")
+    p = sub.add_parser("schema", help="print the JSON Schema of the answers file, for editors")
+    p.add_argument("--events", action="store_true", help="the schema of `--output json` (events and the result) instead")
     p = sub.add_parser("undo", help="reverse every change the wizard recorded on this node, newest first")
     node_options(p)
     p = sub.add_parser("explain-service", help="trace a service through kube-proxy's iptables rules to its pods")
@@ -128,7 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "validate":
             return validate(args)
         if args.command == "schema":
-            return schema()
+            return schema(args.events)
         if args.command == "undo":
             return undo(args)
         return apply(args, dry_run=args.command == "plan" or args.dry_run)
@@ -155,9 +163,14 @@ def validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def schema() -> int:
+def schema(events: bool = False) -> int:
     import json
 
+    if events:
+        from wizard.events import schema as events_schema
+
+        print(json.dumps(events_schema(), indent=2))
+        return 0
     from wizard.answers import Answers
 
     print(json.dumps(Answers.model_json_schema(), indent=2))
@@ -171,6 +184,9 @@ def _state_dir(args: argparse.Namespace) -> str:
 
 
 def apply(args: argparse.Namespace, dry_run: bool) -> int:
+    import json
+
+    from wizard import steps
     from wizard.journal import Journal
     from wizard.node import Node
     from wizard.output import Printer
@@ -178,31 +194,33 @@ def apply(args: argparse.Namespace, dry_run: bool) -> int:
     from wizard.steps import Context
 
     answers = _load(args.file)
-    names = [n for n in STEPS if (not args.only or n in args.only) and n not in (args.skip or [])]
+    names = steps.select(args.only, args.skip)
     if not names:
-        raise InputError("--only and --skip leave no step to run", f"steps are {', '.join(STEPS)}")
+        raise InputError("--only and --skip leave no step to run", f"steps are {', '.join(steps.ORDER)}")
     confirm = not dry_run and not getattr(args, "yes", False)
     if confirm and not sys.stdin.isatty():
         raise InputError("apply changes this node and there is no terminal to ask for confirmation",
                          "review with `flannel-wizard plan FILE`, then pass --yes")
     node = Node(args.root)
     printer = Printer(args.output)
-    ctx = Context(answers, node, dry_run=dry_run, emit=printer, ignore_preflight=frozenset(args.ignore_preflight_errors))
-    journal = None if dry_run else Journal(node.files, _state_dir(args))
-    runner = Runner(ctx, journal, names)
+    ignore = frozenset(args.ignore_preflight_errors)
     try:
         if confirm:
-            runner.plan()
-            if runner.changed == 0:
+            planned = Runner(Context(answers, node, dry_run=True, emit=printer, ignore_preflight=ignore), None,
+                             names).plan()
+            if planned.planned == 0:
                 print("Nothing to change; running the checks.")
-            reply = input(f"Apply {runner.changed} change(s) to this node? [y/N] ").strip().lower()
+            reply = input(f"Apply {planned.planned} change(s) to this node? [y/N] ").strip().lower()
             if reply not in ("y", "yes"):
                 print("Nothing was changed.")
                 return 0
-            runner.changed = 0
-        return runner.run()
+        ctx = Context(answers, node, dry_run=dry_run, emit=printer, ignore_preflight=ignore)
+        journal = None if dry_run else Journal(node.files, _state_dir(args), node.identity())
+        result = Runner(ctx, journal, names).run()
+        if args.output == "json":
+            print(json.dumps({"result": result.to_dict()}, sort_keys=True))
+        return result.code
     finally:
-        ctx.close()
         node.close()
 
 

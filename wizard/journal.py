@@ -73,11 +73,18 @@ class Journal:
         if not real.exists():
             real.mkdir(parents=True, mode=0o700)
 
-    def begin(self, change: Change) -> dict[str, Any]:
+    def begin(self, change: Change, step: str) -> dict[str, Any]:
+        mine, theirs = (self.node_identity or {}).get("kind"), (self.node or {}).get("kind")
+        if mine and theirs and mine != theirs:
+            # a real change recorded in the demo's journal would be one that `undo` then refuses to reverse
+            from wizard.errors import InputError
+
+            raise InputError(f"{self.files.path(self.path)} belongs to {'the demo' if theirs == 'demo' else 'a real node'}; "
+                             "nothing was changed", "give this node its own --state-dir (or --root)")
         entry = {
             "id": f"{self.run_id}-{len(self.entries):03d}",
             "run": self.run_id,
-            "step": change.step,
+            "step": step,
             "kind": change.kind,
             "summary": change.summary(),
             "state": "applying",

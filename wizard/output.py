@@ -20,7 +20,7 @@ TAGS = {
 
 def render_text(event: StepEvent, verbose: bool = True) -> str:
     line = f"{TAGS[event.status]} {event.step}: {event.message}"
-    if event.status in ("ok", "failed", "warn") and not event.kind and event.elapsed:
+    if event.status in ("ok", "failed", "warn", "skipped") and event.kind in ("step", "run") and event.elapsed:
         line += f" ({event.elapsed:.2f}s)"
     if verbose and event.detail:
         line += "\n" + "\n".join("       " + d for d in event.detail.rstrip("\n").splitlines())

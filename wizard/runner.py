@@ -1,4 +1,5 @@
-"""Runs the steps in order: inspect -> plan -> apply -> verify, emitting StepEvents and keeping the journal."""
+"""Runs the steps in order: inspect -> plan -> apply -> verify, emitting typed events, keeping the journal,
+and returning a RunResult that every front end renders."""
 
 from __future__ import annotations
 
@@ -10,21 +11,17 @@ from typing import TYPE_CHECKING, Any
 from wizard import steps
 from wizard.changes import ApplyContext, LostRace
 from wizard.errors import Interrupted, WizardError
-from wizard.events import StepEvent
+from wizard.events import ChangeInfo, NoteInfo, RunResult, StepEvent, StepResult, SubStepResult
+from wizard.steps import Note
 
 if TYPE_CHECKING:
+    from wizard.changes import Change
+    from wizard.events import ChangeState, Kind, Status, SubStepInfo
     from wizard.journal import Journal
     from wizard.node.etcd import Store
-    from wizard.steps import Context, Plan
+    from wizard.steps import Context, Plan, Step
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_PREFLIGHT, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-
-
-def _summary(module: Any, count: int, counted: str, none: str) -> str:
-    """A step's closing line: checking-only steps (CHANGES = False) say so instead of counting."""
-    if not getattr(module, "CHANGES", True):
-        return "checked"
-    return f"{count} {counted}" if count else none
 
 
 class StepStopped(Exception):
@@ -38,31 +35,50 @@ class Runner:
         self.ctx = ctx
         self.journal = journal
         self.names = names
-        self.changed = 0
         self._interrupted = threading.Event()
+        ctx.interrupted = self._interrupted.is_set
+        self._outer_emit = ctx.emit
+        ctx.emit = self._substep  # sub-step events from the steps' own code are kept on the result too
+        self.result = RunResult(dry_run=ctx.dry_run)
+        self.changed = 0
 
     # ------------------------------------------------------------ public
 
     def interrupt(self) -> None:
-        """Ask the run to stop after the change in flight (Ctrl+C, or the TUI's cancel)."""
+        """Ask the run to stop after the change in flight (Ctrl+C, or the TUI's quit)."""
         self._interrupted.set()
 
-    def plan(self) -> dict[str, Plan]:
+    def plan(self) -> RunResult:
         """Inspect and plan every step without touching anything; emits what each would do."""
         dry, self.ctx.dry_run = self.ctx.dry_run, True
-        plans: dict[str, Plan] = {}
+        self.result = RunResult(dry_run=True)
+        started = time.monotonic()
         try:
             for name in self.names:
                 try:
-                    plans[name] = self._step(name)
+                    self._step(name)
                 except StepStopped:
                     continue
         finally:
             self.ctx.dry_run = dry
-        return plans
+        failed = self.result.failed_step
+        self.result.status = "failed" if failed else "ok"
+        self.result.code = EXIT_FAILED if failed else EXIT_OK
+        self.result.message = f"plan: {self.result.planned} change(s) would be made; nothing was touched"
+        if failed:
+            self.result.message += f"; apply would stop at {failed.name}"
+        self.result.elapsed = time.monotonic() - started
+        return self.result
 
-    def run(self) -> int:
+    def run(self) -> RunResult:
+        if self.ctx.dry_run:
+            result = self.plan()
+            self._emit("wizard", result.status if result.status == "failed" else "ok", result.message,
+                       elapsed=result.elapsed, kind="run")
+            self.ctx.close()
+            return result
         started = time.monotonic()
+        self.result = RunResult(dry_run=False)
         restore = self._trap_sigint()
         code = EXIT_OK
         try:
@@ -78,122 +94,231 @@ class Runner:
         finally:
             restore()
             self.ctx.close()
-        elapsed = time.monotonic() - started
+        result = self.result
+        result.code, result.elapsed, result.applied = code, time.monotonic() - started, self.changed
         if code == EXIT_OK:
-            if self.ctx.dry_run:
-                self._emit("wizard", "ok", f"plan: {self.changed} change(s) would be made; nothing was touched", elapsed=elapsed)
+            result.status, result.message = "ok", f"done: {self.changed} change(s)"
+            self._emit("wizard", "ok", result.message, elapsed=result.elapsed, kind="run")
+        else:
+            result.status = "failed"
+            if code == EXIT_INTERRUPTED:
+                result.message = "interrupted: the step in flight was rolled back"
+                detail = "earlier steps stay applied; `flannel-wizard undo` reverses them"
             else:
-                self._emit("wizard", "ok", f"done: {self.changed} change(s)", elapsed=elapsed)
-        elif code == EXIT_INTERRUPTED:
-            self._emit("wizard", "failed", "interrupted: the step in flight was rolled back",
-                       "earlier steps stay applied; `flannel-wizard undo` reverses them", elapsed=elapsed)
-        return code
+                failed = result.failed_step
+                result.message = f"{failed.name}: {failed.message}" if failed else "stopped"
+                detail = failed.detail if failed else ""
+            self._emit("wizard", "failed", result.message, detail, elapsed=result.elapsed, kind="run")
+        return result
+
+    # ------------------------------------------------------------ events
+
+    def _emit(self, step: str, status: Status, message: str, detail: str = "", elapsed: float = 0.0,
+              kind: Kind = "step", change: ChangeInfo | None = None, substep: SubStepInfo | None = None) -> None:
+        self._substep(StepEvent(step, status, message, detail, elapsed, kind, change, substep))
+
+    def _note(self, sr: StepResult, note: Note, kind: Kind = "note") -> None:
+        (sr.checks if kind == "check" else sr.notes).append(NoteInfo(note.status, note.message, note.detail))
+        self._emit(sr.name, note.status, note.message, note.detail, kind=kind)
+
+    def _close(self, sr: StepResult, status: Status, message: str, detail: str, t0: float) -> None:
+        sr.status, sr.message, sr.detail, sr.elapsed = status, message, detail, time.monotonic() - t0
+        self._emit(sr.name, status, message, detail, sr.elapsed)
+
+    def _substep(self, event: StepEvent) -> None:
+        """Sub-step events from a step's own code: kept on the step's result, then passed on."""
+        sr = self.result.step(event.step)
+        if sr is not None and event.substep is not None and event.status != "running":
+            sub = event.substep
+            sr.substeps = [s for s in sr.substeps if s.index != sub.index]
+            sr.substeps.append(SubStepResult(sub.index, sub.total, sub.title, event.status, event.message,
+                                             event.detail, event.elapsed))
+            sr.substeps.sort(key=lambda s: s.index)
+        self._outer_emit(event)
 
     # ------------------------------------------------------------ one step
 
-    def _emit(self, step: str, status: Any, message: str, detail: str = "", elapsed: float = 0.0, kind: str = "") -> None:
-        self.ctx.emit(StepEvent(step, status, message, detail, elapsed, kind))
+    def _inspect_and_plan(self, step: Step) -> tuple[Any, Plan]:
+        facts = step.inspect(self.ctx)
+        plan = step.plan(self.ctx.answers, facts)
+        self.ctx.outputs[step.name] = plan.output
+        return facts, plan
 
-    def _inspect_and_plan(self, module: Any) -> Plan:
-        facts = module.inspect(self.ctx)
-        return module.plan(self.ctx, facts)
-
-    def _step(self, name: str) -> Plan:
-        module = steps.load(name)
+    def _step(self, name: str) -> None:
+        step = steps.get(name)
+        sr = StepResult(name, step.title)
+        self.result.steps.append(sr)
         t0 = time.monotonic()
-        self._emit(name, "running", getattr(module, "TITLE", name))
+        sr.status = "running"
+        self._emit(name, "running", step.title)
         try:
-            plan = self._inspect_and_plan(module)
+            facts, plan = self._inspect_and_plan(step)
         except WizardError as exc:
-            self._emit(name, "failed", exc.what, exc.fix, time.monotonic() - t0)
+            self._close(sr, "failed", exc.what, exc.fix, t0)
             raise StepStopped(EXIT_FAILED) from None
         for note in plan.notes:
-            self._emit(name, note.status, note.message, note.detail, kind="note")
+            self._note(sr, note)
         if plan.failed:
+            reason = next(n for n in plan.notes if n.status == "failed")
             if name == "preflight":
                 if self.ctx.dry_run:
-                    self._emit(name, "warn", "preflight errors above would stop a real apply", elapsed=time.monotonic() - t0)
-                    return plan
-                self._emit(name, "failed", "preflight found errors; nothing was changed",
-                           "fix them, or pass --ignore-preflight-errors NAME,.. (or all)", time.monotonic() - t0)
+                    self._close(sr, "warn", "preflight errors above would stop a real apply", reason.detail, t0)
+                    return
+                self._close(sr, "failed", "preflight found errors; nothing was changed",
+                            "fix them, or pass --ignore-preflight-errors NAME,.. (or all)", t0)
                 raise StepStopped(EXIT_PREFLIGHT)
-            self._emit(name, "failed", "stopped before changing anything", elapsed=time.monotonic() - t0)
+            fix = (reason.detail.rstrip("\n") + "\n" if reason.detail else "") + "nothing was changed"
+            self._close(sr, "failed", reason.message, fix, t0)
             raise StepStopped(EXIT_FAILED)
-        if all(n.status == "skipped" for n in plan.notes) and plan.notes and not plan.changes:
-            return plan
-        pending = plan.pending
+        if plan.skipped:
+            self._close(sr, "skipped", plan.notes[0].message, plan.notes[0].detail, t0)
+            return
+        warned = any(n.status == "warn" for n in plan.notes)
+        to_make = plan.to_make
         if self.ctx.dry_run:
-            for change in pending:
-                self._emit(name, "pending", f"would {change.summary()}", change.detail(), kind="change")
-            self.changed += len(pending)
-            self._emit(name, "ok", _summary(module, len(pending), "change(s) planned", "nothing to change"),
-                       elapsed=time.monotonic() - t0)
-            return plan
+            from wizard.changes import FileWrite
+
+            for n, change in enumerate(to_make, start=1):
+                info = change.info(f"{name}.{n}")
+                sr.changes.append(info)
+                self._emit(name, "pending", f"would {info.summary}", info.diff, kind="change", change=info)
+                if isinstance(change, FileWrite) and change.new is not None:
+                    self.ctx.planned_files[change.path] = change.new  # later steps plan on top of it
+            count = len(to_make)
+            summary = _summary(step, count, "change(s) planned", "nothing to change")
+            self._close(sr, "warn" if warned else "ok", summary, "", t0)
+            return
+        applied = self._apply(sr, step, to_make, t0)
+        self.ctx.release = lambda: self._release(sr, applied)
+        try:
+            checks = step.verify(self.ctx, facts)
+        except Interrupted:
+            self._rollback(sr, applied)
+            self._close(sr, "failed", "interrupted", "this step's changes were rolled back", t0)
+            raise StepStopped(EXIT_INTERRUPTED) from None
+        except WizardError as exc:
+            checks = [Note("failed", exc.what, exc.fix)]
+        finally:
+            self.ctx.release = lambda: []
+        for check in checks:
+            self._note(sr, check, "check")
+        failed = next((c for c in checks if c.status == "failed"), None)
+        if failed is not None:
+            self._fail(sr, applied, WizardError(failed.message, failed.detail), t0)
+        warned = warned or any(c.status == "warn" for c in checks)
+        made = sum(1 for c in sr.changes if c.state in ("applied", "rolled-back"))
+        self._close(sr, "warn" if warned else "ok", _summary(step, made, "change(s)", "no changes"), "", t0)
+
+    def _apply(self, sr: StepResult, step: Step, to_make: list[Change], t0: float) -> list[tuple[dict[str, Any], Change]]:
         assert self.journal is not None
-        applied: list[dict[str, Any]] = []
+        applied: list[tuple[dict[str, Any], Change]] = []
         raced = False
         index = 0
-        while index < len(pending):
-            change = pending[index]
-            change.step = name
-            entry = self.journal.begin(change)
+        while index < len(to_make):
+            change = to_make[index]
+            entry = self.journal.begin(change, sr.name)
+            sub = getattr(change, "substep", None)
+            if sub is not None:
+                self._emit(sr.name, "running", f"{sub.index}/{sub.total} {sub.title}", kind="substep", substep=sub)
+            started = time.monotonic()
             try:
                 result = change.apply(self._apply_context(entry))
             except LostRace as exc:
                 self.journal.finish(entry, "failed", error=str(exc))
                 if raced:
-                    self._fail(name, applied, exc, t0)
+                    self._fail(sr, applied, exc, t0)
                 raced = True
-                self._emit(name, "warn", str(exc), "reading it again and going on as if it had been there", kind="change")
-                plan = self._inspect_and_plan(module)
+                self._emit(sr.name, "warn", str(exc), "reading it again and going on as if it had been there",
+                           kind="note")
+                _facts, plan = self._inspect_and_plan(step)
                 for note in plan.notes:
-                    self._emit(name, note.status, note.message, note.detail, kind="note")
+                    self._note(sr, note)
                 if plan.failed:
-                    self._fail(name, applied, WizardError("stopped after reading the key again"), t0)
-                pending, index = plan.pending, 0
+                    self._fail(sr, applied, WizardError("stopped after reading the key again"), t0)
+                to_make, index = plan.to_make, 0
                 continue
             except Interrupted:
                 self.journal.finish(entry, "failed", error="interrupted")
-                self._rollback(name, applied)
+                self._record(sr, change, entry, "failed")
+                self._rollback(sr, applied)
+                self._close(sr, "failed", "interrupted", "this step's changes were rolled back", t0)
                 raise StepStopped(EXIT_INTERRUPTED) from None
             except (WizardError, OSError) as exc:
                 self.journal.finish(entry, "failed", error=str(exc))
-                self._fail(name, applied, exc, t0)
+                info = self._record(sr, change, entry, "failed")
+                what, fix = (exc.what, exc.fix) if isinstance(exc, WizardError) else (str(exc), "")
+                self._emit(sr.name, "failed", f"could not {info.summary}: {what}", fix, kind="change", change=info)
+                if sub is not None:
+                    self._substep(StepEvent(sr.name, "failed", f"{sub.index}/{sub.total} {sub.title}: {what}", fix,
+                                            time.monotonic() - started, "substep", substep=sub))
+                self._fail(sr, applied, exc, t0)
             self.journal.finish(entry, "applied", result.record)
-            applied.append(entry)
+            applied.append((entry, change))
             self.changed += 1
-            if result.warning:
-                self.ctx.restart_skipped.add(result.record.get("service", ""))
-            self._emit(name, "warn" if result.warning else "ok", result.message, result.warning, kind="change")
+            if result.restart_skipped:
+                self.ctx.skipped_restarts.add(result.restart_skipped)
+            info = self._record(sr, change, entry, "applied")
+            self._emit(sr.name, "warn" if result.warning else "ok", result.message, result.warning, kind="change",
+                       change=info)
+            if sub is not None:
+                self._substep(StepEvent(sr.name, "ok", f"{sub.index}/{sub.total} {sub.title}: {result.message}", "",
+                                        time.monotonic() - started, "substep", substep=sub))
             if self._interrupted.is_set():
-                self._rollback(name, applied)
+                self._rollback(sr, applied)
+                self._close(sr, "failed", "interrupted", "this step's changes were rolled back", t0)
                 raise StepStopped(EXIT_INTERRUPTED)
             index += 1
-        checks = module.verify(self.ctx) if hasattr(module, "verify") else []
-        for check in checks:
-            self._emit(name, check.status, check.message, check.detail, kind="check")
-        if any(c.status == "failed" for c in checks):
-            self._fail(name, applied, WizardError("verification failed"), t0)
-        warned = any(c.status == "warn" for c in checks) or any(n.status == "warn" for n in plan.notes)
-        summary = _summary(module, len(applied), "change(s)", "no changes")
-        self._emit(name, "warn" if warned else "ok", summary, elapsed=time.monotonic() - t0)
-        return plan
+        return applied
 
-    def _fail(self, name: str, applied: list[dict[str, Any]], exc: BaseException, t0: float) -> None:
+    def _record(self, sr: StepResult, change: Change, entry: dict[str, Any], state: ChangeState) -> ChangeInfo:
+        info = change.info(entry["id"], state)
+        sr.changes = [c for c in sr.changes if c.id != info.id] + [info]
+        return info
+
+    def _mark(self, sr: StepResult, ids: set[str], state: ChangeState) -> None:
+        sr.changes = [ChangeInfo(c.id, c.kind, c.summary, state, c.diff, c.pending_on) if c.id in ids else c
+                      for c in sr.changes]
+
+    def _fail(self, sr: StepResult, applied: list[tuple[dict[str, Any], Change]], exc: BaseException, t0: float) -> None:
         what, fix = (exc.what, exc.fix) if isinstance(exc, WizardError) else (str(exc), "")
-        if applied:
-            self._rollback(name, applied)
-            fix = (fix + "; " if fix else "") + f"this step's {len(applied)} change(s) were rolled back"
-        self._emit(name, "failed", what, fix, time.monotonic() - t0)
+        live = [(e, c) for e, c in applied if e["state"] == "applied"]
+        if live:
+            self._rollback(sr, live)
+            fix = (fix + "; " if fix else "") + f"this step's {len(live)} change(s) were rolled back"
+        self._close(sr, "failed", what, fix, t0)
         raise StepStopped(EXIT_FAILED)
 
-    def _rollback(self, name: str, applied: list[dict[str, Any]]) -> None:
+    def _rollback(self, sr: StepResult, applied: list[tuple[dict[str, Any], Change]]) -> int:
         from wizard.undo import undo_entries
 
         assert self.journal is not None
-        self._emit(name, "running", f"rolling back {len(applied)} change(s)")
-        undo_entries(self.ctx.node, self.journal, list(reversed(applied)), self.ctx.emit,
+        entries = [e for e, _c in applied if e["state"] == "applied"]
+        if not entries:
+            return 0
+        self._emit(sr.name, "running", f"rolling back {len(entries)} change(s)", kind="note")
+        failures = undo_entries(self.ctx.node, self.journal, list(reversed(entries)), self.ctx.emit,
+                                lambda record: self.ctx.store(), "rolled-back")
+        self._mark(sr, {e["id"] for e in entries if e["state"] == "rolled-back"}, "rolled-back")
+        return failures
+
+    def _release(self, sr: StepResult, applied: list[tuple[dict[str, Any], Change]]) -> list[Note]:
+        """Reverse the step's temporary changes (its test objects) through the journal, as undo would."""
+        from wizard.undo import undo_entries
+
+        assert self.journal is not None
+        entries = [e for e, c in applied if c.temporary and e["state"] == "applied"]
+        if not entries:
+            return []
+        notes: list[Note] = []
+
+        def collect(event: StepEvent) -> None:
+            notes.append(Note("ok" if event.status in ("ok", "running") else event.status,  # type: ignore[arg-type]
+                              event.message, event.detail))
+
+        undo_entries(self.ctx.node, self.journal, list(reversed(entries)), collect,
                      lambda record: self.ctx.store(), "rolled-back")
+        self._mark(sr, {e["id"] for e in entries if e["state"] == "rolled-back"}, "rolled-back")
+        return notes
 
     def _apply_context(self, entry: dict[str, Any]) -> ApplyContext:
         journal = self.journal
@@ -211,6 +336,8 @@ class Runner:
             prepare=prepare,
             interrupted=self._interrupted.is_set,
             store=store,
+            entry_id=entry["id"],
+            emit=self._substep,
         )
 
     def _trap_sigint(self) -> Any:
@@ -221,7 +348,15 @@ class Runner:
             if self._interrupted.is_set():
                 raise KeyboardInterrupt  # a second Ctrl+C: the operator really means it
             self._interrupted.set()
-            self._emit("wizard", "warn", "interrupt: finishing the change in flight, then rolling back this step")
+            self._emit("wizard", "warn", "interrupt: finishing the change in flight, then rolling back this step",
+                       kind="run")
 
         previous = signal.signal(signal.SIGINT, handler)
         return lambda: signal.signal(signal.SIGINT, previous)
+
+
+def _summary(step: Step, count: int, counted: str, none: str) -> str:
+    """A step's closing line: checking-only steps say so instead of counting."""
+    if not step.makes_changes:
+        return "checked"
+    return f"{count} {counted}" if count else none

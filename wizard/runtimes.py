@@ -54,12 +54,6 @@ def systemd_is_init(node: Node) -> bool:
     return node.kernel.init_name() == "systemd"
 
 
-def target_driver(node: Node, answers: Answers) -> str:
-    if answers.cgroup.driver != "auto":
-        return answers.cgroup.driver
-    return "systemd" if systemd_is_init(node) else "cgroupfs"
-
-
 def load_json(node: Node, path: str) -> dict[str, Any] | None:
     text = node.files.read_text(path)
     if text is None or not text.strip():

@@ -19,10 +19,11 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from wizard.answers import Answers
-    from wizard.events import StepEvent
+    from wizard.events import RunResult, StepEvent
     from wizard.journal import Journal
-    from wizard.node import Node
-    from wizard.steps import Context
+    from wizard.node import NodeLike
+    from wizard.runner import Runner
+    from wizard.steps import Context, Plan
 
 Loc = tuple[Any, ...]
 PASSWORD_ENV = "FLANNEL_ETCD_PASSWORD"  # the name saved answers give a password typed into the wizard
@@ -44,19 +45,19 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass
 class Session:
-    node: Node
+    node: NodeLike
     draft: dict[str, Any] = field(default_factory=defaults)
     source: str | None = None
     state_dir: str = DEFAULT_STATE_DIR
     scenario: dict[str, Any] | None = None  # the demo's machine profile; None on a real node
     file_problems: list[answers_mod.Problem] = field(default_factory=list)
     ignore_preflight: set[str] = field(default_factory=set)
-    password_typed: bool = False
+    facts: dict[str, Any] = field(default_factory=dict)  # each step's facts as its page last read them
 
     # ------------------------------------------------------------ answers in
 
     @classmethod
-    def from_file(cls, node: Node, path: str, **kwargs: Any) -> Session:
+    def from_file(cls, node: NodeLike, path: str, **kwargs: Any) -> Session:
         """Prefill from an answers file; a file with problems still prefills what it can, and its
         problems are kept to show on the screen each belongs to."""
         import yaml
@@ -112,7 +113,6 @@ class Session:
         answers_mod.remember_secret(etcd.get("password_env") or PASSWORD_ENV, value)
         if not value and etcd.get("password_env") == PASSWORD_ENV:
             etcd["password_env"] = None
-        self.password_typed = bool(value)
 
     # ------------------------------------------------------------ validation
 
@@ -163,9 +163,6 @@ class Session:
     def context(self, answers: Answers, emit: Callable[[StepEvent], None], dry_run: bool) -> Context:
         from wizard.steps import Context
 
-        follow = getattr(self.node, "follow", None)
-        if follow is not None:  # the simulated services play the units the answers name
-            follow(answers.flanneld.service, answers.flanneld.env_file, answers.docker.service, answers.docker.daemon_json)
         return Context(answers, self.node, dry_run=dry_run, emit=emit,
                        ignore_preflight=frozenset(n.lower() for n in self.ignore_preflight))
 
@@ -173,10 +170,102 @@ class Session:
         """A dry-run context on the partial answers, for the pages' live reads and previews."""
         return self.context(self.partial(), lambda e: None, dry_run=True)
 
+    # ------------------------------------------------------------ a page's facts and preview
+
+    def inspect(self, name: str) -> Any:
+        """The step's facts as the engine reads them (blocking: call it from a worker). The steps it
+        needs are planned first from their own facts, as a run would, so their outputs (flanneld's
+        restart, the config in force) reach it; etcd is not contacted for that unless its page has."""
+        from wizard import steps
+
+        ctx = self.preview()
+        try:
+            for upstream in steps.ORDER[: steps.ORDER.index(name)]:
+                if upstream not in steps.get(name).needs:
+                    continue
+                facts = self.facts.get(upstream)
+                if facts is None and upstream in ("etcd", "preflight", "smoke"):
+                    continue  # slow or remote: the step falls back to the answers' own values
+                step = steps.get(upstream)
+                if facts is None:
+                    facts = step.inspect(ctx)
+                ctx.outputs[upstream] = step.plan(ctx.answers, facts).output
+            found = steps.get(name).inspect(ctx)
+        finally:
+            ctx.close()
+        self.facts[name] = found
+        return found
+
+    def plan(self, name: str, facts: Any) -> Plan:
+        """The step's plan for the answers as they are now: pure, cheap, the same function apply uses."""
+        import dataclasses
+
+        from wizard import steps
+
+        if name == "preflight":  # the errors the operator chose to ignore may have changed since the read
+            facts = dataclasses.replace(facts, ignore=frozenset(n.lower() for n in self.ignore_preflight))
+        return steps.get(name).plan(self.partial(), facts)
+
+    # ------------------------------------------------------------ runs
+
+    @property
+    def root(self) -> str:
+        """Where the node's files are on this machine (`/`, a --root, or the demo's temporary directory)."""
+        return os.path.abspath(self.node.files.root)
+
+    def runner(self, answers: Answers, emit: Callable[[StepEvent], None], dry_run: bool) -> Runner:
+        """A run of every step on these answers; `.plan()` for Review, `.run()` for Apply."""
+        from wizard import steps
+        from wizard.runner import Runner
+
+        ctx = self.context(answers, emit, dry_run)
+        return Runner(ctx, None if dry_run else self.journal(), list(steps.ORDER))
+
+    def plan_all(self, answers: Answers) -> RunResult:
+        runner = self.runner(answers, lambda e: None, dry_run=True)
+        try:
+            return runner.plan()
+        finally:
+            runner.ctx.close()
+
+    def undo(self, emit: Callable[[StepEvent], None]) -> int:
+        """Reverse every change this node's journal records (the Apply page's Roll back); failures."""
+        from wizard.undo import undo_all
+
+        journal = self.journal()
+        return undo_all(self.node, journal, emit) if journal.exists() else 0
+
+    def undo_advice(self) -> list[tuple[str, str]]:
+        """Where the journal really is and how to undo, as (label, text) lines.
+
+        The journal's path is the one on this machine (the state dir under the node's root). A real node
+        gets an undo command that is safe to paste; the demo gets none, since its journal describes a
+        simulated node and replaying it here would act on this machine."""
+        import shlex
+
+        from wizard.journal import DEFAULT_STATE_DIR
+
+        root = self.root
+        journal = os.path.abspath(self.node.files.path(self.journal().path))
+        if self.node.simulated:
+            return [
+                ("Demo files (inspect them)", root),
+                ("Journal and backups", journal),
+                ("Nothing on this machine needs undoing", f"the demo changed only files under {root} and an in-memory etcd."),
+                ("", "Roll back on the Apply page reverses the demo's changes within the demo; "
+                     f"`rm -r {shlex.quote(root)}` removes its files."),
+            ]
+        undo = ["flannel-wizard", "undo"]
+        if root != "/":
+            undo += ["--root", root]
+        if self.state_dir.rstrip("/") != DEFAULT_STATE_DIR:
+            undo += ["--state-dir", self.state_dir]
+        return [("Journal and backups", journal), ("Undo everything", shlex.join(undo))]
+
     def journal(self) -> Journal:
         from wizard.journal import Journal
 
-        return Journal(self.node.files, self.state_dir)
+        return Journal(self.node.files, self.state_dir, self.node.identity())
 
     def save(self, path: str) -> str:
         """Write the answers to `path` (a path on this machine, not under the node's root)."""

@@ -9,10 +9,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from wizard import iptables
+from wizard.errors import Interrupted
 from wizard.steps import Note
 
 if TYPE_CHECKING:
-    from wizard.node import Node
+    from collections.abc import Callable
+
+    from wizard.node import NodeLike
 
 LIKELY_CAUSES = (
     "iptables FORWARD policy DROP (docker ≥ 1.13 sets it; `iptables -P FORWARD ACCEPT`), "
@@ -21,7 +24,7 @@ LIKELY_CAUSES = (
 )
 
 
-def live_rules(node: Node, counters: bool = False) -> iptables.Ruleset:
+def live_rules(node: NodeLike, counters: bool = False) -> iptables.Ruleset:
     args = ["iptables-save", "-c"] if counters else ["iptables-save"]
     result = node.commands.run(*args, timeout=15)
     if not result.ok:
@@ -29,7 +32,7 @@ def live_rules(node: Node, counters: bool = False) -> iptables.Ruleset:
     return iptables.parse(result.out)
 
 
-def rules_check(node: Node, namespace: str, name: str) -> tuple[Note, iptables.Trace | None]:
+def rules_check(node: NodeLike, namespace: str, name: str) -> tuple[Note, iptables.Trace | None]:
     try:
         ruleset = live_rules(node)
     except iptables.NotIptablesSave as exc:
@@ -65,7 +68,7 @@ class Target:
         return f"http://{self.host}:{self.port}/"
 
 
-def _sep_packets(node: Node, found: iptables.Trace) -> dict[str, int]:
+def _sep_packets(node: NodeLike, found: iptables.Trace) -> dict[str, int]:
     try:
         ruleset = live_rules(node, counters=True)
     except iptables.NotIptablesSave:
@@ -77,8 +80,9 @@ def _sep_packets(node: Node, found: iptables.Trace) -> dict[str, int]:
     return out
 
 
-def traffic_check(node: Node, found: iptables.Trace, node_address: str, tries: int = 6,
-                  timeout: float = 2.0) -> tuple[Note, list[Target]]:
+def traffic_check(node: NodeLike, found: iptables.Trace, node_address: str, tries: int = 6,
+                  timeout: float = 2.0, interrupted: Callable[[], bool] = lambda: False) -> tuple[Note, list[Target]]:
+    """HTTP to each of the service's addresses; raises Interrupted between requests when asked to stop."""
     targets: list[Target] = []
     for branch in found.branches:
         port = branch.entry.option("--dport", "--destination-port")
@@ -94,6 +98,8 @@ def traffic_check(node: Node, found: iptables.Trace, node_address: str, tries: i
         before = _sep_packets(node, found)
         unnamed = 0
         for _ in range(tries):
+            if interrupted():
+                raise Interrupted()
             target.tries += 1
             ok, text = node.http.get(target.url, timeout)
             if not ok:

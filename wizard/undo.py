@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from wizard.changes import systemctl, undo_etcd, undo_file, undo_link
+from wizard.changes import Change, UndoContext, systemctl
 from wizard.errors import WizardError
 from wizard.events import StepEvent
 
@@ -12,12 +12,12 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from wizard.journal import Journal
-    from wizard.node import Node
+    from wizard.node import NodeLike
     from wizard.node.etcd import Store
 
 
 def undo_entries(
-    node: Node,
+    node: NodeLike,
     journal: Journal,
     entries: list[dict[str, Any]],
     emit: Callable[[StepEvent], None],
@@ -29,25 +29,13 @@ def undo_entries(
     Returns how many could not be reversed; each of those is left `applied` so a later undo retries it.
     """
     failures = 0
-    restarts: list[str] = []
+    ctx = UndoContext(node, journal.read_backup, store_for)
     for entry in entries:
         record = entry.get("record") or {}
         step = entry["step"]
         try:
-            if entry["kind"] == "restart":
-                if record.get("service") and not record.get("skipped") and record["service"] not in restarts:
-                    restarts.insert(0, record["service"])
-                message = ""
-            elif not record:
-                message = ""  # interrupted before it touched anything
-            elif entry["kind"] == "file":
-                message = undo_file(node, record, journal.read_backup)
-            elif entry["kind"] == "etcd":
-                message = undo_etcd(store_for(record), record)
-            elif entry["kind"] == "link":
-                message = undo_link(node, record)
-            else:
-                message = f"nothing to undo for {entry['summary']}"
+            # an empty record: interrupted before it touched anything
+            message = Change.of_kind(entry["kind"]).undo(record, ctx) if record else ""
         except (WizardError, OSError) as exc:
             failures += 1
             emit(StepEvent(step, "failed", f"could not undo: {entry['summary']}", str(exc), kind="change"))
@@ -55,7 +43,7 @@ def undo_entries(
         journal.finish(entry, final_state)
         if message:
             emit(StepEvent(step, "ok", message, kind="change"))
-    for service in restarts:
+    for service in ctx.restarts:
         try:
             warning = systemctl(node, "restart", service)
         except WizardError as exc:
@@ -70,7 +58,7 @@ def undo_entries(
     return failures
 
 
-def undo_all(node: Node, journal: Journal, emit: Callable[[StepEvent], None]) -> int:
+def undo_all(node: NodeLike, journal: Journal, emit: Callable[[StepEvent], None]) -> int:
     """Reverse every live journal entry, newest first (`flannel-wizard undo`, the TUI's Roll back).
 
     Returns how many could not be reversed.

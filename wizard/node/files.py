@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
 @dataclass(frozen=True)
 class FileState:
-    data: bytes | None  # None: the file does not exist
+    # None: the file does not exist. Not in the repr (a traceback's locals): it may hold a secret.
+    data: bytes | None = field(repr=False)
     mode: int | None = None
     uid: int | None = None
     gid: int | None = None

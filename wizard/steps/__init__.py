@@ -1,29 +1,38 @@
-"""Steps: each module has NAME, inspect(ctx) -> facts, plan(ctx, facts) -> Plan, verify(ctx) -> [Check]."""
+"""Steps as typed objects: each module defines its inspect, plan and verify and exports them as `STEP`.
+
+A step reads the node only in `inspect(ctx) -> Facts` (a dataclass of its own); `plan(answers, facts)`
+is pure, so a page, `plan` and `apply` get the same changes from the same facts; `verify(ctx, facts)`
+returns typed checks. What a later step needs from an earlier one travels as the earlier plan's
+typed `output` (for example the etcd step's config in force), never as a shared dict.
+"""
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import ModuleType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from wizard.answers import Answers
     from wizard.changes import Change
     from wizard.events import StepEvent
-    from wizard.node import Node
+    from wizard.node import NodeLike
     from wizard.node.etcd import Store
+    from wizard.node.files import FileState
 
+# The one list of steps, in the order of the manual procedure: the CLI, the TUI and --only/--skip read it.
 ORDER = ("preflight", "network", "etcd", "flanneld", "docker", "cgroup", "smoke")
 
+NoteStatus = Literal["ok", "warn", "failed", "skipped"]
+T = TypeVar("T")
 
-@dataclass
+
+@dataclass(frozen=True)
 class Note:
     """Something a step found while inspecting or planning; `failed` stops the step before any change."""
 
-    status: Literal["ok", "warn", "failed", "skipped"]
+    status: NoteStatus
     message: str
     detail: str = ""
 
@@ -35,11 +44,12 @@ Check = Note  # what verify returns has the same shape
 class Plan:
     changes: list[Change] = field(default_factory=list)
     notes: list[Note] = field(default_factory=list)
+    output: Any = None  # typed data for later steps (see each step's Output)
 
     def add(self, change: Change) -> None:
         self.changes.append(change)
 
-    def note(self, status: Literal["ok", "warn", "failed", "skipped"], message: str, detail: str = "") -> None:
+    def note(self, status: NoteStatus, message: str, detail: str = "") -> None:
         self.notes.append(Note(status, message, detail))
 
     @property
@@ -47,18 +57,59 @@ class Plan:
         return any(n.status == "failed" for n in self.notes)
 
     @property
-    def pending(self) -> list[Change]:
+    def skipped(self) -> bool:
+        return bool(self.notes) and not self.changes and all(n.status == "skipped" for n in self.notes)
+
+    @property
+    def to_make(self) -> list[Change]:
+        """The changes not already in place: what apply will do, and what plan counts."""
         return [c for c in self.changes if not c.in_place()]
+
+
+def _no_checks(ctx: Context, facts: Any) -> list[Check]:
+    return []
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step: its name and title, and its three parts (each module defines them as functions)."""
+
+    name: str
+    title: str
+    inspect: Callable[[Context], Any]  # all reading; returns the step's Facts
+    plan: Callable[[Answers, Any], Plan]  # pure: the same facts and answers give the same changes
+    verify: Callable[[Context, Any], list[Check]] = _no_checks  # after apply: typed checks
+    needs: tuple[str, ...] = ()  # earlier steps whose plan output this one reads
+    makes_changes: bool = True  # False: it reads and reports only ("checked")
+
+
+def get(name: str) -> Step:
+    """The step called `name` (imported on first use: `--help` pays for none of them)."""
+    if name not in ORDER:
+        raise KeyError(name)
+    step: Step = importlib.import_module(f"wizard.steps.{name}").STEP
+    return step
+
+
+def select(only: list[str] | None = None, skip: list[str] | None = None) -> list[str]:
+    return [n for n in ORDER if (not only or n in only) and n not in (skip or [])]
 
 
 @dataclass
 class Context:
+    """What a step may use while it runs: the answers, the node, and this run's state."""
+
     answers: Answers
-    node: Node
+    node: NodeLike
     dry_run: bool = False
     emit: Callable[[StepEvent], None] = lambda e: None
     ignore_preflight: frozenset[str] = frozenset()
-    shared: dict[str, Any] = field(default_factory=dict)
+    interrupted: Callable[[], bool] = lambda: False
+    outputs: dict[str, Any] = field(default_factory=dict)  # each planned step's Plan.output, by step name
+    skipped_restarts: set[str] = field(default_factory=set)  # services not restarted: systemd is not running
+    planned_files: dict[str, bytes] = field(default_factory=dict)  # dry run: what earlier steps will write
+    # set by the runner while a step verifies: reverses that step's temporary changes (the smoke test's objects)
+    release: Callable[[], list[Note]] = lambda: []
     _store: Store | None = None
 
     def store(self) -> Store:
@@ -72,10 +123,16 @@ class Context:
             self._store.close()
             self._store = None
 
-    @property
-    def restart_skipped(self) -> set[str]:
-        return self.shared.setdefault("restart_skipped", set())
+    def output(self, step: str, kind: type[T]) -> T | None:
+        value = self.outputs.get(step)
+        return value if isinstance(value, kind) else None
 
+    def file_state(self, path: str) -> FileState:
+        """A file as the steps before this one leave it: on a dry run, with their planned writes."""
+        state = self.node.files.state(path)
+        planned = self.planned_files.get(path)
+        if planned is None:
+            return state
+        from wizard.node.files import FileState
 
-def load(name: str) -> ModuleType:
-    return importlib.import_module(f"wizard.steps.{name}")
+        return FileState(planned, state.mode if state.data is not None else 0o644, state.uid, state.gid)

@@ -7,14 +7,19 @@ from typing import TYPE_CHECKING
 
 from wizard import cgroupfiles, flannel, runtimes
 from wizard.changes import FileWrite, Restart
-from wizard.steps import Note, Plan
+from wizard.steps import Note, Plan, Step
 
 if TYPE_CHECKING:
+    from wizard.answers import Answers
+    from wizard.node.files import FileState
     from wizard.steps import Check, Context
 
-NAME = "cgroup"
-TITLE = "cgroup driver for kubelet and the runtime"
 CRIO_DROPIN = f"{runtimes.CRIO_DROPINS}/99-flannel-wizard-cgroup.conf"
+WHY = {
+    "systemd": "PID 1 is systemd, which already manages cgroups. Kubernetes recommends the systemd driver "
+               "then: two managers with their own view of the cgroup tree make the node unstable under pressure.",
+    "cgroupfs": "PID 1 is not systemd, so there is no systemd cgroup manager to follow: cgroupfs is the right driver.",
+}
 
 
 @dataclass
@@ -22,86 +27,115 @@ class Facts:
     runtime: str
     runtime_driver: runtimes.Driver
     kubelet_driver: runtimes.Driver
-    target: str
+    init_systemd: bool
+    runtime_file: str  # the file the runtime's driver is written to
+    runtime_state: FileState
+    kubelet_env: FileState
+    kubelet_config: FileState
+
+
+@dataclass(frozen=True)
+class Output:
+    target: str  # the driver both will use
+    why: str  # in the operator's words
+    recommended: str  # what PID 1 calls for
+    recommendation: str  # why
+    changing: tuple[str, ...] = ()  # whose driver changes: the runtime's name, "kubelet"
+
+
+def runtime_file(answers: Answers, runtime: str) -> str:
+    if runtime == "docker":
+        return answers.docker.daemon_json or "/etc/docker/daemon.json"
+    return runtimes.CONTAINERD_CONFIG if runtime == "containerd" else CRIO_DROPIN
 
 
 def inspect(ctx: Context) -> Facts:
     node, a = ctx.node, ctx.answers
     name = runtimes.runtime(node, a)
+    path = runtime_file(a, name)
     return Facts(name, runtimes.runtime_driver(node, a, name), runtimes.kubelet_driver(node, a),
-                 runtimes.target_driver(node, a))
+                 runtimes.systemd_is_init(node), path, ctx.file_state(path),
+                 ctx.file_state(a.cgroup.kubelet_env), ctx.file_state(a.cgroup.kubelet_config))
 
 
-def _why_target(ctx: Context, target: str) -> str:
-    if ctx.answers.cgroup.driver != "auto":
-        return "as the answers say"
-    return "PID 1 is systemd" if target == "systemd" else "PID 1 is not systemd"
+def target(answers: Answers, facts: Facts) -> Output:
+    natural = "systemd" if facts.init_systemd else "cgroupfs"
+    chosen = answers.cgroup.driver
+    if chosen != "auto":
+        return Output(chosen, "as the answers say", natural, WHY[natural])
+    return Output(natural, "PID 1 is systemd" if facts.init_systemd else "PID 1 is not systemd", natural, WHY[natural])
 
 
-def plan(ctx: Context, facts: Facts) -> Plan:
-    a, files = ctx.answers, ctx.node.files
+def _text(state: FileState) -> str | None:
+    return state.data.decode() if state.data is not None else None
+
+
+def plan(answers: Answers, facts: Facts) -> Plan:
+    a = answers
     result = Plan()
-    rt, kl, target = facts.runtime_driver, facts.kubelet_driver, facts.target
+    out = target(a, facts)
+    result.output = out
+    rt, kl, want = facts.runtime_driver, facts.kubelet_driver, out.target
     result.note("ok", f"{facts.runtime} uses {rt.driver} ({rt.source}); kubelet uses {kl.driver} ({kl.source})")
     if rt.driver != kl.driver:
         result.note("warn", runtimes.mismatch_message(kl.driver, facts.runtime, rt.driver),
-                    f"both will use {target} ({_why_target(ctx, target)})")
+                    f"both will use {want} ({out.why})")
     runtime_changes: list[FileWrite] = []
-    if rt.driver != target:
+    path, state = facts.runtime_file, facts.runtime_state
+    if rt.driver != want:
         if facts.runtime == "docker":
-            path = a.docker.daemon_json or "/etc/docker/daemon.json"
-            state = files.state(path)
             try:
-                new = cgroupfiles.docker_daemon_json(state.data.decode() if state.data else None, target)
+                new = cgroupfiles.docker_daemon_json(_text(state), want)
             except ValueError as exc:
                 result.note("failed", f"{path} is not valid JSON: {exc}", "fix the file by hand")
                 return result
             runtime_changes.append(FileWrite(path, new.encode(), state, why="exec-opts native.cgroupdriver"))
         elif facts.runtime == "containerd":
-            state = files.state(runtimes.CONTAINERD_CONFIG)
             try:
-                new = cgroupfiles.containerd_config(state.data.decode() if state.data else None, target)
+                new = cgroupfiles.containerd_config(_text(state), want)
             except Exception as exc:  # tomlkit raises several parse error types
-                result.note("failed", f"{runtimes.CONTAINERD_CONFIG} is not valid TOML: {exc}", "fix the file by hand")
+                result.note("failed", f"{path} is not valid TOML: {exc}", "fix the file by hand")
                 return result
-            runtime_changes.append(FileWrite(runtimes.CONTAINERD_CONFIG, new.encode(), state, why="SystemdCgroup"))
+            runtime_changes.append(FileWrite(path, new.encode(), state, why="SystemdCgroup"))
         else:
-            runtime_changes.append(FileWrite(CRIO_DROPIN, cgroupfiles.crio_dropin(target).encode(),
-                                             files.state(CRIO_DROPIN), why="cgroup_manager"))
+            runtime_changes.append(FileWrite(path, cgroupfiles.crio_dropin(want).encode(), state, why="cgroup_manager"))
     kubelet_changes: list[FileWrite] = []
-    if kl.driver != target:
-        env_state = files.state(a.cgroup.kubelet_env)
-        env_text = env_state.data.decode() if env_state.data else ""
+    if kl.driver != want:
+        env_text = _text(facts.kubelet_env) or ""
         has_flag = runtimes.kubelet_flag(flannel.parse_env(env_text).get("KUBELET_ARGS", "")) is not None
         if has_flag:
-            kubelet_changes.append(FileWrite(a.cgroup.kubelet_env, cgroupfiles.kubelet_env(env_text, target).encode(),
-                                             env_state, why="--cgroup-driver in KUBELET_ARGS"))
-        cfg_state = files.state(a.cgroup.kubelet_config)
+            kubelet_changes.append(FileWrite(a.cgroup.kubelet_env, cgroupfiles.kubelet_env(env_text, want).encode(),
+                                             facts.kubelet_env, why="--cgroup-driver in KUBELET_ARGS"))
+        cfg_state = facts.kubelet_config
         if cfg_state.data is not None or not has_flag:
             try:
-                new = cgroupfiles.kubelet_config(cfg_state.data.decode() if cfg_state.data else None, target)
+                new = cgroupfiles.kubelet_config(_text(cfg_state), want)
             except Exception as exc:  # ruamel raises several parse error types
                 result.note("failed", f"{a.cgroup.kubelet_config} is not valid YAML: {exc}", "fix the file by hand")
                 return result
             kubelet_changes.append(FileWrite(a.cgroup.kubelet_config, new.encode(), cfg_state, why="cgroupDriver"))
     for change in runtime_changes + kubelet_changes:
         result.add(change)
+    changing = tuple(who for who, changes in ((facts.runtime, runtime_changes), ("kubelet", kubelet_changes)) if changes)
+    result.output = Output(out.target, out.why, out.recommended, out.recommendation, changing)
     if not runtime_changes and not kubelet_changes:
-        result.note("ok", f"kubelet and {facts.runtime} both use {target}")
+        result.note("ok", f"kubelet and {facts.runtime} both use {want}")
     result.add(Restart(runtimes.runtime_service(a, facts.runtime), bool(runtime_changes), why="cgroup driver"))
     result.add(Restart(a.cgroup.kubelet_service, bool(runtime_changes or kubelet_changes), why="cgroup driver"))
-    ctx.shared["cgroup_target"] = target
     return result
 
 
-def verify(ctx: Context) -> list[Check]:
+def verify(ctx: Context, facts: Facts) -> list[Check]:
     node, a = ctx.node, ctx.answers
-    name = runtimes.runtime(node, a)
+    name = facts.runtime
     service = runtimes.runtime_service(a, name)
     # a runtime that was not restarted still runs with its old driver: read its file instead
-    rt = runtimes.runtime_driver(node, a, name, ask_daemon=service not in ctx.restart_skipped)
+    rt = runtimes.runtime_driver(node, a, name, ask_daemon=service not in ctx.skipped_restarts)
     kl = runtimes.kubelet_driver(node, a)
     if rt.driver != kl.driver:
         return [Note("failed", runtimes.mismatch_message(kl.driver, name, rt.driver),
                      f"{name}: {rt.source}; kubelet: {kl.source}")]
     return [Note("ok", f"kubelet and {name} both report {rt.driver}")]
+
+
+STEP = Step("cgroup", "cgroup driver for kubelet and the runtime", inspect, plan, verify)

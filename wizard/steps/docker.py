@@ -5,22 +5,23 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
 
 from wizard import flannel
 from wizard.changes import BridgeAddress, FileWrite, Restart
 from wizard.errors import WizardError
-from wizard.steps import Note, Plan
+from wizard.steps import Note, Plan, Step
 from wizard.steps.flanneld import read_subnet_env
 
 if TYPE_CHECKING:
+    from wizard.answers import Answers
     from wizard.node.files import FileState
     from wizard.node.linkinfo import LinkInfo, Route
     from wizard.steps import Check, Context
 
-NAME = "docker"
-TITLE = "docker bridge on flannel's subnet"
+LEASE = "flanneld's lease"
+Lease = Literal["known", "pending", "restart-skipped", "missing"]
 
 
 @dataclass
@@ -30,19 +31,39 @@ class Facts:
     daemon_json: FileState | None
     bridge: LinkInfo | None
     routes: list[Route]
+    iface_mtu: int = 1500
+    # known: subnet.env is there · pending: flanneld is (re)started earlier in this run and will write it ·
+    # restart-skipped: flanneld could not be restarted (no systemd) · missing: nothing will write it
+    lease: Lease = "known"
+    config: dict[str, Any] = field(default_factory=dict)  # the flannel config in force
 
 
 def inspect(ctx: Context) -> Facts:
+    from wizard.steps.etcd import in_force
+    from wizard.steps.flanneld import Output as FlanneldOutput
+    from wizard.steps.network import iface_mtu
+
     a = ctx.answers
     env = read_subnet_env(ctx)
-    files = ctx.node.files
     links = ctx.node.links
+    lease: Lease = "known"
+    if env is None:
+        flanneld = ctx.output("flanneld", FlanneldOutput)
+        if a.flanneld.service in ctx.skipped_restarts:
+            lease = "restart-skipped"
+        elif flanneld is not None and flanneld.restart_planned:
+            lease = "pending"
+        else:
+            lease = "missing"
     return Facts(
         env,
-        files.state(a.docker.opts_file),
-        files.state(a.docker.daemon_json) if a.docker.daemon_json else None,
+        ctx.file_state(a.docker.opts_file),
+        ctx.file_state(a.docker.daemon_json) if a.docker.daemon_json else None,
         links.link(a.docker.bridge),
         links.routes(),
+        iface_mtu(links, a.flanneld.iface)[1],
+        lease,
+        in_force(ctx),
     )
 
 
@@ -61,18 +82,17 @@ def _daemon_json(state: FileState, subnet: str, mtu: int, path: str) -> bytes | 
     return (json.dumps(data, indent=2) + "\n").encode()
 
 
-def plan(ctx: Context, facts: Facts) -> Plan:
-    a = ctx.answers
+def plan(answers: Answers, facts: Facts) -> Plan:
+    a = answers
     result = Plan()
     env = facts.subnet_env
     if env is None:
-        if ctx.dry_run:
-            result.note("ok", f"{a.docker.opts_file}, daemon.json and {a.docker.bridge} follow from "
-                        f"{a.flanneld.subnet_file}, which flanneld writes once it has a lease")
-        elif a.flanneld.service in ctx.restart_skipped:
+        if facts.lease == "restart-skipped":
             result.note("warn", f"skipped: {a.flanneld.subnet_file} does not exist yet because flanneld was not restarted",
                         "restart flanneld, then run `flannel-wizard apply FILE --only docker,cgroup`")
             result.note("skipped", "skipped: waiting for flanneld")
+        elif facts.lease == "pending":
+            _plan_pending(a, facts, result)
         else:
             result.note("failed", f"{a.flanneld.subnet_file} does not exist", "run the flanneld step first (or check flanneld)")
         return result
@@ -113,7 +133,46 @@ def plan(ctx: Context, facts: Facts) -> Plan:
     return result
 
 
-def verify(ctx: Context) -> list[Check]:
+def _plan_pending(a: Answers, facts: Facts, result: Plan) -> None:
+    """flanneld takes its lease earlier in this run: list every change with what is known now, and
+    show the files as they would be for the first lease in the range."""
+    try:
+        rng = flannel.subnet_range(facts.config)
+    except (flannel.ConfigProblem, ValueError) as exc:
+        result.note("failed", f"the flannel network is not usable: {exc}", "fix network.* in the answers")
+        return
+    mtu = flannel.backend_mtu(facts.config.get("Backend") or {}, facts.iface_mtu)
+    example = f"{rng.first + 1}/{rng.subnet_len}"
+    example_env = {"FLANNEL_NETWORK": str(rng.network), "FLANNEL_SUBNET": example, "FLANNEL_MTU": str(mtu),
+                   "FLANNEL_IPMASQ": "true" if a.flanneld.ip_masq else "false"}
+    example_for = f"a lease of {example}"
+    result.note("ok", f"{a.docker.bridge} goes onto the /{rng.subnet_len} that flanneld leases in {rng.network}, "
+                f"MTU {mtu}; the values are known once flanneld has written {a.flanneld.subnet_file}")
+    opts = a.docker.opts
+    try:
+        content = flannel.mk_docker_opts(example_env, opts.individual, opts.combined, opts.combined_key, opts.ip_masq)
+    except WizardError as exc:
+        result.note("failed", exc.what, exc.fix)
+        return
+    result.add(FileWrite(a.docker.opts_file, None, facts.opts, why="as mk-docker-opts.sh writes it", pending_on=LEASE,
+                         example=content.encode(), example_for=example_for))
+    if a.docker.daemon_json and facts.daemon_json is not None:
+        try:
+            merged = _daemon_json(facts.daemon_json, example, mtu, a.docker.daemon_json)
+        except WizardError as exc:
+            result.note("failed", exc.what, exc.fix)
+            return
+        result.add(FileWrite(a.docker.daemon_json, None, facts.daemon_json, why="bip and mtu", pending_on=LEASE,
+                             example=merged if merged is not None else facts.daemon_json.data, example_for=example_for))
+    if facts.bridge is None:
+        result.note("ok", f"{a.docker.bridge} does not exist yet; docker creates it on the lease when it starts")
+    else:
+        result.add(BridgeAddress(a.docker.bridge, "", mtu, facts.bridge, pending_on=LEASE,
+                                 expect=f"the /{rng.subnet_len} flanneld leases in {rng.network}"))
+    result.add(Restart(a.docker.service, True, why="its options changed"))
+
+
+def verify(ctx: Context, facts: Facts) -> list[Check]:
     a = ctx.answers
     env = read_subnet_env(ctx)
     if env is None:
@@ -122,7 +181,7 @@ def verify(ctx: Context) -> list[Check]:
     subnet, mtu = env.get("FLANNEL_SUBNET", ""), int(env.get("FLANNEL_MTU", "0") or 0)
     info = ctx.node.links.link(a.docker.bridge)
     if info is None:
-        status = "warn" if a.docker.service in ctx.restart_skipped else "failed"
+        status = "warn" if a.docker.service in ctx.skipped_restarts else "failed"
         checks.append(Note(status, f"{a.docker.bridge} does not exist", f"start {a.docker.service}; it creates the bridge"))
     elif info.ipv4 != (subnet,) or info.mtu != mtu:
         checks.append(Note("failed", f"{a.docker.bridge} is {', '.join(info.ipv4) or 'unaddressed'} mtu {info.mtu}, "
@@ -130,3 +189,6 @@ def verify(ctx: Context) -> list[Check]:
     else:
         checks.append(Note("ok", f"{a.docker.bridge} has FLANNEL_SUBNET {subnet} and FLANNEL_MTU {mtu}"))
     return checks
+
+
+STEP = Step("docker", "docker bridge on flannel's subnet", inspect, plan, verify, needs=("network", "etcd", "flanneld"))

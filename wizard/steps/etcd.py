@@ -9,13 +9,11 @@ from typing import TYPE_CHECKING, Any
 from wizard import flannel
 from wizard.changes import EtcdWrite, json_diff
 from wizard.errors import EtcdError, InputError, WizardError
-from wizard.steps import Plan
+from wizard.steps import Note, Plan, Step
 
 if TYPE_CHECKING:
+    from wizard.answers import Answers
     from wizard.steps import Check, Context
-
-NAME = "etcd"
-TITLE = "flannel network config in etcd"
 
 
 @dataclass
@@ -29,8 +27,15 @@ class Facts:
     at_prefix: bool = False
 
 
-def config_key(ctx: Context) -> str:
-    return ctx.answers.etcd.prefix + "/config"
+@dataclass(frozen=True)
+class Output:
+    """What later steps read: the config flanneld will find at PREFIX/config after this step."""
+
+    config_in_force: dict[str, Any]
+
+
+def config_key(answers: Answers) -> str:
+    return answers.etcd.prefix + "/config"
 
 
 def inspect(ctx: Context) -> Facts:
@@ -55,17 +60,19 @@ def _parse(text: str) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def plan(ctx: Context, facts: Facts) -> Plan:
+def plan(answers: Answers, facts: Facts) -> Plan:
     result = Plan()
-    settings = ctx.answers.etcd
-    key = config_key(ctx)
+    settings = answers.etcd
+    key = config_key(answers)
     try:
-        wanted = ctx.answers.network.flannel_config()
+        wanted = answers.network.flannel_config()
     except InputError as exc:
         result.note("failed", exc.what, exc.fix)
         return result
     shown = flannel.to_json(flannel.redacted(wanted))
     text = flannel.to_json(wanted)
+    in_force = wanted
+    result.output = Output(in_force)
     if not facts.reachable:
         assert facts.error is not None
         result.note("warn", f"cannot reach etcd: {facts.error.what}", "the plan assumes PREFIX/config is absent; " + facts.error.fix)
@@ -94,10 +101,11 @@ def plan(ctx: Context, facts: Facts) -> Plan:
                 result.note("failed", f"{key} already exists and {why}", diff + "set etcd.on_existing to keep or replace")
             elif policy == "keep":
                 result.note("warn", f"{key} {why}; keeping it (on_existing: keep)", diff)
-                ctx.shared["kept_config"] = existing
+                if existing is not None:
+                    in_force = existing
+                    result.output = Output(existing)
             else:
                 result.add(EtcdWrite(key, text, value, revision, settings, shown, shown_old))
-    in_force = ctx.shared.get("kept_config") or wanted
     result.note(*_leases(settings.prefix, facts.leases, in_force))
     return result
 
@@ -110,25 +118,33 @@ def _leases(prefix: str, leases: list[tuple[str, str]], cfg: dict[str, Any]) -> 
     nodes = []
     for lease_key, value in leases:
         public = (_parse(value) or {}).get("PublicIP", "?")
-        nodes.append(f"{flannel.lease_subnet(lease_key)} -> {public}")
+        nodes.append(f"{flannel.lease_subnet(lease_key)} → {public}")
     left = total - len(leases)
     status = "ok" if left > 0 else "warn"
     message = f"{len(leases)} lease(s) taken, {left} of {total} node subnets left"
     return status, message, "\n".join(nodes)
 
 
-def verify(ctx: Context) -> list[Check]:
-    from wizard.steps import Note
-
-    key = config_key(ctx)
+def verify(ctx: Context, facts: Facts) -> list[Check]:
+    key = config_key(ctx.answers)
     try:
         found = ctx.store().get(key)
     except WizardError as exc:
         return [Note("failed", f"cannot read {key} back: {exc.what}", exc.fix)]
-    wanted = ctx.shared.get("kept_config") or ctx.answers.network.flannel_config()
+    out = ctx.output("etcd", Output)
+    wanted = out.config_in_force if out else ctx.answers.network.flannel_config()
     if found is None:
         return [Note("failed", f"{key} is absent after writing it")]
     existing = _parse(found[0])
     if existing is None or not flannel.same_config(existing, wanted):
         return [Note("failed", f"{key} does not hold the intended config", found[0])]
     return [Note("ok", f"{key} holds the intended config")]
+
+
+STEP = Step("etcd", "flannel network config in etcd", inspect, plan, verify, needs=("network",))
+
+
+def in_force(ctx: Context) -> dict[str, Any]:
+    """The flannel config in force for this run: the etcd step's, else the answers' own."""
+    out = ctx.output("etcd", Output)
+    return out.config_in_force if out else ctx.answers.network.flannel_config(secrets=False)

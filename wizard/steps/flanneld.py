@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from wizard import envfile, flannel
 from wizard.changes import FileWrite, Restart
 from wizard.errors import WizardError
-from wizard.steps import Note, Plan
+from wizard.steps import Note, Plan, Step
 
 if TYPE_CHECKING:
+    from wizard.answers import Answers
     from wizard.node.files import FileState
     from wizard.steps import Check, Context
 
-NAME = "flanneld"
-TITLE = "flanneld environment and lease"
 DEFAULT_SUBNET_FILE = "/run/flannel/subnet.env"
 
 
@@ -27,18 +26,27 @@ class Facts:
     secret: FileState | None
     dropin: FileState | None
     subnet_file_exists: bool
+    password: str | None = field(default=None, repr=False)  # from password_env / password_file; memory only
 
 
-def secret_path(ctx: Context) -> str:
-    return ctx.answers.flanneld.env_file + ".etcd-password"
+@dataclass(frozen=True)
+class Output:
+    """What the docker step reads: whether flanneld is restarted in this run (its lease may be new)."""
+
+    restart_planned: bool
+    subnet_file: str
 
 
-def dropin_path(ctx: Context) -> str:
-    return f"/etc/systemd/system/{ctx.answers.flanneld.service}.service.d/50-flannel-wizard-etcd-password.conf"
+def secret_path(answers: Answers) -> str:
+    return answers.flanneld.env_file + ".etcd-password"
 
 
-def options(ctx: Context) -> str:
-    a = ctx.answers
+def dropin_path(answers: Answers) -> str:
+    return f"/etc/systemd/system/{answers.flanneld.service}.service.d/50-flannel-wizard-etcd-password.conf"
+
+
+def options(answers: Answers) -> str:
+    a = answers
     opts = []
     if a.flanneld.iface:
         opts.append(f"-iface={a.flanneld.iface}")
@@ -55,40 +63,41 @@ def options(ctx: Context) -> str:
 
 
 def inspect(ctx: Context) -> Facts:
-    files = ctx.node.files
-    auth = bool(ctx.answers.etcd.username)
+    a = ctx.answers
+    auth = bool(a.etcd.username)
     return Facts(
-        files.state(ctx.answers.flanneld.env_file),
-        files.state(secret_path(ctx)) if auth else None,
-        files.state(dropin_path(ctx)) if auth else None,
-        files.exists(ctx.answers.flanneld.subnet_file),
+        ctx.file_state(a.flanneld.env_file),
+        ctx.file_state(secret_path(a)) if auth else None,
+        ctx.file_state(dropin_path(a)) if auth else None,
+        ctx.node.files.exists(a.flanneld.subnet_file),
+        a.etcd_password() if auth else None,
     )
 
 
-def plan(ctx: Context, facts: Facts) -> Plan:
-    a = ctx.answers
+def plan(answers: Answers, facts: Facts) -> Plan:
+    a = answers
     result = Plan()
     env = envfile.update(
         facts.env.data.decode() if facts.env.data is not None else None,
         {
             "FLANNEL_ETCD_ENDPOINTS": ",".join(a.etcd.endpoints),
             "FLANNEL_ETCD_PREFIX": a.etcd.prefix,
-            "FLANNEL_OPTIONS": options(ctx),
+            "FLANNEL_OPTIONS": options(a),
         },
     )
     result.add(FileWrite(a.flanneld.env_file, env.encode(), facts.env))
     if facts.secret is not None and facts.dropin is not None:
-        password = a.etcd_password() or ""
-        secret = f"FLANNELD_ETCD_PASSWORD={envfile.quote(password)}\n".encode()
-        result.add(FileWrite(secret_path(ctx), secret, facts.secret, mode=0o600, secret=True,
+        secret = f"FLANNELD_ETCD_PASSWORD={envfile.quote(facts.password or '')}\n".encode()
+        result.add(FileWrite(secret_path(a), secret, facts.secret, mode=0o600, secret=True,
                              why="etcd password, readable by root only"))
-        dropin = f"[Service]\nEnvironmentFile={secret_path(ctx)}\n".encode()
-        result.add(FileWrite(dropin_path(ctx), dropin, facts.dropin, why="hands flanneld the password file"))
+        dropin = f"[Service]\nEnvironmentFile={secret_path(a)}\n".encode()
+        result.add(FileWrite(dropin_path(a), dropin, facts.dropin, why="hands flanneld the password file"))
     files_change = any(not c.in_place() for c in result.changes)
     needed = files_change or not facts.subnet_file_exists
     why = "its configuration changed" if files_change else "no subnet file yet" if needed else ""
     result.add(Restart(a.flanneld.service, needed, daemon_reload=True, wait_file=a.flanneld.subnet_file,
                        wait_s=a.flanneld.wait_s, why=why))
+    result.output = Output(needed, a.flanneld.subnet_file)
     return result
 
 
@@ -97,19 +106,21 @@ def read_subnet_env(ctx: Context) -> dict[str, str] | None:
     return None if text is None else flannel.parse_env(text)
 
 
-def verify(ctx: Context) -> list[Check]:
+def verify(ctx: Context, facts: Facts) -> list[Check]:
+    from wizard.steps.etcd import in_force as config_in_force
+
     a = ctx.answers
     service = a.flanneld.service
     env = read_subnet_env(ctx)
     if env is None:
-        if service in ctx.restart_skipped:
+        if service in ctx.skipped_restarts:
             return [Note("warn", f"{a.flanneld.subnet_file} not written yet: {service} was not restarted",
                          f"restart {service}, then run `flannel-wizard apply FILE --only flanneld,docker,cgroup`")]
         return [Note("failed", f"{a.flanneld.subnet_file} is missing", f"see `journalctl -u {service}`")]
     checks: list[Check] = []
     subnet = env.get("FLANNEL_SUBNET", "")
     network = env.get("FLANNEL_NETWORK", "")
-    in_force = ctx.shared.get("kept_config") or a.network.flannel_config(secrets=False)
+    in_force = config_in_force(ctx)
     if network != in_force["Network"]:
         checks.append(Note("failed", f"{a.flanneld.subnet_file} has FLANNEL_NETWORK={network}, not {in_force['Network']}",
                            f"flanneld runs with another config; restart {service} and check FLANNEL_ETCD_PREFIX"))
@@ -132,3 +143,6 @@ def verify(ctx: Context) -> list[Check]:
         public = "?"
     checks.append(Note("ok", f"lease {lease} for {public} in etcd matches FLANNEL_SUBNET={subnet} (MTU {env.get('FLANNEL_MTU', '?')})"))
     return checks
+
+
+STEP = Step("flanneld", "flanneld environment and lease", inspect, plan, verify, needs=("etcd",))

@@ -10,15 +10,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from wizard import flannel
-from wizard.steps import Plan
+from wizard.steps import Plan, Step
 
 if TYPE_CHECKING:
+    from wizard.answers import Answers
     from wizard.node.linkinfo import LinkInfo, Route
-    from wizard.steps import Check, Context
-
-NAME = "network"
-CHANGES = False  # reads and reports only
-TITLE = "checking the flannel network against this node"
+    from wizard.node.links import Links
+    from wizard.steps import Context
 
 
 @dataclass
@@ -34,24 +32,27 @@ def _flannel_device(dev: str | None, bridge: str) -> bool:
     return bool(dev) and (dev == bridge or dev.startswith("flannel") or dev in ("cni0", "flannel-wg"))
 
 
-def inspect(ctx: Context) -> Facts:
-    links = ctx.node.links
-    iface = ctx.answers.flanneld.iface
-    mtu = None
+def iface_mtu(links: Links, iface: str) -> tuple[str, int]:
+    """The device flanneld will use and its MTU, the way flanneld picks it: `iface`, else the default
+    route's device; 1500 when neither can be read."""
     if iface:
         info = links.link(iface)
-        mtu = info.mtu if info else None
-    else:
-        mtu = links.default_mtu()
-    return Facts(links.addresses(), links.routes(), links.link(ctx.answers.docker.bridge), iface or "the default route's device", mtu or 1500)
+        return iface, (info.mtu if info else None) or 1500
+    return "the default route's device", links.default_mtu() or 1500
 
 
-def plan(ctx: Context, facts: Facts) -> Plan:
+def inspect(ctx: Context) -> Facts:
+    links = ctx.node.links
+    iface, mtu = iface_mtu(links, ctx.answers.flanneld.iface)
+    return Facts(links.addresses(), links.routes(), links.link(ctx.answers.docker.bridge), iface, mtu)
+
+
+def plan(answers: Answers, facts: Facts) -> Plan:
     result = Plan()
-    cfg = ctx.answers.network.flannel_config(secrets=False)
+    cfg = answers.network.flannel_config(secrets=False)
     rng = flannel.subnet_range(cfg)  # the answers were validated against the same rules
     net = rng.network
-    bridge = ctx.answers.docker.bridge
+    bridge = answers.docker.bridge
 
     def ours(dev: str | None, cidr: ipaddress.IPv4Network, gateway: str | None = None) -> bool:
         # what a previous run set up: flannel's own devices inside Network, the bridge on this node's
@@ -90,10 +91,9 @@ def plan(ctx: Context, facts: Facts) -> Plan:
         f"{rng.addresses_per_subnet} pod addresses each",
     )
     result.note("ok", f"FLANNEL_MTU will be {mtu} ({cfg['Backend']['Type']} on {facts.iface}, MTU {facts.iface_mtu})")
-    if ctx.answers.network.service_cidr:
-        result.note("ok", f"service CIDR {ctx.answers.network.service_cidr} does not overlap")
+    if answers.network.service_cidr:
+        result.note("ok", f"service CIDR {answers.network.service_cidr} does not overlap")
     return result
 
 
-def verify(ctx: Context) -> list[Check]:
-    return []
+STEP = Step("network", "checking the flannel network against this node", inspect, plan, makes_changes=False)

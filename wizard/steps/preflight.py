@@ -6,14 +6,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from wizard import flannel, runtimes
-from wizard.steps import Plan
+from wizard.steps import Plan, Step
 
 if TYPE_CHECKING:
-    from wizard.steps import Check, Context
-
-NAME = "preflight"
-CHANGES = False  # reads and reports only
-TITLE = "checking the node"
+    from wizard.answers import Answers
+    from wizard.steps import Context
 
 
 @dataclass(frozen=True)
@@ -25,7 +22,13 @@ class Finding:
     fix: str = ""
 
 
-def inspect(ctx: Context) -> list[Finding]:
+@dataclass(frozen=True)
+class Facts:
+    findings: list[Finding]
+    ignore: frozenset[str]  # names (lower case) the operator chose to go on past; "all" for every one
+
+
+def findings(ctx: Context) -> list[Finding]:
     answers, node = ctx.answers, ctx.node
     kernel = node.kernel
     out: list[Finding] = []
@@ -67,21 +70,37 @@ def inspect(ctx: Context) -> list[Finding]:
     return out
 
 
-def plan(ctx: Context, findings: list[Finding]) -> Plan:
-    ignore = ctx.ignore_preflight
+def inspect(ctx: Context) -> Facts:
+    return Facts(findings(ctx), ctx.ignore_preflight)
+
+
+def plan(answers: Answers, facts: Facts) -> Plan:
+    return plan_findings(facts.findings, facts.ignore)
+
+
+@dataclass(frozen=True)
+class Output:
+    blocking: list[str]  # errors that stop an apply
+    ignored: list[str]  # errors the operator goes on past
+
+
+def plan_findings(found: list[Finding], ignore: frozenset[str]) -> Plan:
     result = Plan()
-    bad = [f for f in findings if not f.ok]
+    bad = [f for f in found if not f.ok]
+    blocking, passed = [], []
     for f in bad:
         ignored = "all" in ignore or f.name.lower() in ignore
+        if f.severity == "ERROR":
+            (passed if ignored else blocking).append(f.name)
         if f.severity == "ERROR" and not ignored:
             result.note("failed", f"[ERROR {f.name}]: {f.message}", f.fix)
         else:
             tag = "ERROR" if f.severity == "ERROR" else "WARNING"
             suffix = " (ignored)" if f.severity == "ERROR" else ""
             result.note("warn", f"[{tag} {f.name}]: {f.message}{suffix}", f.fix)
-    result.note("ok", f"{len(findings) - len(bad)} of {len(findings)} checks passed")
+    result.note("ok", f"{len(found) - len(bad)} of {len(found)} checks passed")
+    result.output = Output(blocking, passed)
     return result
 
 
-def verify(ctx: Context) -> list[Check]:
-    return []
+STEP = Step("preflight", "checking the node", inspect, plan, makes_changes=False)

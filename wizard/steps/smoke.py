@@ -2,8 +2,9 @@
 proof that traffic to the cluster IP and to this node's port reaches them through kube-proxy.
 
 Eight sub-steps, each with its own live status: cluster reachable, deploy, expose, endpoints
-ready, pod network, kube-proxy rules, traffic, cleanup. It changes nothing it keeps: what it
-creates is labelled as the wizard's, and deleted at the end unless `cleanup: false`.
+ready, pod network, kube-proxy rules, traffic, cleanup. The Deployment and Service are one journaled
+change (shown in Review, undone by `undo` after a crash), labelled as the wizard's and with the journal
+entry's id; cleanup reverses that change through the journal unless `cleanup: false`.
 """
 
 from __future__ import annotations
@@ -12,89 +13,111 @@ import ipaddress
 import json
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from wizard import flannel, smokecheck
-from wizard.errors import WizardError
-from wizard.events import StepEvent
-from wizard.steps import Note, Plan
+from wizard import flannel, kubectl, smokecheck
+from wizard.changes import KubeObjects
+from wizard.errors import Interrupted, WizardError
+from wizard.events import StepEvent, SubStepInfo
+from wizard.steps import Note, Plan, Step
 
 if TYPE_CHECKING:
-    from wizard.answers import SmokeTest
-    from wizard.node.commands import Result
+    from wizard.answers import Answers, SmokeTest
     from wizard.steps import Check, Context
 
 NAME = "smoke"
-TITLE = "service smoke test"
-CHANGES = False  # what it creates is temporary and removed again
 MANAGED_BY = {"app.kubernetes.io/managed-by": "flannel-wizard"}
-REQUEST_TIMEOUT_S = 10
 SUBSTEPS = ("cluster reachable", "deploy", "expose", "endpoints ready", "pod network", "kube-proxy rules",
             "traffic", "cleanup")
+
+
+def substep(title: str) -> SubStepInfo:
+    return SubStepInfo(SUBSTEPS.index(title) + 1, len(SUBSTEPS), title)
 
 
 class Stop(Exception):
     """A sub-step failed: the rest are skipped (cleanup still runs)."""
 
 
-def inspect(ctx: Context) -> None:
-    return None
+@dataclass
+class Facts:
+    enabled: bool
+    cluster: Note | None = None  # sub-step 1's outcome
+    existing: list[dict[str, Any]] = field(default_factory=list)  # objects already there with our names
 
 
-def plan(ctx: Context, facts: None) -> Plan:
-    result = Plan()
+def _emit_sub(ctx: Context, title: str, status: Any, message: str, detail: str = "", elapsed: float = 0.0) -> None:
+    info = substep(title)
+    text = f"{info.index}/{info.total} {title}" + (f": {message}" if message else "")
+    ctx.emit(StepEvent(NAME, status, text, detail, elapsed, kind="substep", substep=info))
+
+
+def inspect(ctx: Context) -> Facts:
     a = ctx.answers.smoke_test
     if not a.enabled:
+        return Facts(False)
+    t0 = time.monotonic()
+    _emit_sub(ctx, "cluster reachable", "running", "")
+    note = _cluster(ctx)
+    if note.status == "failed" and ctx.dry_run:
+        # like an unreachable etcd: a plan made before the cluster is up still lists what apply would do
+        note = Note("warn", note.message, note.detail + "; the plan assumes the cluster answers when apply runs")
+    _emit_sub(ctx, "cluster reachable", note.status, note.message, note.detail, time.monotonic() - t0)
+    if note.status != "ok":
+        return Facts(True, note)
+    found = _kubectl(ctx, "get", f"deployment/{a.deployment}", f"service/{a.service}", "-n", a.namespace,
+                     "-o", "json", "--ignore-not-found")
+    if not found.ok:
+        return Facts(True, Note("failed", f"cannot look for existing objects: {kubectl.said(found)}",
+                                "check the kubeconfig's permissions"))
+    return Facts(True, note, kubectl.items(found))
+
+
+def _cluster(ctx: Context) -> Note:
+    result = _kubectl(ctx, "version", "-o", "json")
+    if result.rc == 127:
+        return Note("failed", "kubectl not found", "install kubectl on this node, or set smoke_test.enabled: false")
+    server = kubectl.first(result).get("serverVersion", {}) if result.out.strip() else {}
+    if not server:
+        return Note("failed", f"no Kubernetes API server answered: {kubectl.said(result)}",
+                    "check smoke_test.kubeconfig (or ~/.kube/config) and that the API server runs")
+    return Note("ok", f"API server {server.get('gitVersion', '?')}")
+
+
+def plan(answers: Answers, facts: Facts) -> Plan:
+    result = Plan()
+    a = answers.smoke_test
+    if not facts.enabled:
         result.note("skipped", "skipped: smoke_test.enabled is false")
         return result
-    result.note("ok", f"after the other steps: {a.replicas} × {a.image} as deployment {a.deployment} and NodePort "
-                f"service {a.service}:{a.service_port} in {a.namespace}, traffic through kube-proxy, "
-                + ("then deleted" if a.cleanup else "kept afterwards (cleanup: false)"))
+    if facts.cluster is not None and facts.cluster.status != "ok":
+        result.note(facts.cluster.status, facts.cluster.message, facts.cluster.detail)
+        if facts.cluster.status == "failed":
+            return result
+    replace = []
+    for item in facts.existing:
+        labels = item.get("metadata", {}).get("labels") or {}
+        kind = item.get("kind", "object").lower()
+        if labels.get("app.kubernetes.io/managed-by") != "flannel-wizard":
+            result.note("failed", f"{kind} {item['metadata']['name']} already exists in {a.namespace} and was "
+                        "not created by flannel-wizard; refusing to touch it",
+                        "choose other names in smoke_test (deployment, service), or remove it yourself")
+            return result
+        replace.append(f"{kind}/{item['metadata']['name']}")
+    if replace:
+        result.note("ok", f"replaces the wizard's earlier {' and '.join(replace)}")
+    after = "deleted after the test" if a.cleanup else "kept afterwards (cleanup: false; `flannel-wizard undo` removes them)"
+    result.note("ok", f"{a.replicas} × {a.image} behind NodePort service {a.service}:{a.service_port} in {a.namespace}, "
+                f"traffic through kube-proxy, then {after}")
+    docs = manifest(a)["items"]
+    result.add(KubeObjects(a.namespace, docs, a.kubeconfig, why="the smoke test's pods and service",
+                           temporary=a.cleanup, replace=replace, substep=substep("deploy")))
     return result
 
 
-# ---------------------------------------------------------------- kubectl
-
-
-def kubectl(ctx: Context, *args: str, input: str | None = None) -> Result:
-    a = ctx.answers.smoke_test
-    argv = ["kubectl", f"--request-timeout={REQUEST_TIMEOUT_S}s"]
-    if a.kubeconfig:
-        argv += ["--kubeconfig", str(ctx.node.files.path(a.kubeconfig))]
-    return ctx.node.commands.run(*argv, *args, input=input, timeout=REQUEST_TIMEOUT_S + 5)
-
-
-def _said(result: Result) -> str:
-    text = (result.err or result.out).strip()
-    return text.splitlines()[0] if text else f"kubectl exit {result.rc}"
-
-
-def _json(result: Result) -> dict[str, Any]:
-    docs = _docs(result)
-    return docs[0] if docs else {}
-
-
-def _docs(result: Result) -> list[dict[str, Any]]:
-    """kubectl -o json prints one document, or one after another for several objects."""
-    decoder, text, pos, out = json.JSONDecoder(), result.out, 0, []
-    while True:
-        while pos < len(text) and text[pos].isspace():
-            pos += 1
-        if pos >= len(text):
-            return out
-        try:
-            data, pos = decoder.raw_decode(text, pos)
-        except ValueError:
-            raise WizardError(f"kubectl printed something that is not JSON: {text[pos:pos + 80]!r}") from None
-        if isinstance(data, dict):
-            out.append(data)
-
-
-def _items(result: Result) -> list[dict[str, Any]]:
-    out = []
-    for data in _docs(result):
-        out += list(data.get("items", [])) if data.get("kind", "").endswith("List") else [data]
-    return out
+def _kubectl(ctx: Context, *args: str, input: str | None = None) -> Any:
+    return kubectl.run(ctx.node, ctx.answers.smoke_test.kubeconfig, *args, input=input)
 
 
 def manifest(a: SmokeTest) -> dict[str, Any]:
@@ -133,79 +156,44 @@ class Run:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.a = ctx.answers.smoke_test
-        self.index = 0
-        self.results: list[Note] = []
-        self.created = False
+        self.results: list[tuple[str, Note]] = []
         self.service: dict[str, Any] = {}
         self.endpoints: list[str] = []
         self.trace: Any = None
 
-    def emit(self, status: Any, message: str, detail: str = "", elapsed: float = 0.0) -> None:
-        self.ctx.emit(StepEvent(NAME, status, message, detail, elapsed, kind="substep"))
-
-    def sub(self, fn: Callable[[Callable[[str], None]], Note]) -> Note:
-        title = SUBSTEPS[self.index]
-        self.index += 1
-        label = f"{self.index}/{len(SUBSTEPS)} {title}"
+    def sub(self, title: str, fn: Callable[[Callable[[str], None]], Note]) -> Note:
         t0 = time.monotonic()
-        self.emit("running", label)
+        _emit_sub(self.ctx, title, "running", "")
         try:
-            note = fn(lambda progress: self.emit("running", f"{label}: {progress}"))
+            note = fn(lambda progress: _emit_sub(self.ctx, title, "running", progress))
         except WizardError as exc:
+            if isinstance(exc, Interrupted):
+                _emit_sub(self.ctx, title, "failed", "interrupted", "", time.monotonic() - t0)
+                raise
             note = Note("failed", exc.what, exc.fix)
-        self.emit(note.status, f"{label}: {note.message}", note.detail, time.monotonic() - t0)
-        self.results.append(note)
+        _emit_sub(self.ctx, title, note.status, note.message, note.detail, time.monotonic() - t0)
+        self.results.append((title, note))
         if note.status == "failed" and title != "cleanup":
             raise Stop()
         return note
 
-    # 1
-    def cluster(self, progress: Callable[[str], None]) -> Note:
-        result = kubectl(self.ctx, "version", "-o", "json")
-        if result.rc == 127:
-            return Note("failed", "kubectl not found", "install kubectl on this node, or set smoke_test.enabled: false")
-        server = _json(result).get("serverVersion", {}) if result.out.strip() else {}
-        if not server:
-            return Note("failed", f"no Kubernetes API server answered: {_said(result)}",
-                        "check smoke_test.kubeconfig (or ~/.kube/config) and that the API server runs")
-        return Note("ok", f"API server {server.get('gitVersion', '?')}")
-
-    # 2
-    def deploy(self, progress: Callable[[str], None]) -> Note:
-        a = self.a
-        names = [f"deployment/{a.deployment}", f"service/{a.service}"]
-        found = kubectl(self.ctx, "get", *names, "-n", a.namespace, "-o", "json", "--ignore-not-found")
-        if not found.ok:
-            return Note("failed", f"cannot look for existing objects: {_said(found)}", "check the kubeconfig's permissions")
-        existing = _items(found)
-        for item in existing:
-            labels = item.get("metadata", {}).get("labels") or {}
-            if labels.get("app.kubernetes.io/managed-by") != "flannel-wizard":
-                kind = item.get("kind", "object").lower()
-                return Note("failed", f"{kind} {item['metadata']['name']} already exists in {a.namespace} and was "
-                            "not created by flannel-wizard; refusing to touch it",
-                            "choose other names in smoke_test (deployment, service), or remove it yourself")
-        replaced = ""
-        if existing:
-            progress("replacing the wizard's earlier objects")
-            gone = kubectl(self.ctx, "delete", *names, "-n", a.namespace, "--ignore-not-found", "--wait=true",
-                           "--timeout=30s")
-            if not gone.ok:
-                return Note("failed", f"cannot delete the wizard's earlier objects: {_said(gone)}")
-            replaced = " (replaced the wizard's earlier one)"
-        created = kubectl(self.ctx, "create", "-f", "-", "-o", "json", "--validate=false",
-                          input=json.dumps(manifest(a)))
-        if not created.ok:
-            return Note("failed", f"kubectl create failed: {_said(created)}",
-                        "the kubeconfig's user must be allowed to create deployments and services in " + a.namespace)
-        self.created = True
-        for item in _items(created):
-            if item.get("kind") == "Service":
-                self.service = item
-        return Note("ok", f"deployment {a.deployment}: {a.replicas} × {a.image}{replaced}")
+    def pause(self, seconds: float) -> None:
+        """Wait between polls, answering an interrupt within a fraction of a second."""
+        deadline = time.monotonic() + seconds
+        while True:
+            if self.ctx.interrupted():
+                raise Interrupted()
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            time.sleep(min(0.1, left))
 
     # 3
     def expose(self, progress: Callable[[str], None]) -> Note:
+        got = _kubectl(self.ctx, "get", f"service/{self.a.service}", "-n", self.a.namespace, "-o", "json")
+        if not got.ok:
+            return Note("failed", f"cannot read service {self.a.service}: {kubectl.said(got)}")
+        self.service = next((i for i in kubectl.items(got) if i.get("kind") == "Service"), {})
         spec = self.service.get("spec", {})
         ports = spec.get("ports") or [{}]
         if not spec.get("clusterIP") or not ports[0].get("nodePort"):
@@ -220,10 +208,10 @@ class Run:
         pods: list[dict[str, Any]] = []
         shown = -1
         while True:
-            got = kubectl(self.ctx, "get", "pods,endpoints", "-l", _selector(a), "-n", a.namespace, "-o", "json")
+            got = _kubectl(self.ctx, "get", "pods,endpoints", "-l", _selector(a), "-n", a.namespace, "-o", "json")
             if not got.ok:
-                return Note("failed", f"cannot read pods and endpoints: {_said(got)}")
-            items = _items(got)
+                return Note("failed", f"cannot read pods and endpoints: {kubectl.said(got)}")
+            items = kubectl.items(got)
             pods = [i for i in items if i.get("kind") == "Pod"]
             ready = []
             for item in items:
@@ -240,14 +228,15 @@ class Run:
                 progress(f"{shown}/{a.replicas} ready")
             if time.monotonic() > deadline:
                 break
-            time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+            self.pause(min(1.0, max(0.0, deadline - time.monotonic())))
         return Note("failed", f"{len(self.endpoints)}/{a.replicas} ready after {a.timeout_s:g}s",
                     "\n".join(_why_not_ready(p) for p in pods if not _pod_ready(p)) or "no pods were created")
 
     # 5
     def pod_network(self, progress: Callable[[str], None]) -> Note:
-        cfg = self.ctx.shared.get("kept_config") or self.ctx.answers.network.flannel_config(secrets=False)
-        network = ipaddress.IPv4Network(cfg["Network"])
+        from wizard.steps.etcd import in_force
+
+        network = ipaddress.IPv4Network(in_force(self.ctx)["Network"])
         ips = [ipaddress.IPv4Address(e.rsplit(":", 1)[0]) for e in self.endpoints]
         outside = [str(ip) for ip in ips if ip not in network]
         if outside:
@@ -288,7 +277,7 @@ class Run:
             if not waited:
                 progress("waiting for kube-proxy's rules")
                 waited = True
-            time.sleep(0.5)
+            self.pause(0.5)
 
     # 7
     def traffic(self, progress: Callable[[str], None]) -> Note:
@@ -296,22 +285,21 @@ class Run:
         if address is None:
             return Note("failed", "cannot tell this node's address for the node-port test",
                         "set flanneld.iface to the node's interface")
-        note, _targets = smokecheck.traffic_check(self.ctx.node, self.trace, address)
+        note, _targets = smokecheck.traffic_check(self.ctx.node, self.trace, address, interrupted=self.ctx.interrupted)
         return note
 
     # 8
     def cleanup(self, progress: Callable[[str], None]) -> Note:
         a = self.a
-        if not self.created:
-            return Note("ok", "nothing was created")
         if not a.cleanup:
-            return Note("skipped", f"kept deployment {a.deployment} and service {a.service} (cleanup: false)")
-        gone = kubectl(self.ctx, "delete", f"deployment/{a.deployment}", f"service/{a.service}", "-n", a.namespace,
-                       "--ignore-not-found", "--wait=false")
-        if not gone.ok:
-            return Note("warn", f"could not delete the test objects: {_said(gone)}",
-                        f"kubectl delete deployment/{a.deployment} service/{a.service} -n {a.namespace}")
-        return Note("ok", f"deleted deployment {a.deployment} and service {a.service}")
+            return Note("skipped", f"kept deployment {a.deployment} and service {a.service} (cleanup: false); "
+                        "`flannel-wizard undo` removes them")
+        said = self.ctx.release()  # reverses the deploy change through the journal, as undo would
+        bad = next((n for n in said if n.status != "ok"), None)
+        if bad is not None:
+            return Note("warn", f"could not delete the test objects: {bad.message}",
+                        f"{bad.detail}; `flannel-wizard undo` tries again")
+        return Note("ok", "; ".join(n.message for n in said) or "nothing to delete")
 
 
 def _pod_ready(pod: dict[str, Any]) -> bool:
@@ -348,22 +336,29 @@ def _node_address(ctx: Context) -> str | None:
     return None
 
 
-def verify(ctx: Context) -> list[Check]:
-    if not ctx.answers.smoke_test.enabled:
+def verify(ctx: Context, facts: Facts) -> list[Check]:
+    if not facts.enabled:
         return []
     run = Run(ctx)
+    titles = SUBSTEPS[2:-1]
+    steps = (run.expose, run.ready, run.pod_network, run.rules, run.traffic)
+    done = 0
     try:
-        for fn in (run.cluster, run.deploy, run.expose, run.ready, run.pod_network, run.rules, run.traffic):
-            run.sub(fn)
+        for title, fn in zip(titles, steps, strict=True):
+            run.sub(title, fn)
+            done += 1
     except Stop:
-        for title in SUBSTEPS[run.index:-1]:
-            run.emit("skipped", f"{SUBSTEPS.index(title) + 1}/{len(SUBSTEPS)} {title}: skipped")
-        run.index = len(SUBSTEPS) - 1
+        for title in titles[done + 1:]:
+            _emit_sub(ctx, title, "skipped", "skipped")
     finally:
-        run.sub(run.cleanup)
-    failed = next((n for n in run.results if n.status == "failed"), None)
+        run.sub("cleanup", run.cleanup)
+    failed = next(((t, n) for t, n in run.results if n.status == "failed"), None)
     if failed is not None:
-        return [Note("failed", f"smoke test: {failed.message}", failed.detail)]
-    if any(n.status == "warn" for n in run.results):
+        info = substep(failed[0])
+        return [Note("failed", f"{info.index}/{info.total} {info.title}: {failed[1].message}", failed[1].detail)]
+    if any(n.status == "warn" for _t, n in run.results):
         return [Note("warn", "smoke test passed with warnings (see the sub-steps)")]
     return [Note("ok", "smoke test passed: the service answered through kube-proxy")]
+
+
+STEP = Step(NAME, "service smoke test", inspect, plan, verify, needs=("etcd", "flanneld"))
