@@ -6,7 +6,9 @@ nat rules for it with `iptables-restore` in the namespace it runs in (chain name
 hash), so the wizard's tracer and its HTTP requests meet real DNAT.
 
   python tests/standins/kubeapi.py --port P --pod-ips IP,IP [--mode normal|pending|forbidden|slow]
-                                   [--kube-proxy] [--ready-after S]
+                                   [--kube-proxy] [--ready-after S] [--refuse-create RESOURCE]
+
+--refuse-create services answers 403 to creating a service (and only that): a create that half works.
 """
 
 from __future__ import annotations
@@ -203,6 +205,10 @@ def make_handler(cluster: Cluster) -> type[http.server.BaseHTTPRequestHandler]:
             ns, res, _ = match.groups()
             if self.forbidden("create", res, ns):
                 return None
+            if res in cluster.args.refuse_create:
+                self.status(403, "Forbidden", f'{res} is forbidden: User "smoke" cannot create resource "{res}" '
+                            f'in API group "" in the namespace "{ns}"')
+                return None
             meta = body.setdefault("metadata", {})
             meta.update(namespace=ns, uid=str(uuid.uuid4()), resourceVersion="1")
             with cluster.lock:
@@ -246,6 +252,7 @@ def main() -> int:
     parser.add_argument("--mode", default="normal", choices=("normal", "pending", "forbidden", "slow"))
     parser.add_argument("--ready-after", type=float, default=0.0)
     parser.add_argument("--kube-proxy", action="store_true")
+    parser.add_argument("--refuse-create", action="append", default=[], metavar="RESOURCE")
     args = parser.parse_args()
     server = http.server.ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(Cluster(args)))
     print("listening", flush=True)

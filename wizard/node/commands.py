@@ -35,9 +35,11 @@ class Commands:
             return Result(tuple(argv), 127, "", f"{argv[0]}: command not found")
         # sh's own _timeout watches the clock from a thread that wakes every 0.1 s, which added 0.1 s
         # to every call (measured: 104 ms for `true`); a timer that kills the child costs nothing.
+        # a process group of its own: a terminal's Ctrl+C goes to the wizard's process group, and must reach
+        # the wizard (which stops after the command in flight) rather than kill the command half-way
         proc = sh.Command(exe)(
             *argv[1:], _bg=True, _bg_exc=False, _ok_code=list(range(256)), _return_cmd=True,
-            _in=input if input is not None else "", _tty_out=False,
+            _in=input if input is not None else "", _tty_out=False, _new_group=True,
         )
         expired = threading.Event()
 
