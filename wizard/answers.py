@@ -10,11 +10,11 @@ import ipaddress
 import os
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 
 from wizard import flannel, yamlpos
 from wizard.errors import AnswersInvalidError, InputError
@@ -24,21 +24,180 @@ class Section(BaseModel):
     # defer_build: schemas are built once, on first use, for the whole tree instead of per class
     model_config = ConfigDict(extra="forbid", validate_default=True, defer_build=True)
 
+    @field_validator("*", mode="after")
+    @classmethod
+    def _one_line(cls, value: Any) -> Any:
+        """No answer holds a control character (a NUL, a newline from a "\\n" escape, ...): every value
+        ends up on a command line, in an option line or in a config file line."""
+        texts = [value] if isinstance(value, str) else value if isinstance(value, list) else (
+            [*value, *value.values()] if isinstance(value, dict) else [])
+        for text in texts:
+            control = _control(text) if isinstance(text, str) else None
+            if control:
+                raise _bad(f"{_show(text)} contains the control character {control} — an answer is one line of "
+                           "text; remove it")
+        return value
+
+
+def _show(value: Any, limit: int = 60) -> str:
+    """A value as it may appear inside a one-line message: quoted, escaped, and cut when long."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 14]}…{text[-8:]} ({len(str(value))} chars)"
+
+
+def _bad(message: str) -> PydanticCustomError:
+    """A problem rendered as `KEY message` (the message names the value and says how to fix it)."""
+    return PydanticCustomError("answer", "{message}", {"message": message})
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
+_SPACE = re.compile(r"\s")
+
+
+def _control(value: str) -> str | None:
+    found = _CONTROL.search(value)
+    return None if found is None else yamlpos.describe_char(found.group())
+
+
+def _node_path(example: str, words: bool = True) -> AfterValidator:
+    """A path on the node, taken under --root: absolute, normalised, and never leaving the root.
+    `words`: the path is also written into an option line (FLANNEL_OPTIONS, EnvironmentFile=) that is
+    split at whitespace, so a space would smuggle in another option."""
+
+    def check(value: str) -> str:
+        fix = f"give an absolute path such as {example}"
+        shown = _show(value)
+        if not value:
+            raise _bad(f"is empty — {fix}")
+        if "\x00" in value:
+            raise _bad(f"{shown} contains a NUL byte — {fix}")
+        control = _control(value)
+        if control:
+            raise _bad(f"{shown} contains the control character {control} — {fix}")
+        if words and _SPACE.search(value):
+            raise _bad(f"{shown} contains whitespace, and the path is written into option lines that are split "
+                       f"at spaces — use a path without spaces, such as {example}")
+        if not value.startswith("/"):
+            raise _bad(f"{shown} is not absolute: node paths are taken under --root — {fix}")
+        parts = value.split("/")[1:]
+        if ".." in parts:
+            raise _bad(f"{shown} leaves the root: '..' is not allowed in a node path — {fix}")
+        if "." in parts or "" in parts:
+            normal = "/" + "/".join(p for p in parts if p not in ("", "."))
+            if normal == "/":
+                raise _bad(f"{shown} is a directory, not a file — {fix}")
+            raise _bad(f"{shown} is not normalised — write it as {normal}")
+        if len(value.encode()) > 4095 or any(len(p.encode()) > 255 for p in parts):
+            raise _bad(f"{_show(value, 40)} is longer than Linux allows (255 bytes a name, 4095 a path) — {fix}")
+        return value
+
+    return AfterValidator(check)
+
+
+# systemd's unit_name_is_valid (src/basic/unit-name.c): VALID_CHARS plus '@', at most 255 characters
+# with the suffix, the prefix not empty and not starting with '.' or '@'.
+_UNIT_CHARS = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ:-_.\\@")
+_UNIT_TYPES = ("socket", "target", "device", "mount", "automount", "swap", "timer", "path", "slice", "scope")
+
+
+def _unit_name(example: str) -> AfterValidator:
+    """A service name as systemctl takes it: `flanneld` or `flanneld.service`."""
+
+    def check(value: str) -> str:
+        fix = f"give the service's name, such as {example}"
+        shown = _show(value)
+        full = value if value.endswith(".service") else f"{value}.service"
+        prefix = full[: -len(".service")]
+        if not prefix:
+            raise _bad(f"is empty — {fix}")
+        if "/" in value:
+            raise _bad(f"{shown} is not a unit name: '/' is not allowed — {fix}, not a path")
+        suffix = value.rsplit(".", 1)[-1] if "." in value else ""
+        if suffix in _UNIT_TYPES:
+            raise _bad(f"{shown} is a .{suffix} unit, not a service — {fix}")
+        wrong = sorted({c for c in prefix if c not in _UNIT_CHARS})
+        if wrong:
+            chars = ", ".join(_show(c) for c in wrong[:5])
+            raise _bad(f"{shown} is not a systemd unit name: {chars} not allowed — use letters, digits and "
+                       f"':', '-', '_', '.', '\\', '@', such as {example}")
+        if len(full) > 255:
+            raise _bad(f"{_show(value, 40)} is longer than systemd allows (255 characters with .service) — {fix}")
+        if prefix[0] in ".@-":
+            why = "systemctl would read it as an option" if prefix[0] == "-" else "systemd does not allow it"
+            raise _bad(f"{shown} starts with '{prefix[0]}', and {why} — {fix}")
+        if prefix.endswith("@"):
+            raise _bad(f"{shown} is a template, which cannot be restarted — give an instance, such as {prefix}eth0")
+        return value
+
+    return AfterValidator(check)
+
+
+def _k8s_name(kind: str, example: str) -> AfterValidator:
+    """Kubernetes object names: `label` (RFC 1123, namespaces), `dns1035` (services), `subdomain`
+    (RFC 1123, deployments) — the rules kubectl applies, checked before anything is created."""
+    label = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+    rules = {
+        "label": (label, 63, "lowercase letters, digits and '-', starting and ending with a letter or digit"),
+        "dns1035": (r"[a-z]([-a-z0-9]*[a-z0-9])?", 63, "lowercase letters, digits and '-', starting with a letter and ending with a letter or digit"),
+        "subdomain": (rf"{label}(\.{label})*", 253, "lowercase letters, digits, '-' and '.', starting and ending with a letter or digit"),
+    }
+    pattern, most, words = rules[kind]
+
+    def check(value: str) -> str:
+        if len(value) > most or not re.fullmatch(pattern, value):
+            raise _bad(f"{_show(value)} is not a Kubernetes name: at most {most} {words} — such as {example}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _iface(value: str) -> str:
+    try:
+        ipaddress.ip_address(value)
+        return value
+    except ValueError:
+        pass
+    # the kernel's dev_valid_name: 1 to 15 bytes, not . or .., no '/', ':' or whitespace
+    if (0 < len(value.encode()) <= 15 and value not in (".", "..") and not _CONTROL.search(value)
+            and not re.search(r"[/:\s]", value)):
+        return value
+    raise _bad(f"{_show(value)} is not an interface name or address — give a name of at most 15 characters "
+               "without '/', ':' or spaces (e.g. eth0), or this node's IP address, or null for the default route's")
+
+
+def _env_name(value: str) -> str:
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+        raise _bad(f"{_show(value)} is not an environment variable name — use letters, digits and _, such as ETCD_PASSWORD")
+    return value
+
+
+def _word(value: str) -> str:
+    """A value written into flanneld's options, which systemd splits at whitespace."""
+    if not value or _SPACE.search(value) or _CONTROL.search(value):
+        raise _bad(f"{_show(value)} is empty or holds spaces or control characters, and flanneld's options are "
+                   "split at spaces — give a single word")
+    return value
+
+
+EnvName = Annotated[str, AfterValidator(_env_name)]
+
 
 def _url(value: str) -> str:
+    if _SPACE.search(value) or _CONTROL.search(value):
+        raise ValueError(f"{_show(value)} holds spaces or control characters — write it like http://10.0.0.5:2379")
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https"):
-        raise ValueError(f"'{value}' is not an http:// or https:// URL — write it like http://10.0.0.5:2379")
+        raise ValueError(f"{_show(value)} is not an http:// or https:// URL — write it like http://10.0.0.5:2379")
     try:
         port = parts.port
     except ValueError:
-        raise ValueError(f"'{value}' has a bad port — use a number from 1 to 65535") from None
+        raise ValueError(f"{_show(value)} has a bad port — use a number from 1 to 65535") from None
     if not parts.hostname:
-        raise ValueError(f"'{value}' has no host — write it like http://10.0.0.5:2379")
+        raise ValueError(f"{_show(value)} has no host — write it like http://10.0.0.5:2379")
     if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise ValueError(f"'{value}' has a path — an etcd endpoint is scheme://host:port only")
+        raise ValueError(f"{_show(value)} has a path — an etcd endpoint is scheme://host:port only")
     if port is None:
-        raise ValueError(f"'{value}' has no port — etcd clients listen on :2379 by default")
+        raise ValueError(f"{_show(value)} has no port — etcd clients listen on :2379 by default")
     return value.rstrip("/")
 
 
@@ -46,11 +205,11 @@ def _network(value: str, what: str) -> str:
     try:
         net = ipaddress.IPv4Network(value, strict=False)
     except ValueError:
-        raise ValueError(f"'{value}' is not an IPv4 CIDR — write it like 172.30.0.0/16") from None
+        raise ValueError(f"{_show(value)} is not an IPv4 CIDR — write it like 172.30.0.0/16") from None
     if "/" not in value:
-        raise ValueError(f"'{value}' has no prefix length — write {what} like 172.30.0.0/16")
+        raise ValueError(f"{_show(value)} has no prefix length — write {what} like 172.30.0.0/16")
     if str(net) != value:
-        raise ValueError(f"'{value}' has host bits set — did you mean {net}?")
+        raise ValueError(f"{_show(value)} has host bits set — did you mean {net}?")
     return value
 
 
@@ -60,26 +219,29 @@ class Etcd(Section):
     )
     prefix: str = "/kube-centos/network"
     api: Literal["v3", "v2"] = "v3"
-    ca_file: str | None = None
-    cert_file: str | None = None
-    key_file: str | None = None
-    username: str | None = None
-    password_env: str | None = None
-    password_file: str | None = None
+    ca_file: Annotated[str, _node_path("/etc/etcd/ca.pem")] | None = None
+    cert_file: Annotated[str, _node_path("/etc/etcd/client.pem")] | None = None
+    key_file: Annotated[str, _node_path("/etc/etcd/client-key.pem")] | None = None
+    username: Annotated[str, AfterValidator(_word)] | None = None
+    password_env: EnvName | None = None
+    # read by the wizard itself, never written into an option line: spaces are fine
+    password_file: Annotated[str, _node_path("/root/.etcd-password", words=False)] | None = None
     timeout_s: float = Field(3, gt=0, le=120)
     on_existing: Literal["fail", "keep", "replace"] = "fail"
 
     @field_validator("prefix")
     @classmethod
     def _prefix(cls, value: str) -> str:
+        if _CONTROL.search(value) or _SPACE.search(value):
+            raise ValueError(f"{_show(value)} holds spaces or control characters — write it like /kube-centos/network")
         if not value.startswith("/") or value.endswith("/") or "//" in value or " " in value:
             raise ValueError(
-                f"'{value}' is not a key prefix — write it like /kube-centos/network "
+                f"{_show(value)} is not a key prefix — write it like /kube-centos/network "
                 "(leading slash, no trailing slash); flanneld reads PREFIX/config"
             )
         if value.endswith("/config"):
             raise ValueError(
-                f"'{value}' ends in /config — give the prefix only; the wizard writes PREFIX/config itself"
+                f"{_show(value)} ends in /config — give the prefix only; the wizard writes PREFIX/config itself"
             )
         return value
 
@@ -114,8 +276,8 @@ class Ipip(Section):
 
 class Wireguard(Section):
     type: Literal["wireguard"]
-    psk_env: str | None = None
-    psk_file: str | None = None
+    psk_env: EnvName | None = None
+    psk_file: Annotated[str, _node_path("/root/.flannel-psk", words=False)] | None = None
     listen_port: int = Field(51820, ge=1, le=65535)
     listen_port_v6: int = Field(51821, ge=1, le=65535)
     mtu: int | None = Field(None, ge=576, le=9000)
@@ -150,7 +312,7 @@ class Network(Section):
         try:
             ipaddress.IPv4Address(value)
         except ValueError:
-            raise ValueError(f"'{value}' is not an IPv4 address — write it like 172.30.1.0") from None
+            raise ValueError(f"{_show(value)} is not an IPv4 address — write it like 172.30.1.0") from None
         return value
 
     def flannel_config(self, secrets: bool = True) -> dict[str, Any]:
@@ -176,11 +338,11 @@ class Network(Section):
 
 
 class Flanneld(Section):
-    env_file: str = "/etc/sysconfig/flanneld"
-    subnet_file: str = "/run/flannel/subnet.env"
-    iface: str | None = None
+    env_file: Annotated[str, _node_path("/etc/sysconfig/flanneld")] = "/etc/sysconfig/flanneld"
+    subnet_file: Annotated[str, _node_path("/run/flannel/subnet.env")] = "/run/flannel/subnet.env"
+    iface: Annotated[str, AfterValidator(_iface)] | None = None
     ip_masq: bool = False
-    service: str = "flanneld"
+    service: Annotated[str, _unit_name("flanneld")] = "flanneld"
     wait_s: float = Field(30, gt=0, le=600)
 
 
@@ -194,43 +356,43 @@ class DockerOpts(Section):
     @classmethod
     def _key(cls, value: str) -> str:
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
-            raise ValueError(f"'{value}' is not a shell variable name — use letters, digits and _")
+            raise ValueError(f"{_show(value)} is not a shell variable name — use letters, digits and _")
         return value
 
 
 class Docker(Section):
     bridge: str = "docker0"
-    opts_file: str = "/run/docker_opts.env"
+    opts_file: Annotated[str, _node_path("/run/docker_opts.env")] = "/run/docker_opts.env"
     opts: DockerOpts = Field(default_factory=DockerOpts)
-    daemon_json: str | None = "/etc/docker/daemon.json"
-    service: str = "docker"
+    daemon_json: Annotated[str, _node_path("/etc/docker/daemon.json")] | None = "/etc/docker/daemon.json"
+    service: Annotated[str, _unit_name("docker")] = "docker"
 
     @field_validator("bridge")
     @classmethod
     def _bridge(cls, value: str) -> str:
         if not re.fullmatch(r"[A-Za-z0-9_.-]{1,15}", value):
-            raise ValueError(f"'{value}' is not an interface name — at most 15 letters, digits, '-', '_' or '.'")
+            raise ValueError(f"{_show(value)} is not an interface name — at most 15 letters, digits, '-', '_' or '.'")
         return value
 
 
 class Cgroup(Section):
     driver: Literal["auto", "systemd", "cgroupfs"] = "auto"
     runtime: Literal["auto", "docker", "containerd", "cri-o"] = "auto"
-    kubelet_config: str = "/var/lib/kubelet/config.yaml"
-    kubelet_env: str = "/etc/kubernetes/kubelet"
-    kubelet_service: str = "kubelet"
+    kubelet_config: Annotated[str, _node_path("/var/lib/kubelet/config.yaml")] = "/var/lib/kubelet/config.yaml"
+    kubelet_env: Annotated[str, _node_path("/etc/kubernetes/kubelet")] = "/etc/kubernetes/kubelet"
+    kubelet_service: Annotated[str, _unit_name("kubelet")] = "kubelet"
 
 
 class SmokeTest(Section):
     enabled: bool = True
-    kubeconfig: str | None = None
-    namespace: str = "default"
-    deployment: str = "nginx"
+    kubeconfig: Annotated[str, _node_path("/etc/kubernetes/admin.conf", words=False)] | None = None
+    namespace: Annotated[str, _k8s_name("label", "default")] = "default"
+    deployment: Annotated[str, _k8s_name("subdomain", "nginx")] = "nginx"
     image: str = "nginx:1.9"
     replicas: int = Field(2, ge=1, le=50)
     labels: dict[str, str] = Field(default_factory=lambda: {"run": "load-balancer-example"})
     container_port: int = Field(80, ge=1, le=65535)
-    service: str = "example-service"
+    service: Annotated[str, _k8s_name("dns1035", "example-service")] = "example-service"
     service_port: int = Field(8080, ge=1, le=65535)
     timeout_s: float = Field(120, gt=0, le=3600)
     cleanup: bool = True
@@ -273,10 +435,134 @@ def read_secret(env: str | None, file: str | None) -> str | None:
         return value
     if file:
         try:
-            return Path(file).read_text().rstrip("\n")
-        except OSError as exc:
-            raise InputError(f"cannot read secret file {file}: {exc.strerror}", "check the path and its permissions") from None
+            data = read_regular(file, MAX_SECRET_BYTES, "a secret file")
+        except Refused as exc:
+            raise InputError(f"cannot read secret file {file}: {exc.what}", exc.fix) from None
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            pos, byte = _undecodable(data, exc)
+            raise InputError(f"secret file {file}: byte 0x{byte:02X} at {pos.line}:{pos.col} is not UTF-8",
+                             "put only the password in it, as UTF-8 text on one line") from None
+        value = text.rstrip("\r\n")
+        control = _control(value)
+        if control:
+            raise InputError(f"secret file {file} holds the control character {control} (binary data, or more than one line?)",
+                             "put only the password in it, on one line") from None
+        return value
     return None
+
+
+# ---------------------------------------------------------------- reading files we are handed
+
+MAX_ANSWERS_BYTES = 256 << 10  # 64 times the example; parsing this much takes ~0.3 s in the worst case
+MAX_SECRET_BYTES = 64 << 10
+
+
+class Refused(Exception):
+    """A file not read: `what` is wrong with it, `fix` says what to do."""
+
+    def __init__(self, what: str, fix: str) -> None:
+        super().__init__(what)
+        self.what = what
+        self.fix = fix
+
+
+def _kind(mode: int) -> str | None:
+    import stat
+
+    if stat.S_ISREG(mode):
+        return None
+    for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a named pipe (FIFO)"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def _size(n: int) -> str:
+    return f"{n / (1 << 20):.1f} MiB" if n >= 1 << 20 else f"{n / 1024:.0f} KiB" if n >= 1024 else f"{n} bytes"
+
+
+def read_regular(path: str, limit: int, what: str = "an answers file") -> bytes:
+    """The bytes of a regular file of at most `limit` bytes. The type and size are checked with stat
+    before the file is opened, so a directory, FIFO or device is refused without reading (a FIFO would
+    block the open, /dev/zero never ends); the open is non-blocking and checked again, for a file
+    swapped in between."""
+    fix = f"give the path of {what}"
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise Refused("no such file", f"{fix}{', e.g. config.example.yaml' if what == 'an answers file' else ''}") from None
+    except NotADirectoryError:
+        raise Refused("no such file: a part of the path is not a directory", fix) from None
+    except PermissionError:
+        raise Refused("permission denied", "check the permissions of the file and of its directories") from None
+    except (OSError, ValueError) as exc:
+        raise Refused(f"cannot read it: {getattr(exc, 'strerror', None) or exc}", fix) from None
+    kind = _kind(info.st_mode)
+    if kind:
+        raise Refused(f"is {kind}, not {what}", fix)
+    if info.st_size > limit:
+        raise Refused(f"is {_size(info.st_size)}, more than {what} can be ({_size(limit)} at most)", fix)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except PermissionError:
+        raise Refused("permission denied", "check the permissions of the file and of its directories") from None
+    except OSError as exc:
+        raise Refused(f"cannot read it: {exc.strerror or exc}", fix) from None
+    try:
+        kind = _kind(os.fstat(fd).st_mode)
+        if kind:
+            raise Refused(f"is {kind}, not {what}", fix)
+        chunks: list[bytes] = []
+        total = 0
+        while total <= limit:
+            chunk = os.read(fd, min(1 << 16, limit + 1 - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+    except OSError as exc:
+        raise Refused(f"cannot read it: {exc.strerror or exc}", fix) from None
+    finally:
+        os.close(fd)
+    if total > limit:
+        raise Refused(f"is more than {what} can be ({_size(limit)} at most)", fix)
+    return b"".join(chunks)
+
+
+def _undecodable(data: bytes, exc: UnicodeDecodeError) -> tuple[yamlpos.Pos, int]:
+    """Where the first byte that is not UTF-8 stands (line and column in characters), and the byte."""
+    start = exc.start
+    line_start = data.rfind(b"\n", 0, start) + 1
+    col = len(data[line_start:start].decode("utf-8", errors="replace")) + 1
+    return yamlpos.Pos(data.count(b"\n", 0, start) + 1, col), data[start]
+
+
+def decode(data: bytes, file: str = "<answers>") -> str:
+    """UTF-8 text, or AnswersInvalid naming the position of the first byte that is not UTF-8."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise AnswersInvalid(file, [Problem(1, 1, "the file is UTF-16 text — save it as UTF-8")])
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        pos, byte = _undecodable(data, exc)
+        latin = bytes([byte]).decode("latin-1")
+        seen = f" (in Latin-1 it would be {latin!r})" if latin.isprintable() else ""
+        raise AnswersInvalid(file, [Problem(pos.line, pos.col, f"byte 0x{byte:02X} is not UTF-8{seen} — save the file "
+                                            "as UTF-8, e.g. `iconv -f latin1 -t utf-8 FILE`")]) from None
+
+
+def read(path: str) -> str:
+    """The text of an answers file; a file that is not one (by type, size or encoding) is refused as
+    `FILE:LINE:COL: what — fix` before anything parses it."""
+    try:
+        data = read_regular(path, MAX_ANSWERS_BYTES)
+    except Refused as exc:
+        raise AnswersInvalid(path, [Problem(1, 1, f"{exc.what} — {exc.fix}")]) from None
+    return decode(data, path)
 
 
 # ---------------------------------------------------------------- loading with positions
@@ -308,11 +594,17 @@ def _fields(model: type[BaseModel]) -> list[str]:
     return list(model.model_fields)
 
 
+def _backend_type(data: Any) -> Any:
+    net = data.get("network") if isinstance(data, dict) else None
+    backend = net.get("backend") if isinstance(net, dict) else None
+    return backend.get("type") if isinstance(backend, dict) else None
+
+
 def _model_at(path: tuple[Any, ...], data: Any) -> type[BaseModel] | None:
     model: Any = Answers
     for part in path:
         if model is Network and part == "backend":
-            kind = data.get("network", {}).get("backend", {}).get("type") if isinstance(data, dict) else None
+            kind = _backend_type(data)
             model = BACKEND_MODELS.get(kind if isinstance(kind, str) else "")
             if model is None:
                 return None
@@ -335,49 +627,77 @@ def _strip_tag(loc: tuple[Any, ...]) -> tuple[Any, ...]:
 
 
 def _dotted(loc: tuple[Any, ...]) -> str:
-    return ".".join(str(p) for p in loc) or "(top level)"
+    def part(p: Any) -> str:
+        text = str(p)
+        return text if len(text) <= 40 and text.isprintable() else _show(p, 40)
+
+    return ".".join(part(p) for p in loc) or "(top level)"
+
+
+_WANTED = {
+    "int": "a whole number", "float": "a number", "bool": "true or false", "string": "a string",
+    "list": "a list", "dict": "a mapping", "model": "a mapping", "literal": "one of the listed values",
+}
 
 
 def _message(err: dict[str, Any], loc: tuple[Any, ...], data: Any) -> str:
+    """Every kind of validation error as `what — how to fix` (never pydantic's own wording alone)."""
     kind = err["type"]
     name = _dotted(loc)
+    got = _show(err.get("input"))
+    if kind == "answer":
+        return f"{name} {err['ctx']['message']}"
     if kind == "extra_forbidden":
         key = str(loc[-1])
         parent = _model_at(loc[:-1], data)
         known = _fields(parent) if parent else []
         if loc[:2] == ("network", "backend") and parent is not None:
-            btype = data["network"]["backend"].get("type")
+            btype = _backend_type(data)
             others = [t for t, m in BACKEND_MODELS.items() if key in m.model_fields and t != btype]
             hint = f" (it is a {others[0]} option)" if others else ""
             options = ", ".join(f for f in known if f != "type") or "none"
-            return f"backend {btype} has no option '{key}'{hint} — options for {btype}: {options}"
-        close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+            return f"backend {btype} has no option {_show(key)}{hint} — options for {btype}: {options}"
+        close = difflib.get_close_matches(key, known, n=1, cutoff=0.6) if len(key) <= 100 else []
         if close:
             return f"unknown key '{name}' — did you mean '{close[0]}'?"
-        return f"unknown key '{name}' — allowed here: {', '.join(known)}"
+        if known:
+            return f"unknown key '{name}' — allowed here: {', '.join(known)}"
+        return f"unknown key '{name}' — remove it"
     if kind == "missing":
         if loc == ("version",):
             return "missing 'version' — add `version: 1` at the top of the file"
         return f"missing '{name}' — add it"
     if kind == "union_tag_invalid":
-        return f"{name}.type must be one of {', '.join(BACKEND_MODELS)} — got {err.get('input', {}).get('type')!r}"
+        tag = err.get("input", {}).get("type") if isinstance(err.get("input"), dict) else None
+        return f"{name}.type must be one of {', '.join(BACKEND_MODELS)} — got {_show(tag)}"
     if kind == "union_tag_not_found":
-        return f"{name} needs a type — one of {', '.join(BACKEND_MODELS)}"
+        return f"{name} needs a type — add `type:` with one of {', '.join(BACKEND_MODELS)}"
     if kind == "literal_error":
         expected = err.get("ctx", {}).get("expected", "")
-        return f"{name} must be {expected} — got {err.get('input')!r}"
+        return f"{name} must be {expected} — got {got}"
     if kind == "value_error":
         return f"{name}: {err['ctx']['error']}"
-    if kind.endswith("_type") or kind.endswith("_parsing"):
-        wanted = {
-            "int": "a whole number", "float": "a number", "bool": "true or false",
-            "string": "a string", "list": "a list", "dict": "a mapping", "model": "a mapping",
-        }
+    if kind == "int_from_float":
+        return f"{name} must be a whole number — got {got}; write it without a fraction"
+    if kind == "finite_number":
+        return f"{name} must be a finite number — got {got}"
+    if kind in ("int_parsing_size",):
+        return f"{name} is far too large — got {got}; give a small whole number"
+    if kind.endswith(("_type", "_parsing")):
         base = kind.split("_")[0]
-        return f"{name} must be {wanted.get(base, base)} — got {err.get('input')!r}"
-    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal", "too_short"):
-        return f"{name} is out of range: {err['msg'].lower()} — got {err.get('input')!r}"
-    return f"{name}: {err['msg']}"
+        return f"{name} must be {_WANTED.get(base, base)} — got {got}"
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        return f"{name} is out of range: {err['msg'].lower()} — got {got}"
+    if kind in ("too_short", "too_long"):
+        return f"{name} has the wrong number of items: {err['msg'].lower()} — got {got}"
+    return f"{name}: {err['msg']} — got {got}; see config.example.yaml for what goes here"
+
+
+def _oneline(message: str, limit: int = 400) -> str:
+    """One line of bounded length, whatever the file held: control characters escaped, the middle of
+    a very long message cut (its end says how to fix it)."""
+    message = _CONTROL.sub(lambda m: repr(m.group())[1:-1], message)
+    return message if len(message) <= limit else f"{message[: limit // 2]} … {message[-limit // 2:]}"
 
 
 def _semantic(answers: Answers) -> list[tuple[tuple[Any, ...], str]]:
@@ -395,12 +715,12 @@ def _semantic(answers: Answers) -> list[tuple[tuple[Any, ...], str]]:
             out.append((("network", "service_cidr"), f"service CIDR {svc} overlaps the flannel network {pod} — kube-proxy would capture pod traffic; choose ranges that do not overlap"))
     if isinstance(net.backend, Wireguard):
         if net.backend.psk_env and net.backend.psk_file:
-            out.append((("network", "backend", "psk_file"), "give psk_env or psk_file, not both"))
+            out.append((("network", "backend", "psk_file"), "psk_env and psk_file are both given — keep one of them"))
         elif net.backend.psk_env and env_secret(net.backend.psk_env) is None:
             out.append((("network", "backend", "psk_env"), f"environment variable {net.backend.psk_env} is not set — export it before running"))
     etcd = answers.etcd
     if etcd.password_env and etcd.password_file:
-        out.append((("etcd", "password_file"), "give password_env or password_file, not both"))
+        out.append((("etcd", "password_file"), "password_env and password_file are both given — keep one of them"))
     elif etcd.password_env and env_secret(etcd.password_env) is None:
         out.append((("etcd", "password_env"), f"environment variable {etcd.password_env} is not set — export {etcd.password_env}=... before running"))
     if (etcd.password_env or etcd.password_file) and not etcd.username:
@@ -436,7 +756,7 @@ def check(data: dict[str, Any]) -> tuple[Answers | None, list[tuple[Loc, str, st
         answers = None
         for err in exc.errors(include_url=False):
             loc = _strip_tag(tuple(err["loc"]))
-            found.append((loc, err["type"], _message(err, loc, data)))
+            found.append((loc, err["type"], _oneline(_message(err, loc, data))))
     if answers is None:
         # Cross-key rules still apply to the sections that validated on their own.
         for name, model in (("etcd", Etcd), ("network", Network), ("docker", Docker)):
@@ -457,18 +777,19 @@ def check(data: dict[str, Any]) -> tuple[Answers | None, list[tuple[Loc, str, st
             sections: dict[str, Any] = {"etcd": Etcd(), "network": Network(), "docker": Docker()}
             sections[name] = model.model_validate(section)
             partial = Answers.model_construct(version=1, **sections)
-            found.extend((loc, "rule", msg) for loc, msg in _semantic(partial) if loc[0] == name)
+            found.extend((loc, "rule", _oneline(msg)) for loc, msg in _semantic(partial) if loc[0] == name)
     else:
-        found.extend((loc, "rule", msg) for loc, msg in _semantic(answers))
+        found.extend((loc, "rule", _oneline(msg)) for loc, msg in _semantic(answers))
     return (answers if not found else None), found
 
 
-def parse(text: str, file: str = "<answers>") -> Answers:
-    """Parse and validate; raise AnswersInvalid listing every problem with its position."""
+def parse_data(text: str, file: str = "<answers>") -> tuple[Answers, dict[str, Any]]:
+    """Parse and validate; the answers and the mapping as read. Raise AnswersInvalid listing every
+    problem with its position (and the mapping, when there is one, to prefill the wizard)."""
     try:
         located = yamlpos.load(text)
     except yamlpos.YamlSyntaxError as exc:
-        raise AnswersInvalid(file, [Problem(exc.pos.line, exc.pos.col, f"{exc.message} — fix the YAML here")]) from None
+        raise AnswersInvalid(file, [Problem(exc.pos.line, exc.pos.col, _oneline(str(exc)))]) from None
     data = located.data
     problems: list[Problem] = []
     for path, pos in located.duplicates:
@@ -489,14 +810,14 @@ def parse(text: str, file: str = "<answers>") -> Answers:
     if problems:
         raise AnswersInvalid(file, list(dict.fromkeys(problems)), data)
     assert answers is not None
-    return answers
+    return answers, data
+
+
+def parse(text: str, file: str = "<answers>") -> Answers:
+    """Parse and validate; raise AnswersInvalid listing every problem with its position."""
+    return parse_data(text, file)[0]
 
 
 def load(path: str) -> Answers:
-    try:
-        text = Path(path).read_text()
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file", "give the path of an answers file, e.g. config.example.yaml") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read: {exc}", "check the file") from None
-    return parse(text, path)
+    """Read (see `read`: type, size and encoding are checked first) and parse an answers file."""
+    return parse(read(path), path)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import copy
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from wizard import answers as answers_mod
@@ -59,19 +58,12 @@ class Session:
     @classmethod
     def from_file(cls, node: NodeLike, path: str, **kwargs: Any) -> Session:
         """Prefill from an answers file; a file with problems still prefills what it can, and its
-        problems are kept to show on the screen each belongs to."""
-        import yaml
-
-        from wizard.errors import InputError
-
-        try:
-            text = Path(path).read_text()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InputError(f"{path}: cannot read: {exc}", "give the path of an answers file") from None
+        problems are kept to show on the screen each belongs to. A file that cannot be read as text
+        (missing, a directory or FIFO, too large, not UTF-8) is refused before the wizard opens."""
+        text = answers_mod.read(path)
         session = cls(node, source=path, **kwargs)
         try:
-            answers_mod.parse(text, path)
-            data = yaml.safe_load(text)
+            _answers, data = answers_mod.parse_data(text, path)
         except answers_mod.AnswersInvalid as exc:
             session.file_problems = exc.problems
             data = exc.data
