@@ -126,6 +126,10 @@ class FileWrite(Change):
         return f"{verb} {self.path}" + (f" ({self.why})" if self.why else "")
 
     def detail(self) -> str:
+        through = f"({self.path} leads to {self.old.target}: that file is written, the link stays)\n" if self.old.target else ""
+        return through + self._detail()
+
+    def _detail(self) -> str:
         if self.secret:
             return "(contents not shown: the file holds a secret; mode 0600)"
         if self.new is None:
@@ -153,23 +157,61 @@ class FileWrite(Change):
         self._not_pending()
         assert self.new is not None
         files = ctx.node.files
-        current = files.state(self.path)
+        current = files.state(self.path)  # refuses a path that leads out of the root, a FIFO, a device
         record: dict[str, Any] = {"path": self.path, "existed": current.data is not None}
+        link = files.readlink(self.path)
+        if link is not None:
+            # a link to a file inside the root: its target is written and the link stays, so undo
+            # restores the target's bytes and puts the link back if something replaced it meanwhile
+            record.update(link=link, target=files.resolve(self.path))
         if current.data is not None:
             record.update(backup=ctx.backup(current.data), mode=current.mode, uid=current.uid, gid=current.gid)
         ctx.prepare(record)
-        record["created_dirs"] = files.write(self.path, self.new, self.mode)
+        record["created_dirs"] = files.write(record.get("target", self.path), self.new, self.mode)
         return Applied(record, f"{'updated' if current.data is not None else 'created'} {self.path}")
+
+    @classmethod
+    def record_problem(cls, record: dict[str, Any]) -> str:
+        def node_path(value: object) -> bool:
+            return (isinstance(value, str) and value.startswith("/") and "\0" not in value
+                    and ".." not in value.split("/"))
+
+        if not node_path(record.get("path")):
+            return "its path is not an absolute path without '..'"
+        if not isinstance(record.get("existed"), bool):
+            return "it does not say whether the file existed"
+        if record["existed"]:
+            backup = record.get("backup")
+            if not isinstance(backup, str) or not backup.startswith("backups/") or "/" in backup[8:] or backup[8:] in ("", ".", ".."):
+                return "its backup is not a file in the state dir's backups/"
+            if not isinstance(record.get("mode"), int) or isinstance(record["mode"], bool) or not 0 <= record["mode"] <= 0o7777:
+                return "its mode is not a file mode"
+            if not all(isinstance(record.get(k), int) and not isinstance(record[k], bool) and record[k] >= 0 for k in ("uid", "gid")):
+                return "its owner is not a uid and gid"
+        dirs = record.get("created_dirs", [])
+        if not isinstance(dirs, list) or not all(node_path(d) for d in dirs):
+            return "its created directories are not absolute paths without '..'"
+        if "link" in record or "target" in record:
+            link = record.get("link")
+            if not isinstance(link, str) or not link or "\0" in link or not node_path(record.get("target")):
+                return "its link and target are not a link text and an absolute path"
+        return ""
 
     @classmethod
     def undo(cls, record: dict[str, Any], ctx: UndoContext) -> str:
         files = ctx.node.files
+        path, link = record["path"], record.get("link")
+        where = record.get("target") or path
         if record["existed"]:
-            files.write(record["path"], ctx.read_backup(record["backup"]), record["mode"], (record["uid"], record["gid"]))
-            return f"restored {record['path']}"
-        files.remove(record["path"])
-        files.remove_empty_dirs(record.get("created_dirs", []))
-        return f"removed {record['path']}"
+            files.write(where, ctx.read_backup(record["backup"]), record["mode"], (record["uid"], record["gid"]))
+        else:
+            files.remove(where)
+            files.remove_empty_dirs(record.get("created_dirs", []))
+        if link is None:
+            return f"{'restored' if record['existed'] else 'removed'} {path}"
+        if files.readlink(path) != link:
+            files.symlink(path, link)  # replaced by a file since: the node had a link here
+        return f"{'restored' if record['existed'] else 'removed'} {where}, the file {path} links to (the link stays)"
 
 
 # ---------------------------------------------------------------- etcd

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from wizard import cgroupfiles, flannel, runtimes
 from wizard.changes import FileWrite, Restart
+from wizard.node.files import NotText, decode_text
 from wizard.steps import Note, Plan, Step
 
 if TYPE_CHECKING:
@@ -66,13 +67,22 @@ def target(answers: Answers, facts: Facts) -> Output:
     return Output(natural, "PID 1 is systemd" if facts.init_systemd else "PID 1 is not systemd", natural, WHY[natural])
 
 
-def _text(state: FileState) -> str | None:
-    return state.data.decode() if state.data is not None else None
+def _text(state: FileState, path: str) -> str | None:
+    """The text of a file this step edits: a byte that is not UTF-8 is named (NotText), not replaced."""
+    return decode_text(state.data, path) if state.data is not None else None
 
 
 def plan(answers: Answers, facts: Facts) -> Plan:
-    a = answers
     result = Plan()
+    try:
+        return _plan(answers, facts, result)
+    except NotText as exc:
+        result.note("failed", exc.what, exc.fix)
+        return result
+
+
+def _plan(answers: Answers, facts: Facts, result: Plan) -> Plan:
+    a = answers
     out = target(a, facts)
     result.output = out
     rt, kl, want = facts.runtime_driver, facts.kubelet_driver, out.target
@@ -84,15 +94,17 @@ def plan(answers: Answers, facts: Facts) -> Plan:
     path, state = facts.runtime_file, facts.runtime_state
     if rt.driver != want:
         if facts.runtime == "docker":
+            text = _text(state, path)
             try:
-                new = cgroupfiles.docker_daemon_json(_text(state), want)
+                new = cgroupfiles.docker_daemon_json(text, want)
             except ValueError as exc:
                 result.note("failed", f"{path} is not valid JSON: {exc}", "fix the file by hand")
                 return result
             runtime_changes.append(FileWrite(path, new.encode(), state, why="exec-opts native.cgroupdriver"))
         elif facts.runtime == "containerd":
+            text = _text(state, path)
             try:
-                new = cgroupfiles.containerd_config(_text(state), want)
+                new = cgroupfiles.containerd_config(text, want)
             except Exception as exc:  # tomlkit raises several parse error types
                 result.note("failed", f"{path} is not valid TOML: {exc}", "fix the file by hand")
                 return result
@@ -101,15 +113,16 @@ def plan(answers: Answers, facts: Facts) -> Plan:
             runtime_changes.append(FileWrite(path, cgroupfiles.crio_dropin(want).encode(), state, why="cgroup_manager"))
     kubelet_changes: list[FileWrite] = []
     if kl.driver != want:
-        env_text = _text(facts.kubelet_env) or ""
+        env_text = _text(facts.kubelet_env, a.cgroup.kubelet_env) or ""
         has_flag = runtimes.kubelet_flag(flannel.parse_env(env_text).get("KUBELET_ARGS", "")) is not None
         if has_flag:
             kubelet_changes.append(FileWrite(a.cgroup.kubelet_env, cgroupfiles.kubelet_env(env_text, want).encode(),
                                              facts.kubelet_env, why="--cgroup-driver in KUBELET_ARGS"))
         cfg_state = facts.kubelet_config
         if cfg_state.data is not None or not has_flag:
+            text = _text(cfg_state, a.cgroup.kubelet_config)
             try:
-                new = cgroupfiles.kubelet_config(_text(cfg_state), want)
+                new = cgroupfiles.kubelet_config(text, want)
             except Exception as exc:  # ruamel raises several parse error types
                 result.note("failed", f"{a.cgroup.kubelet_config} is not valid YAML: {exc}", "fix the file by hand")
                 return result

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from wizard import envfile, flannel
 from wizard.changes import FileWrite, Restart
 from wizard.errors import WizardError
+from wizard.node.files import NotText, decode_text
 from wizard.steps import Note, Plan, Step
 
 if TYPE_CHECKING:
@@ -77,8 +78,13 @@ def inspect(ctx: Context) -> Facts:
 def plan(answers: Answers, facts: Facts) -> Plan:
     a = answers
     result = Plan()
+    try:  # edited and written back: a byte that is not UTF-8 is named, not replaced
+        text = decode_text(facts.env.data, a.flanneld.env_file) if facts.env.data is not None else None
+    except NotText as exc:
+        result.note("failed", exc.what, exc.fix)
+        return result
     env = envfile.update(
-        facts.env.data.decode() if facts.env.data is not None else None,
+        text,
         {
             "FLANNEL_ETCD_ENDPOINTS": ",".join(a.etcd.endpoints),
             "FLANNEL_ETCD_PREFIX": a.etcd.prefix,
