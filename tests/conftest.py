@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,6 +11,24 @@ import pytest
 
 from tests import lab
 from tests.nodelab import LabNode, make_node
+
+SCRATCH = pytest.StashKey[str]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """One scratch directory for the whole run, removed at its end: every temporary directory the
+    tests make, the demo's roots and etcd's data dirs included (here and in child processes, through
+    TMPDIR), lands in it, so a run leaves nothing in /tmp even when a test fails."""
+    scratch = tempfile.mkdtemp(prefix="fwtest-run-")
+    config.stash[SCRATCH] = scratch
+    os.environ["TMPDIR"] = scratch
+    tempfile.tempdir = scratch
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    scratch = config.stash.get(SCRATCH, None)
+    if scratch:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
