@@ -99,11 +99,15 @@ class ApplyPage(StepScreen):
     def run_engine(self, answers: object) -> None:
         runner = self.session.runner(answers, self._from_engine, dry_run=False)  # type: ignore[arg-type]
         self.runner = runner
+        from wizard.errors import WizardError
+        from wizard.events import RunResult, StepEvent
+
         try:
             result = runner.run()
+        except WizardError as exc:  # refused before it began: another run holds the lock, an unsafe state dir
+            self._from_engine(StepEvent("wizard", "failed", exc.what, exc.fix, kind="run"))
+            result = RunResult(dry_run=False, code=exc.exit_code, status="failed", message=f"{exc.what} — {exc.fix}")
         except Exception as exc:  # an engine bug must not leave the screen spinning
-            from wizard.events import RunResult
-
             self._from_engine_event("wizard", "failed", f"internal error: {exc!r}")
             result = RunResult(dry_run=False, code=1, status="failed", message=f"internal error: {exc!r}")
         self.app.call_from_thread(self.finished, result)
@@ -229,7 +233,14 @@ class ApplyPage(StepScreen):
 
     @work(thread=True, exclusive=True, group="apply")
     def roll_back(self) -> None:
-        failures = self.session.undo(self._from_engine)
+        from wizard.errors import WizardError
+        from wizard.events import StepEvent
+
+        try:
+            failures = self.session.undo(self._from_engine)
+        except WizardError as exc:
+            self._from_engine(StepEvent("undo", "failed", exc.what, exc.fix, kind="run"))
+            failures = 1
         self.app.call_from_thread(self.rolled_back, failures)
 
     def rolled_back(self, failures: int) -> None:

@@ -97,7 +97,7 @@ def test_a_new_journal_records_its_node_and_an_old_one_is_left_as_it_was(tmp_pat
 
     # a journal written before the node was recorded: read as it is, not claimed by whoever opens it
     legacy = tmp_path / "legacy"
-    (legacy / "state").mkdir(parents=True)
+    (legacy / "state").mkdir(parents=True, mode=0o700)
     (legacy / "state/journal.json").write_text('{"version": 1, "entries": []}\n')
     old = Journal(Files(str(legacy)), "/state", {"kind": "demo", "scenario": "x", "root": str(legacy)})
     assert old.node is None and old.belongs_to_demo() is None

@@ -76,6 +76,7 @@ def test_a_route_to_the_subnet_via_a_gateway_is_refused(ns_with_bridge: lab.Netn
 
 def test_docker0_on_the_flannel_network_is_an_overlap(ns_with_bridge: lab.Netns, standin_env: dict[str, str], tmp_path: Path) -> None:
     (tmp_path / "a.yaml").write_text("version: 1\nnetwork:\n  cidr: 172.16.0.0/12\n")
+    (tmp_path / "r").mkdir()
     result = run_wizard("apply", str(tmp_path / "a.yaml"), "--only", "network", "--yes", "--root", str(tmp_path / "r"),
                         env=standin_env, netns=ns_with_bridge)
     assert result.returncode == 1

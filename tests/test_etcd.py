@@ -114,7 +114,9 @@ def test_tls_failure_prints_one_clear_line_and_no_grpc_noise(etcd_tls: lab.Etcd,
     assert "rejected the TLS handshake" in result.stdout
     assert "ssl_transport_security" not in result.stderr and "SSLV3" not in result.stderr
     assert result.stderr == ""
-    assert [p.name for p in (tmp_path / "root").iterdir()] == ["etc"]
+    # nothing but the wizard's own state dir (its run lock) appeared under the root
+    assert sorted(p.name for p in (tmp_path / "root").iterdir()) == ["etc", "var"]
+    assert not (tmp_path / "root/var/lib/flannel-wizard/journal.json").exists()
 
 
 def test_auth(etcd_auth: lab.Etcd, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -147,13 +149,14 @@ def test_unanswering_endpoint_times_out_within_the_limit(tmp_path: Path) -> None
         silent.listen(8)
         endpoint = f"http://127.0.0.1:{silent.getsockname()[1]}"
         (tmp_path / "a.yaml").write_text(answers(endpoint, fresh_prefix(), "  timeout_s: 1\n"))
+        (tmp_path / "root").mkdir()
         started = time.monotonic()
         result = run_wizard("apply", str(tmp_path / "a.yaml"), "--only", "etcd", "--yes", "--root", str(tmp_path / "root"))
         took = time.monotonic() - started
     assert result.returncode == 1
     assert "did not answer in time" in result.stdout, result.stdout
     assert took < 1 + 1 + 0.5  # timeout_s + 1 s, plus interpreter start
-    assert not (tmp_path / "root").exists()
+    assert not (tmp_path / "root/var/lib/flannel-wizard/journal.json").exists()  # nothing was recorded
 
 
 def test_etcd_stopped_between_inspect_and_apply(tmp_path: Path) -> None:

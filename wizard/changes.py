@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -89,6 +90,12 @@ class Change(ABC):
     @abstractmethod
     def undo(cls, record: dict[str, Any], ctx: UndoContext) -> str:
         """Reverse what `apply` recorded; '' when there is nothing to say."""
+
+    @classmethod
+    def record_problem(cls, record: dict[str, Any]) -> str:
+        """Why undo must not act on this record, read back from the journal ('' when it may): the journal
+        is data that root acts on, so every field is checked for the type and form `apply` writes."""
+        return ""
 
     def info(self, id: str, state: ChangeState | None = None) -> ChangeInfo:
         from wizard.events import ChangeInfo
@@ -245,7 +252,14 @@ class EtcdWrite(Change):
         store = ctx.store()
         ctx.prepare({"key": self.key, "old": self.old, "new": self.new, "etcd": self.settings.model_dump(mode="json")})
         if self.old is None:
-            revision = store.create(self.key, self.new)
+            try:
+                revision = store.create(self.key, self.new)
+            except WizardError:
+                # the transaction may have committed and only its reply been lost: the key says which
+                found = _read_back(store, self.key)
+                if found is None or found[0] != self.new:
+                    raise
+                revision = found[1]
             if revision is None:
                 raise LostRace(f"{self.key} was created by someone else after it was read")
             verb = "created"
@@ -265,10 +279,31 @@ class EtcdWrite(Change):
         return Applied(record, f"{verb} {self.key}")
 
     @classmethod
+    def record_problem(cls, record: dict[str, Any]) -> str:
+        from wizard.answers import Etcd
+
+        if not isinstance(record.get("key"), str) or not record["key"].startswith("/") or "\0" in record["key"]:
+            return "its etcd key is not an absolute key"
+        if not isinstance(record.get("new"), str) or not isinstance(record.get("old"), str | None):
+            return "its etcd values are not strings"
+        if not isinstance(record.get("revision"), int | None) or isinstance(record.get("revision"), bool):
+            return "its etcd revision is not a number"
+        try:
+            Etcd.model_validate(record.get("etcd"))
+        except ValueError as exc:
+            return f"its etcd settings are not valid: {str(exc).splitlines()[0]}"
+        return ""
+
+    @classmethod
     def undo(cls, record: dict[str, Any], ctx: UndoContext) -> str:
         store = ctx.store_for(record)
         key = record["key"]
         current = store.get(key)
+        # already as it was (a run killed before its write, or an undo killed after its own): done, not a conflict
+        if current is None and record["old"] is None:
+            return f"{key} is already absent"
+        if current is not None and record["old"] is not None and current[0] == record["old"]:
+            return f"{key} already holds its earlier value"
         if current is None or current[0] != record["new"] or (record.get("revision") and current[1] != record["revision"]):
             raise WizardError(
                 f"{key} was changed by someone else since the wizard wrote it; left as it is",
@@ -281,6 +316,13 @@ class EtcdWrite(Change):
         if store.cas(key, record["old"], current[1]) is None:
             raise WizardError(f"{key} changed while undoing; left as it is", "run undo again")
         return f"restored {key}"
+
+
+def _read_back(store: Store, key: str) -> tuple[str, int] | None:
+    try:
+        return store.get(key)
+    except WizardError:
+        return None
 
 
 def json_diff(old: str, new: str, name: str) -> str:
@@ -328,6 +370,20 @@ class BridgeAddress(Change):
         ctx.prepare(record)
         ctx.node.links.set_ipv4(self.bridge, [self.address], self.mtu)
         return Applied(record, f"{self.bridge} is now {self.address} mtu {self.mtu}")
+
+    @classmethod
+    def record_problem(cls, record: dict[str, Any]) -> str:
+        import ipaddress
+
+        if not isinstance(record.get("bridge"), str) or not re.fullmatch(r"[A-Za-z0-9_.:@-]{1,15}", record["bridge"]):
+            return "its bridge is not a link name"
+        if not isinstance(record.get("mtu"), int) or not 68 <= record["mtu"] <= 65535:
+            return "its MTU is not between 68 and 65535"
+        try:
+            [ipaddress.IPv4Interface(a) for a in record.get("ipv4") or []]
+        except (ValueError, TypeError):
+            return "its addresses are not IPv4 interfaces"
+        return "" if isinstance(record.get("ipv4"), list) else "its addresses are not a list"
 
     @classmethod
     def undo(cls, record: dict[str, Any], ctx: UndoContext) -> str:
@@ -395,12 +451,21 @@ class Restart(Change):
         )
 
     @classmethod
+    def record_problem(cls, record: dict[str, Any]) -> str:
+        return "" if unit_name_ok(record.get("service")) else "its service is not a systemd unit name"
+
+    @classmethod
     def undo(cls, record: dict[str, Any], ctx: UndoContext) -> str:
         # restarted once every file is back, so the service starts with its old configuration
         service = record.get("service")
         if service and not record.get("skipped") and service not in ctx.restarts:
             ctx.restarts.insert(0, service)
         return ""
+
+
+def unit_name_ok(name: object) -> bool:
+    """systemd's unit-name rule, for what the wizard passes to systemctl: [A-Za-z0-9:_.@-], no leading dot."""
+    return isinstance(name, str) and bool(re.fullmatch(r"[A-Za-z0-9:_@-][A-Za-z0-9:_.@-]{0,249}", name))
 
 
 def systemctl(node: NodeLike, *args: str) -> str:
@@ -481,6 +546,23 @@ class KubeObjects(Change):
                               f"the kubeconfig's user must be allowed to create {', '.join(self.names())} in {self.namespace}")
         record["created"] = kubectl.items(created)
         return Applied(record, f"created {' and '.join(self.names())}")
+
+    @classmethod
+    def record_problem(cls, record: dict[str, Any]) -> str:
+        if not isinstance(record.get("namespace"), str) or not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?",
+                                                                               record["namespace"]):
+            return "its namespace is not a Kubernetes namespace name"
+        names = record.get("names")
+        if not isinstance(names, list) or not all(
+                isinstance(n, str) and re.fullmatch(r"(deployment|service)/[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?", n)
+                for n in names):
+            return "its objects are not deployment/NAME or service/NAME"
+        if not isinstance(record.get("label"), str) or not re.fullmatch(r"[A-Za-z0-9][-A-Za-z0-9_.]{0,62}", record["label"]):
+            return "its label is not a label value"
+        config = record.get("kubeconfig")
+        if config is not None and (not isinstance(config, str) or not config.startswith("/") or ".." in config.split("/")):
+            return "its kubeconfig is not an absolute path"
+        return ""
 
     @classmethod
     def undo(cls, record: dict[str, Any], ctx: UndoContext) -> str:

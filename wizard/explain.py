@@ -140,6 +140,9 @@ def _endpoint_pods(node: Node, kubeconfig: str, namespace: str, name: str,
 
 def _lease_labels(node: Node, answers: Answers, endpoints: list[str]) -> dict[str, str]:
     """Endpoint IP -> "node subnet S (PublicIP)" from flannel's leases in etcd."""
+    from wizard.node.commands import keep_from_children
+
+    keep_from_children(answers.etcd.password_env)
     store = node.etcd(answers.etcd, answers.etcd_password())
     try:
         leases = store.list(answers.etcd.prefix + "/subnets/")

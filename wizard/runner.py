@@ -3,13 +3,14 @@ and returning a RunResult that every front end renders."""
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 import time
 from typing import TYPE_CHECKING, Any
 
 from wizard import steps
-from wizard.changes import ApplyContext, LostRace
+from wizard.changes import ApplyContext, LostRace, Restart
 from wizard.errors import Interrupted, WizardError
 from wizard.events import ChangeInfo, NoteInfo, RunResult, StepEvent, StepResult, SubStepResult
 from wizard.steps import Note
@@ -41,6 +42,7 @@ class Runner:
         ctx.emit = self._substep  # sub-step events from the steps' own code are kept on the result too
         self.result = RunResult(dry_run=ctx.dry_run)
         self.changed = 0
+        self._step_owed: list[str] = []
 
     # ------------------------------------------------------------ public
 
@@ -77,8 +79,17 @@ class Runner:
                        elapsed=result.elapsed, kind="run")
             self.ctx.close()
             return result
+        from wizard.lock import RunLock
+
         started = time.monotonic()
         self.result = RunResult(dry_run=False)
+        assert self.journal is not None
+        lock = RunLock(self.journal)
+        try:
+            lock.acquire()  # before anything is read: a second run would plan from what the first is changing
+        except BaseException:
+            self.ctx.close()
+            raise
         restore = self._trap_sigint()
         code = EXIT_OK
         try:
@@ -91,9 +102,11 @@ class Runner:
                 except StepStopped as stop:
                     code = stop.code
                     break
+            self._left_owed()
         finally:
             restore()
             self.ctx.close()
+            lock.release()
         result = self.result
         result.code, result.elapsed, result.applied = code, time.monotonic() - started, self.changed
         if code == EXIT_OK:
@@ -142,7 +155,25 @@ class Runner:
         facts = step.inspect(self.ctx)
         plan = step.plan(self.ctx.answers, facts)
         self.ctx.outputs[step.name] = plan.output
+        owed = self._owed()
+        for change in plan.changes:
+            if isinstance(change, Restart) and change.service in owed and not change.needed:
+                # its configuration was changed by a run that stopped before restarting it
+                change.needed, change.why = True, "an interrupted run changed its configuration and did not restart it"
         return facts, plan
+
+    def _owed(self) -> list[str]:
+        """Restarts the journal says an earlier run left unmade (read only; a plan reads them too)."""
+        if self.journal is None or not self.journal.exists():
+            return []
+        return self.journal.owed()
+
+    def _left_owed(self) -> None:
+        left = self._owed()
+        if left:
+            self._emit("wizard", "warn", f"still to restart: {', '.join(left)}",
+                       "an interrupted run changed their configuration; apply their steps again, or restart them "
+                       f"by hand: systemctl restart {' '.join(left)}", kind="run")
 
     def _step(self, name: str) -> None:
         step = steps.get(name)
@@ -214,9 +245,26 @@ class Runner:
         applied: list[tuple[dict[str, Any], Change]] = []
         raced = False
         index = 0
+        try:
+            # written before the first change: a run killed between a config write and its restart
+            # leaves the restart owed, and the next apply or undo makes it
+            self._step_owed = [c.service for c in to_make if isinstance(c, Restart)]
+            self.journal.owe(self._step_owed)
+            self._room()
+        except (WizardError, OSError) as exc:
+            self._fail(sr, applied, exc, t0)
         while index < len(to_make):
             change = to_make[index]
-            entry = self.journal.begin(change, sr.name)
+            try:
+                entry = self.journal.begin(change, sr.name)
+            except (WizardError, OSError) as exc:
+                self._fail(sr, applied, exc, t0)
+            try:
+                self._room()
+            except WizardError as exc:
+                with contextlib.suppress(WizardError, OSError):
+                    self.journal.finish(entry, "failed", error="not started: the disk is full")
+                self._fail(sr, applied, exc, t0)
             sub = getattr(change, "substep", None)
             if sub is not None:
                 self._emit(sr.name, "running", f"{sub.index}/{sub.total} {sub.title}", kind="substep", substep=sub)
@@ -252,7 +300,15 @@ class Runner:
                     self._substep(StepEvent(sr.name, "failed", f"{sub.index}/{sub.total} {sub.title}: {what}", fix,
                                             time.monotonic() - started, "substep", substep=sub))
                 self._fail(sr, applied, exc, t0)
-            self.journal.finish(entry, "applied", result.record)
+            paid = change.service if isinstance(change, Restart) and not result.restart_skipped else ""
+            try:
+                self.journal.finish(entry, "applied", result.record, paid=paid)
+            except (WizardError, OSError) as exc:
+                # made but not recorded as made: the entry on disk is still `applying` with its record,
+                # which rollback (and a later undo) reverse like an applied one
+                entry["state"], entry["record"] = "applied", result.record
+                applied.append((entry, change))
+                self._fail(sr, applied, exc, t0)
             applied.append((entry, change))
             self.changed += 1
             if result.restart_skipped:
@@ -269,6 +325,12 @@ class Runner:
                 raise StepStopped(EXIT_INTERRUPTED)
             index += 1
         return applied
+
+    def _room(self) -> None:
+        if self.journal is not None and self.journal.low_space:
+            where = self.journal.files.path(self.journal.state_dir)
+            raise WizardError(f"the file system of {where} is full: the journal used its reserve to record this much",
+                              f"free some space (`df -h {where}`), then apply again or `flannel-wizard undo`")
 
     def _record(self, sr: StepResult, change: Change, entry: dict[str, Any], state: ChangeState) -> ChangeInfo:
         info = change.info(entry["id"], state)
@@ -299,6 +361,11 @@ class Runner:
         failures = undo_entries(self.ctx.node, self.journal, list(reversed(entries)), self.ctx.emit,
                                 lambda record: self.ctx.store(), "rolled-back")
         self._mark(sr, {e["id"] for e in entries if e["state"] == "rolled-back"}, "rolled-back")
+        if not failures:
+            # the step's configuration is back as it was (and restarted where it had been): nothing it owed stands
+            for service in self._step_owed:
+                with contextlib.suppress(WizardError, OSError):
+                    self.journal.pay(service)
         return failures
 
     def _release(self, sr: StepResult, applied: list[tuple[dict[str, Any], Change]]) -> list[Note]:

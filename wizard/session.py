@@ -211,7 +211,7 @@ class Session:
         from wizard.runner import Runner
 
         ctx = self.context(answers, emit, dry_run)
-        return Runner(ctx, None if dry_run else self.journal(), list(steps.ORDER))
+        return Runner(ctx, self.journal(), list(steps.ORDER))  # a plan only reads it (restarts owed)
 
     def plan_all(self, answers: Answers) -> RunResult:
         runner = self.runner(answers, lambda e: None, dry_run=True)

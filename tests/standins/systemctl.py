@@ -10,6 +10,9 @@ Configured through the environment the wizard passes on:
   FW_SYSTEMCTL_FAIL  a service whose restart fails the way systemctl reports it
   FW_PUBLIC_IP       this node's PublicIP in the lease (default 127.0.0.1)
   FW_FLANNELD_HANG   "1": flanneld starts but never writes its subnet file (a stuck flanneld)
+  FW_SYSTEMCTL_BLOCK a service whose restart never returns (it touches FW_STANDIN_LOG.blocked first), for
+                     killing the wizard while a restart is in flight
+  FW_STANDIN_ENV     "1": log the names of the environment variables systemctl was given
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import json
 import os
 import shlex
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(os.environ.get("FW_TEST_ROOT", "/"))
@@ -142,6 +146,8 @@ def flanneld_start() -> int:
 
 def main(argv: list[str]) -> int:
     log(*argv)
+    if os.environ.get("FW_STANDIN_ENV") == "1":
+        log("env", *sorted(os.environ))
     if os.environ.get("FW_SYSTEMCTL_MODE") == "nosystemd":
         print("System has not been booted with systemd as init system (PID 1). Can't operate.", file=sys.stderr)
         print("Failed to connect to bus: Host is down", file=sys.stderr)
@@ -154,6 +160,10 @@ def main(argv: list[str]) -> int:
               f'See "systemctl status {service}.service" and "journalctl -xeu {service}.service" for details.',
               file=sys.stderr)
         return 1
+    if verb in ("restart", "start") and service == os.environ.get("FW_SYSTEMCTL_BLOCK"):
+        Path(os.environ["FW_STANDIN_LOG"] + ".blocked").touch()
+        while True:
+            time.sleep(60)  # until the test kills the run
     if verb in ("restart", "start") and service == "flanneld" and os.environ.get("FW_FLANNELD_HANG") == "1":
         return 0
     if verb in ("restart", "start") and service == "flanneld":

@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import threading
 from dataclasses import dataclass
 
 DEFAULT_TIMEOUT_S = 30.0
+_SECRET_ENV: set[str] = set()  # variables a secret was read from: no child process inherits them
+
+
+def keep_from_children(name: str | None) -> None:
+    """Never pass this environment variable (it holds the etcd password) to a command the wizard runs."""
+    if name:
+        _SECRET_ENV.add(name)
+
+
+def child_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in _SECRET_ENV}
 
 
 @dataclass(frozen=True)
@@ -39,7 +51,7 @@ class Commands:
         # the wizard (which stops after the command in flight) rather than kill the command half-way
         proc = sh.Command(exe)(
             *argv[1:], _bg=True, _bg_exc=False, _ok_code=list(range(256)), _return_cmd=True,
-            _in=input if input is not None else "", _tty_out=False, _new_group=True,
+            _in=input if input is not None else "", _tty_out=False, _new_group=True, _env=child_env(),
         )
         expired = threading.Event()
 

@@ -176,7 +176,7 @@ class V3Store(Store):
 
     def get(self, key: str) -> tuple[str, int] | None:
         value, meta = self._call(self.client.get, key)
-        return None if value is None else (value.decode(), meta.mod_revision)
+        return None if value is None else (value.decode(errors="replace"), meta.mod_revision)
 
     def _txn(self, compare: Any, key: str, value: str) -> int | None:
         tx = self.client.transactions
@@ -199,7 +199,7 @@ class V3Store(Store):
 
     def list(self, prefix: str) -> list[tuple[str, str]]:
         items = self._call(lambda: list(self.client.get_prefix(prefix)))
-        return sorted((meta.key.decode(), value.decode()) for value, meta in items)
+        return sorted((meta.key.decode(errors="replace"), value.decode(errors="replace")) for value, meta in items)
 
     def close(self) -> None:
         self.client.close()

@@ -112,6 +112,11 @@ class Context:
     release: Callable[[], list[Note]] = lambda: []
     _store: Store | None = None
 
+    def __post_init__(self) -> None:
+        from wizard.node.commands import keep_from_children
+
+        keep_from_children(self.answers.etcd.password_env)
+
     def store(self) -> Store:
         """The etcd connection, made once per run."""
         if self._store is None:

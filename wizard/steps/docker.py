@@ -69,7 +69,9 @@ def inspect(ctx: Context) -> Facts:
 
 def _daemon_json(state: FileState, subnet: str, mtu: int, path: str) -> bytes | None:
     """daemon.json with bip and mtu merged in, every other key kept; None when it already says so."""
-    text = (state.data or b"").decode()
+    from wizard.node.files import decode_text
+
+    text = decode_text(state.data or b"", path)  # edited and written back: a bad byte is named, not replaced
     try:
         data: dict[str, Any] = json.loads(text) if text.strip() else {}
     except ValueError as exc:
