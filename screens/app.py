@@ -46,7 +46,11 @@ class WizardApp(App[int]):
 
     def on_mount(self) -> None:
         for name in PAGES:
-            self.install_screen(_screen_class(name)(), name)
+            page = _screen_class(name)()
+            self.install_screen(page, name)
+            section = getattr(page, "SECTION", None)
+            if section and self.session.problems_under(section):
+                self.statuses[name] = "failed"  # an answers file's problems, marked where they are
         self.push_screen(PAGES[0])
         if self.autoplay:
             from screens.autoplay import autoplay

@@ -5,10 +5,11 @@ Retry / Roll back / Quit."""
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual import work
+from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, RichLog, Static
 
@@ -30,6 +31,12 @@ ICON = {"ok": ("✓", "green"), "warn": ("⚠", "yellow"), "failed": ("✗", "bo
 class ApplyPage(StepScreen):
     NAME = "apply"
     HEADING = "Apply — changing the node"
+    BINDINGS: ClassVar[list[Binding]] = [
+        *StepScreen.BINDINGS,
+        Binding("ctrl+r", "retry", "Retry"),
+        Binding("ctrl+b", "roll_back", "Roll back"),
+    ]
+    rolled = False  # the last failed apply was rolled back: the node is as it was
 
     running = False
     exit_code: int | None = None
@@ -40,17 +47,18 @@ class ApplyPage(StepScreen):
     def body(self) -> ComposeResult:
         self.state: dict[str, dict[str, Any]] = {}
         yield Static("Confirm on the Review page to start.", id="apply-summary")
+        # the reason and the choices come first: at any terminal size they are on screen when a step fails
+        with Vertical(id="fail-panel"):
+            yield Static("", id="fail-message")
+            with Horizontal(id="fail-buttons"):
+                yield Button("Retry (ctrl+r)", id="retry", variant="primary", compact=True)
+                yield Button("Roll back (ctrl+b)", id="rollback", variant="warning", compact=True)
+                yield Button("Quit", id="quit", variant="error", compact=True)
         for step in ORDER:
             yield Static(Text(f"○ {step}", style="dim"), id=f"line-{step}", classes="step-line")
             sub = Static("", id=f"sub-{step}", classes="step-sub")
             sub.display = False
             yield sub
-        with Vertical(id="fail-panel"):
-            yield Static("", id="fail-message")
-            with Horizontal(id="fail-buttons"):
-                yield Button("Retry", id="retry", variant="primary", compact=True)
-                yield Button("Roll back", id="rollback", variant="warning", compact=True)
-                yield Button("Quit", id="quit", variant="error", compact=True)
         yield RichLog(id="log", wrap=True, markup=False, max_lines=2000)
 
     def on_mount(self) -> None:
@@ -79,6 +87,8 @@ class ApplyPage(StepScreen):
             return
         self.exit_code = None
         self.running = True
+        self.rolled = False
+        self.query_one("#rollback").display = True
         self.wizard.events = []
         self.state = {step: {"status": "pending", "t0": 0.0, "subs": []} for step in ORDER}
         for step in ORDER:
@@ -178,6 +188,8 @@ class ApplyPage(StepScreen):
         self.running = False
         self.result = result
         self.exit_code = code = result.code
+        self.refresh_bindings()
+        self.refresh_status()  # a Retry that went through leaves no "did not finish" behind
         for step, state in self.state.items():
             if state["status"] == "running":
                 state["status"] = "failed"
@@ -221,10 +233,7 @@ class ApplyPage(StepScreen):
             self.start()
         elif event.button.id == "rollback":
             event.stop()
-            self.query_one("#fail-panel").display = False
-            self.query_one("#apply-summary", Static).update("rolling back every recorded change…")
-            self.running = True
-            self.roll_back()
+            self.action_roll_back()
         elif event.button.id == "quit":
             event.stop()
             self.app.exit(self.exit_code or 0)
@@ -252,7 +261,16 @@ class ApplyPage(StepScreen):
         else:
             summary.update(Text("↺ rolled back: the node is as it was before the wizard", style="yellow"))
             self.exit_code = 1
+            self.rolled = True
+            self.query_one("#fail-message", Static).update(Text(
+                "Rolled back. Retry applies again (after a fix on an earlier page); Quit leaves; "
+                "Next goes on to Finish.", style="yellow"))
+            self.query_one("#rollback").display = False
+            self.query_one("#fail-panel").display = True
+            self.query_one("#retry", Button).focus()
         self.wizard.mark(self.NAME, "warn")
+        self.refresh_status()
+        self.refresh_bindings()
 
     # ------------------------------------------------------------ navigation
 
@@ -261,9 +279,29 @@ class ApplyPage(StepScreen):
             return "still applying"
         if self.exit_code is None:
             return "nothing applied yet — confirm on the Review page"
-        if self.exit_code != 0:
-            return "the apply did not finish — Retry, Roll back or Quit"
+        if self.exit_code != 0 and not self.rolled:
+            return "the apply did not finish — Retry (ctrl+r), Roll back (ctrl+b) or Quit (ctrl+q)"
         return ""
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "retry":
+            return not self.running and self.exit_code not in (None, 0)
+        if action == "roll_back":
+            return not self.running and self.exit_code not in (None, 0) and not self.rolled
+        return super().check_action(action, parameters)
+
+    def action_retry(self) -> None:
+        if self.check_action("retry", ()):
+            self.start()
+
+    def action_roll_back(self) -> None:
+        if not self.check_action("roll_back", ()):
+            return
+        self.query_one("#fail-panel").display = False
+        self.query_one("#apply-summary", Static).update("rolling back every recorded change…")
+        self.running = True
+        self.refresh_bindings()
+        self.roll_back()
 
     def action_back(self) -> None:
         if self.running:

@@ -34,6 +34,8 @@ class StepScreen(Screen[None]):
         Binding("ctrl+n", "next", "Next", priority=True),
         Binding("escape", "back", "Back"),
         Binding("ctrl+s", "save", "Save answers"),
+        # priority over an Input's ctrl+d (delete right), but only while there is an unknown key (check_action)
+        Binding("ctrl+d", "drop_unknown", "Drop unknown keys", priority=True),
     ]
 
     @property
@@ -81,13 +83,27 @@ class StepScreen(Screen[None]):
 
     # ------------------------------------------------------------ navigation
 
+    def refresh_status(self) -> None:
+        """Recompute what the page said from the answers and results as they are now: a mark or a
+        reason left from an earlier state would tell the operator something that is no longer true."""
+        if not self.ready:
+            return
+        status = self.query_one("#nav-status", Static)
+        if str(status.content):
+            status.update(self.blocked())
+        if self.wizard.statuses.get(self.NAME) == "failed" and not self.blocked():
+            self.wizard.statuses.pop(self.NAME, None)  # a fixed page shows as the current one again, not ✗
+            self.wizard.mark(self.NAME, "current")
+
     def blocked(self) -> str:
         """Why Next may not go on yet ('' when it may)."""
         if self.SECTION is None:
             return ""
         problems = self.session.problems_under(self.SECTION)
         if problems:
-            return f"{len(problems)} problem(s) on this page — fix them to go on"
+            unknown = self.session.unknown_keys(self.SECTION)
+            how = "; ctrl+d drops the unknown key(s)" if unknown else ""
+            return f"{len(problems)} problem(s) on this page — fix them to go on{how}"
         return ""
 
     def action_next(self) -> None:
@@ -166,9 +182,26 @@ class StepScreen(Screen[None]):
         if spec is not None:
             self.edited(spec, event.value)
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "drop_unknown":  # in the footer only where there is such a key to drop
+            return bool(self.SECTION and self.session.unknown_keys(self.SECTION))
+        return True
+
+    def action_drop_unknown(self) -> None:
+        if not self.SECTION:
+            return
+        dropped = self.session.unknown_keys(self.SECTION)
+        for loc in dropped:
+            self.session.drop(loc)
+        if dropped:
+            self.notify(f"dropped {', '.join('.'.join(map(str, loc)) for loc in dropped)} from the answers")
+        self.show_problems()
+        self.refresh_bindings()
+
     def show_problems(self) -> None:
         if self.SECTION is None:
             return
+        self.refresh_status()
         problems = self.session.problems_under(self.SECTION)
         shown: set[int] = set()
         for spec in self.FIELDS:
@@ -180,7 +213,9 @@ class StepScreen(Screen[None]):
                 continue
             label.update("\n".join(f"✗ {m}" for _, m in mine))
             label.display = bool(mine)
-        rest = [m for n, (loc, m) in enumerate(problems) if n not in shown]
+        unknown = set(self.session.unknown_keys(self.SECTION))
+        rest = [m + (" — ctrl+d drops it from the answers" if tuple(loc) in unknown else "")
+                for n, (loc, m) in enumerate(problems) if n not in shown]
         box = self.query("#section-problems")
         if box:
             box.first(Static).update("\n".join(f"✗ {m}" for m in rest))

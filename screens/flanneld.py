@@ -9,7 +9,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from screens.base import StepScreen
-from screens.widgets import FieldSpec, diff_text
+from screens.widgets import FieldSpec, diff_text, status_text
 
 if TYPE_CHECKING:
     from textual.app import ComposeResult
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from wizard.steps.flanneld import Facts
 
 # editing these means other files: read them again
-READS = ("env_file", "subnet_file", "service")
+READS = ("env_file", "subnet_file", "service", "iface")
 
 
 class FlanneldPage(StepScreen):
@@ -69,6 +69,10 @@ class FlanneldPage(StepScreen):
             return
         plan = self.session.plan("flanneld", self.facts)
         out = Text()
+        for note in plan.notes:
+            if note.status == "failed":  # found on this node: an interface that is not there
+                out.append_text(status_text(note.status, note.message, note.detail))
+                out.append("\n")
         for change in plan.changes:
             if change.in_place():
                 out.append(f"✓ in place: {change.summary()}\n", style="dim")
@@ -76,6 +80,14 @@ class FlanneldPage(StepScreen):
             out.append(f"will {change.summary()}\n", style="bold")
             out.append_text(diff_text(change.detail()))
         box.update(out)
+
+
+    def blocked(self) -> str:
+        reason = super().blocked()
+        if reason or self.facts is None:
+            return reason
+        failed = next((n for n in self.session.plan("flanneld", self.facts).notes if n.status == "failed"), None)
+        return f"{failed.message} — {failed.detail}" if failed else ""
 
 
 PAGE = FlanneldPage

@@ -192,10 +192,16 @@ def test_flanneld_page_previews_the_env_file_lines() -> None:
         app = demo_app()
         async with app.run_test(size=(80, 24)) as pilot:
             await goto(pilot, app, "flanneld")
-            await type_into(pilot, app, "f-flanneld-iface", "eth1")
+            await type_into(pilot, app, "f-flanneld-iface", "eth9")
+            # an interface this node does not have is found here, not at the smoke test after every change
+            await until(pilot, lambda: "flanneld.iface eth9 does not exist on this node" in shown(app, "#env-preview"),
+                        what="the missing interface")
+            assert "choose one of: eth0, docker0" in shown(app, "#env-preview")
+            assert await next_page(pilot, app) == "flanneld"
+            await type_into(pilot, app, "f-flanneld-iface", "eth0")
             app.screen.query_one("#f-flanneld-ip-masq").value = True
-            await pilot.pause()
-            assert 'FLANNEL_OPTIONS="-iface=eth1 -ip-masq"' in shown(app, "#env-preview")
+            await until(pilot, lambda: 'FLANNEL_OPTIONS="-iface=eth0 -ip-masq"' in shown(app, "#env-preview"),
+                        what="the env file")
             await type_into(pilot, app, "f-flanneld-wait-s", "soon")
             assert "flanneld.wait_s must be a number — got 'soon'" in shown(app, "#err-f-flanneld-wait-s")
             assert await next_page(pilot, app) == "flanneld"

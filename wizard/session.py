@@ -119,6 +119,26 @@ class Session:
                 out.setdefault(tuple(p.loc), []).append(p.message)
         return out
 
+    def unknown_keys(self, prefix: Loc = ()) -> list[Loc]:
+        """Keys the answers model does not know (a typo like `endponts`, a key of another version): no
+        field on any page can fix them, so the wizard offers to drop them (`drop`)."""
+        _, found = answers_mod.check(self.draft)
+        out = [tuple(loc) for loc, kind, _m in found if kind == "extra_forbidden"]
+        out += [tuple(p.loc) for p in self.located_file_problems() if p.message.startswith("unknown key")]
+        return [loc for loc in dict.fromkeys(out) if loc[: len(prefix)] == prefix]
+
+    def drop(self, loc: Loc) -> None:
+        """Remove a key from the answers (and the file's problem about it): saved answers do not carry it."""
+        node: Any = self.draft
+        for part in loc[:-1]:
+            if not isinstance(node, dict) or part not in node:
+                break
+            node = node[part]
+        else:
+            if isinstance(node, dict):
+                node.pop(loc[-1], None)
+        self.file_problems = [p for p in self.file_problems if tuple(p.loc[: len(loc)]) != tuple(loc)]
+
     def located_file_problems(self) -> list[answers_mod.Problem]:
         """The file's problems that belong to an answer. One with no place (YAML that does not parse)
         is shown on the Welcome page but blocks nothing: the pages hold the answers now."""

@@ -28,6 +28,7 @@ class Facts:
     dropin: FileState | None
     subnet_file_exists: bool
     password: str | None = field(default=None, repr=False)  # from password_env / password_file; memory only
+    iface_missing: str = ""  # flanneld.iface names no link on this node: the names of those that exist
 
 
 @dataclass(frozen=True)
@@ -72,12 +73,26 @@ def inspect(ctx: Context) -> Facts:
         ctx.file_state(dropin_path(a)) if auth else None,
         ctx.node.files.exists(a.flanneld.subnet_file),
         a.etcd_password() if auth else None,
+        _iface_missing(ctx),
     )
+
+
+def _iface_missing(ctx: Context) -> str:
+    iface = ctx.answers.flanneld.iface
+    links = ctx.node.links
+    if not iface or links.link(iface) is not None:
+        return ""
+    names = dict.fromkeys(name for name, _cidr in links.addresses() if name != "lo")
+    return ", ".join(names) or "none with an address"
 
 
 def plan(answers: Answers, facts: Facts) -> Plan:
     a = answers
     result = Plan()
+    if facts.iface_missing:
+        result.note("failed", f"flanneld.iface {a.flanneld.iface} does not exist on this node",
+                    f"choose one of: {facts.iface_missing}; or leave it empty for the default route's")
+        return result
     try:  # edited and written back: a byte that is not UTF-8 is named, not replaced
         text = decode_text(facts.env.data, a.flanneld.env_file) if facts.env.data is not None else None
     except NotText as exc:

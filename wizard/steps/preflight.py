@@ -33,6 +33,15 @@ def findings(ctx: Context) -> list[Finding]:
     kernel = node.kernel
     out: list[Finding] = []
     out.append(Finding("IsPrivilegedUser", "ERROR", kernel.is_root(), "user is not running as root", "run as root (sudo)"))
+    iface = answers.flanneld.iface
+    if iface:
+        # flanneld exits at start with a missing -iface; found here, before anything changes, not at smoke sub-step 7
+        names = sorted(name for name, _cidr in node.links.addresses() if name != "lo")
+        out.append(Finding(f"Interface-{iface}", "ERROR", node.links.link(iface) is not None,
+                           f"flanneld.iface {iface} does not exist on this node",
+                           f"set flanneld.iface to the interface other nodes reach this one on "
+                           f"({', '.join(dict.fromkeys(names)) or 'none has an address'}), or leave it empty "
+                           "for the default route's"))
     runtime = runtimes.runtime(node, answers)
     binaries = [("flanneld", "ERROR"), (runtimes.DAEMONS[runtime], "ERROR"), ("kubelet", "ERROR"),
                 ("kubectl", "ERROR" if answers.smoke_test.enabled else "WARNING"), ("iptables-save", "ERROR"),
