@@ -32,7 +32,7 @@ def test_demo_runs_on_a_terminal_and_quits_cleanly(tmp_path: Path) -> None:
     finally:
         term.close()
     tail = term.output.decode(errors="replace")
-    assert f"demo files are under {tempfile.gettempdir()}/flannel-wizard-demo-fresh-node-" in tail
+    assert f"removed the demo's files ({tempfile.gettempdir()}/flannel-wizard-demo-fresh-node-" in tail
     assert list(tmp_path.iterdir()) == []  # nothing written where it ran
 
 

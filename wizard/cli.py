@@ -110,7 +110,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="machine profile: fresh-node (default), cgroup-mismatch, existing-config, etcd-down, smoke-fails")
     p.add_argument("--autoplay", action="store_true", help="fill each screen and move on by itself; any key takes over")
     p.add_argument("--speed", type=_speed, default=1.0, metavar="X", help="simulated delays and autoplay pace divided by X")
+    p.add_argument("--keep", action="store_true",
+                   help="keep the demo's temporary files when it ends (removed otherwise) and print where they are")
+    p.add_argument("--web", action="store_true",
+                   help="serve the demo to browsers (textual-serve, the `web` extra): each tab gets its own demo")
+    p.add_argument("--host", default=None, metavar="H",
+                   help="with --web: the address to listen on (default 127.0.0.1, this machine only)")
+    p.add_argument("--port", type=_port, default=None, metavar="P", help="with --web: the port (default 8000)")
+    p.add_argument("--served", action="store_true", help=argparse.SUPPRESS)  # one browser session of --web
     return parser
+
+
+def _port(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= 65535:
+        raise argparse.ArgumentTypeError(f"'{value}' is not a port; give 1 to 65535")
+    return int(value)
 
 
 def _speed(value: str) -> float:
@@ -312,23 +326,85 @@ def interactive(args: argparse.Namespace) -> int:
 
 
 def demo(args: argparse.Namespace) -> int:
+    if args.web:
+        return _demo_web(args)
+    if args.host is not None or args.port is not None:
+        raise InputError("--host and --port go with --web", "serve the demo with `flannel-wizard demo --web --port P`")
+    import os
+
     from wizard import scenarios
     from wizard.node.simulated import SimulatedNode
     from wizard.session import Session
 
     scenario = scenarios.load(args.scenario)
-    _need_terminal()
+    if args.served:  # one browser session of `demo --web`: textual-serve's pipes are its terminal
+        if "TEXTUAL_DRIVER" not in os.environ:
+            raise InputError("--served is for the sessions `demo --web` starts", "run `flannel-wizard demo --web`")
+    else:
+        _need_terminal()
     node = SimulatedNode(scenario, speed=args.speed)
-    options = {"scenario": scenario}
-    session = Session.from_file(node, args.answers, **options) if args.answers else Session(node, **options)
-    from screens.launch import run
+    _remove_on_signals(node.root, args.keep)
+    try:
+        options = {"scenario": scenario}
+        session = Session.from_file(node, args.answers, **options) if args.answers else Session(node, **options)
+        from screens.launch import run
 
-    code = run(session, autoplay=args.autoplay, speed=args.speed)
-    import shlex
+        return run(session, autoplay=args.autoplay, speed=args.speed)
+    finally:
+        import shlex
+        import shutil
 
-    print(f"demo files are under {node.root}: the demo changed only those and an in-memory etcd, so nothing on "
-          f"this machine needs undoing; remove them with `rm -r {shlex.quote(node.root)}`")
-    return code
+        # a served session's stdout is textual-serve's protocol: its words go to stderr (the server's log)
+        out = sys.stderr if args.served else sys.stdout
+        if args.keep:
+            print(f"kept the demo's files (--keep) at {node.root}: the demo changed only those and an in-memory "
+                  f"etcd, so nothing on this machine needs undoing; remove them with "
+                  f"`rm -r {shlex.quote(node.root)}`", file=out)
+        else:
+            shutil.rmtree(node.root, ignore_errors=True)
+            if not args.served:
+                print(f"removed the demo's files ({node.root}); `flannel-wizard demo --keep` keeps them", file=out)
+
+
+def _remove_on_signals(root: str, keep: bool) -> None:
+    """A demo ended by SIGTERM or SIGHUP (its terminal closed) removes its files too, then dies of the
+    signal as before."""
+    if keep:
+        return
+    import os
+    import shutil
+    import signal
+
+    def remove(signum: int, frame: object) -> None:
+        shutil.rmtree(root, ignore_errors=True)
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, remove)
+
+
+def _demo_web(args: argparse.Namespace) -> int:
+    from wizard import scenarios, webdemo
+
+    if args.served:
+        raise InputError("--served and --web do not go together", "run `flannel-wizard demo --web`")
+    scenarios.load(args.scenario)  # an unknown scenario is refused here, not in every browser tab
+    if args.answers:
+        _load(args.answers)  # likewise a broken answers file
+    host = args.host or webdemo.DEFAULT_HOST
+    port = args.port or webdemo.DEFAULT_PORT
+    command = webdemo.served_command(args.scenario, args.speed, autoplay=args.autoplay, answers=args.answers,
+                                     keep=args.keep)
+    lines = [f"serving the demo (scenario {args.scenario}) at {webdemo.url_for(host, port)} — each browser tab "
+             f"gets its own simulated node; Ctrl+C stops"]
+    if args.host is None:
+        lines.append(f"listening on {host} only (this machine); `--host ADDR` serves other machines")
+    elif not webdemo.is_loopback(host):
+        print(f"warning: listening on {host}: anyone who can reach this address can open and drive the demo "
+              f"(a simulated node: nothing on this machine changes, but each tab starts a process)",
+              file=sys.stderr, flush=True)
+    return webdemo.serve(command, host, port, title=f"flannel-wizard demo · {args.scenario}", lines=lines)
 
 
 def explain_service(args: argparse.Namespace) -> int:
