@@ -213,21 +213,43 @@ def _network(value: str, what: str) -> str:
     return value
 
 
+# Descriptions: the words of config.example.yaml's comments (tests/test_cli_messages.py holds them to it),
+# shown by `flannel-wizard schema` and so by an editor on hover. Static strings: validation does not read them.
+_TLS = "https:// endpoints need cert_file and key_file (flanneld uses TLS only with both)."
+_AUTH = "The password is never written here; name an environment variable or a file instead."
+
+
 class Etcd(Section):
+    """etcd: the endpoints, the key prefix, TLS and auth, and what to do with a config already there."""
+
     endpoints: list[Annotated[str, AfterValidator(_url)]] = Field(
-        default_factory=lambda: ["http://127.0.0.1:2379"], min_length=1
+        default_factory=lambda: ["http://127.0.0.1:2379"], min_length=1,
+        description="Where flanneld (and the wizard) reach etcd. Several endpoints: the first that answers is used. "
+        "Each is scheme://host:port, e.g. http://10.0.0.5:2379.",
     )
-    prefix: str = "/kube-centos/network"
-    api: Literal["v3", "v2"] = "v3"
-    ca_file: Annotated[str, _node_path("/etc/etcd/ca.pem")] | None = None
-    cert_file: Annotated[str, _node_path("/etc/etcd/client.pem")] | None = None
-    key_file: Annotated[str, _node_path("/etc/etcd/client-key.pem")] | None = None
-    username: Annotated[str, AfterValidator(_word)] | None = None
-    password_env: EnvName | None = None
+    prefix: str = Field("/kube-centos/network", description="flanneld reads PREFIX/config and leases subnets under "
+                        "PREFIX/subnets/. Leading slash, no trailing slash, without /config.")
+    api: Literal["v3", "v2"] = Field("v3", description="v3 for flanneld >= v0.18.0; v2 (the keys API) for older "
+                                     "flanneld, which cannot see v3 keys.")
+    ca_file: Annotated[str, _node_path("/etc/etcd/ca.pem")] | None = Field(
+        None, description=f"TLS: {_TLS} This is the CA certificate that signed etcd's, e.g. /etc/etcd/ca.pem.")
+    cert_file: Annotated[str, _node_path("/etc/etcd/client.pem")] | None = Field(
+        None, description=f"TLS: this node's client certificate, e.g. /etc/etcd/client.pem. {_TLS}")
+    key_file: Annotated[str, _node_path("/etc/etcd/client-key.pem")] | None = Field(
+        None, description=f"TLS: the client certificate's key, e.g. /etc/etcd/client-key.pem. {_TLS}")
+    username: Annotated[str, AfterValidator(_word)] | None = Field(
+        None, description="Auth: the password is never written here; name an environment variable or a file "
+        "instead. This is the etcd user; the password comes from password_env or password_file.")
+    password_env: EnvName | None = Field(
+        None, description=f"Auth: the environment variable holding the etcd password, e.g. ETCD_PASSWORD. {_AUTH}")
     # read by the wizard itself, never written into an option line: spaces are fine
-    password_file: Annotated[str, _node_path("/root/.etcd-password", words=False)] | None = None
-    timeout_s: float = Field(3, gt=0, le=120)
-    on_existing: Literal["fail", "keep", "replace"] = "fail"
+    password_file: Annotated[str, _node_path("/root/.etcd-password", words=False)] | None = Field(
+        None, description=f"Auth: a file holding the etcd password on one line, e.g. /root/.etcd-password. {_AUTH}")
+    timeout_s: float = Field(3, gt=0, le=120, description="Seconds to wait for an etcd endpoint to answer "
+                             "(more than 0, at most 120).")
+    on_existing: Literal["fail", "keep", "replace"] = Field(
+        "fail", description="When PREFIX/config already holds a different config: fail (show the diff), keep it, "
+        "or replace it.")
 
     @field_validator("prefix")
     @classmethod
@@ -250,39 +272,72 @@ class Etcd(Section):
         return any(e.startswith("https://") for e in self.endpoints)
 
 
+_TYPE = "The backend: vxlan | host-gw | udp | ipip | wireguard."
+_MTU = "null = the interface's MTU less the backend's overhead."
+
+
 class Vxlan(Section):
-    type: Literal["vxlan"]
-    vni: int = Field(1, ge=0, le=16777215)
-    port: int = Field(0, ge=0, le=65535)
-    gbp: bool = False
-    direct_routing: bool = False
-    learning: bool = False
-    mtu: int | None = Field(None, ge=576, le=9000)
+    """vxlan options: vni (1), port (0 = kernel default 8472), gbp, direct_routing, learning, mtu."""
+
+    type: Literal["vxlan"] = Field(description=f"{_TYPE} vxlan: pod traffic between nodes in VXLAN packets "
+                                   "(flannel's default).")
+    vni: int = Field(1, ge=0, le=16777215, description="vxlan: flannel's VNI, the VXLAN network identifier (1).")
+    port: int = Field(0, ge=0, le=65535, description="vxlan: flannel's Port, the UDP port of the VXLAN packets "
+                      "(0 = kernel default 8472).")
+    gbp: bool = Field(False, description="vxlan: flannel's GBP, VXLAN Group Based Policy.")
+    direct_routing: bool = Field(False, description="vxlan: flannel's DirectRouting: to nodes on the same subnet, "
+                                 "route directly (like host-gw) instead of through VXLAN.")
+    learning: bool = Field(False, description="vxlan: flannel's Learning: address learning on the VXLAN device "
+                           "(flannel.1).")
+    mtu: int | None = Field(None, ge=576, le=9000, description=f"vxlan: flannel's MTU of flannel.1 (576 to 9000); "
+                            f"{_MTU}")
 
 
 class HostGw(Section):
-    type: Literal["host-gw"]
+    """host-gw: routes to the other nodes' subnets through their addresses; needs one layer-2 network. No options."""
+
+    type: Literal["host-gw"] = Field(description=f"{_TYPE} host-gw: plain routes to each node's subnet; all nodes "
+                                     "on one layer-2 network.")
 
 
 class Udp(Section):
-    type: Literal["udp"]
-    port: int = Field(8285, ge=1, le=65535)
+    """udp options: port (8285)."""
+
+    type: Literal["udp"] = Field(description=f"{_TYPE} udp: flanneld itself carries the packets (slow; for "
+                                 "debugging, or kernels without VXLAN).")
+    port: int = Field(8285, ge=1, le=65535, description="udp: flannel's Port, the UDP port flanneld sends on (8285).")
 
 
 class Ipip(Section):
-    type: Literal["ipip"]
-    direct_routing: bool = False
+    """ipip options: direct_routing."""
+
+    type: Literal["ipip"] = Field(description=f"{_TYPE} ipip: pod traffic in IP-in-IP packets.")
+    direct_routing: bool = Field(False, description="ipip: flannel's DirectRouting: to nodes on the same subnet, "
+                                 "route directly (like host-gw) instead of through IPIP.")
 
 
 class Wireguard(Section):
-    type: Literal["wireguard"]
-    psk_env: EnvName | None = None
-    psk_file: Annotated[str, _node_path("/root/.flannel-psk", words=False)] | None = None
-    listen_port: int = Field(51820, ge=1, le=65535)
-    listen_port_v6: int = Field(51821, ge=1, le=65535)
-    mtu: int | None = Field(None, ge=576, le=9000)
-    persistent_keepalive_interval: int | None = Field(None, ge=0, le=65535)
-    mode: Literal["separate", "auto", "ipv4", "ipv6"] = "separate"
+    """wireguard options: psk_env or psk_file, listen_port, listen_port_v6, mtu, persistent_keepalive_interval, mode."""
+
+    type: Literal["wireguard"] = Field(description=f"{_TYPE} wireguard: pod traffic encrypted between nodes.")
+    psk_env: EnvName | None = Field(
+        None, description="wireguard: the environment variable holding flannel's PSK (the pre-shared key), e.g. "
+        "FLANNEL_PSK. The key is never written here; keep one of psk_env and psk_file.")
+    psk_file: Annotated[str, _node_path("/root/.flannel-psk", words=False)] | None = Field(
+        None, description="wireguard: a file holding flannel's PSK (the pre-shared key), e.g. /root/.flannel-psk. "
+        "The key is never written here; keep one of psk_env and psk_file.")
+    listen_port: int = Field(51820, ge=1, le=65535, description="wireguard: flannel's ListenPort, the UDP port for "
+                             "IPv4 (51820).")
+    listen_port_v6: int = Field(51821, ge=1, le=65535, description="wireguard: flannel's ListenPortV6, the UDP "
+                                "port for IPv6 (51821).")
+    mtu: int | None = Field(None, ge=576, le=9000, description=f"wireguard: flannel's MTU of the wireguard device "
+                            f"(576 to 9000); {_MTU}")
+    persistent_keepalive_interval: int | None = Field(
+        None, ge=0, le=65535, description="wireguard: flannel's PersistentKeepaliveInterval, in seconds; null or 0 "
+        "= no keepalives.")
+    mode: Literal["separate", "auto", "ipv4", "ipv6"] = Field(
+        "separate", description="wireguard: flannel's Mode: separate (one device per address family), auto, ipv4 "
+        "or ipv6.")
 
 
 Backend = Annotated[Vxlan | HostGw | Udp | Ipip | Wireguard, Field(discriminator="type")]
@@ -292,12 +347,21 @@ BACKEND_MODELS: dict[str, type[Section]] = {
 
 
 class Network(Section):
-    cidr: str = "172.30.0.0/16"
-    subnet_len: int | None = Field(24, ge=1, le=32)
-    subnet_min: str | None = None
-    subnet_max: str | None = None
-    service_cidr: str | None = "10.254.0.0/16"
-    backend: Backend = Field(default_factory=lambda: Vxlan(type="vxlan"))
+    """network: the pod network (cidr), each node's subnet (subnet_len, subnet_min, subnet_max), the backend."""
+
+    cidr: str = Field("172.30.0.0/16", description="flannel's Network: all pod addresses of the cluster, as a CIDR "
+                      "like 172.30.0.0/16.")
+    subnet_len: int | None = Field(24, ge=1, le=32, description="flannel's SubnetLen, the prefix length of the "
+                                   "subnet each node leases: 24 = each node leases one /24 (255 nodes, 253 pods each).")
+    subnet_min: str | None = Field(None, description="flannel's SubnetMin, the first subnet a node may lease, "
+                                   "like 172.30.1.0; default: the second subnet (flannel never leases the first).")
+    subnet_max: str | None = Field(None, description="flannel's SubnetMax, the last subnet a node may lease, "
+                                   "like 172.30.254.0; default: the last subnet.")
+    service_cidr: str | None = Field("10.254.0.0/16", description="kube-apiserver's --service-cluster-ip-range; "
+                                     "must not overlap cidr (null: not checked).")
+    backend: Backend = Field(default_factory=lambda: Vxlan(type="vxlan"),
+                             description="flannel's Backend: type: vxlan | host-gw | udp | ipip | wireguard, and "
+                             "that type's options.")
 
     @field_validator("cidr", "service_cidr")
     @classmethod
@@ -338,19 +402,32 @@ class Network(Section):
 
 
 class Flanneld(Section):
-    env_file: Annotated[str, _node_path("/etc/sysconfig/flanneld")] = "/etc/sysconfig/flanneld"
-    subnet_file: Annotated[str, _node_path("/run/flannel/subnet.env")] = "/run/flannel/subnet.env"
-    iface: Annotated[str, AfterValidator(_iface)] | None = None
-    ip_masq: bool = False
-    service: Annotated[str, _unit_name("flanneld")] = "flanneld"
-    wait_s: float = Field(30, gt=0, le=600)
+    """flanneld: its options file (env_file), subnet.env, the interface, ip-masq, the service to restart."""
+
+    env_file: Annotated[str, _node_path("/etc/sysconfig/flanneld")] = Field(
+        "/etc/sysconfig/flanneld", description="EnvironmentFile of flanneld.service: FLANNEL_ETCD_ENDPOINTS, "
+        "FLANNEL_ETCD_PREFIX and FLANNEL_OPTIONS are set there, your other lines kept.")
+    subnet_file: Annotated[str, _node_path("/run/flannel/subnet.env")] = Field(
+        "/run/flannel/subnet.env", description="written by flanneld once it holds a lease (FLANNEL_SUBNET, "
+        "FLANNEL_MTU, ...).")
+    iface: Annotated[str, AfterValidator(_iface)] | None = Field(
+        None, description="flanneld's -iface; default: the interface of the default route. An interface name "
+        "(eth0) or this node's IP address.")
+    ip_masq: bool = Field(False, description="-ip-masq (then docker gets --ip-masq=false): flanneld masquerades "
+                          "traffic leaving the pod network.")
+    service: Annotated[str, _unit_name("flanneld")] = Field(
+        "flanneld", description="flanneld's systemd service, restarted after its options change.")
+    wait_s: float = Field(30, gt=0, le=600, description="how long to wait for subnet_file after the restart, in "
+                          "seconds (at most 600).")
 
 
 class DockerOpts(Section):
-    individual: bool = True
-    combined: bool = True
-    combined_key: str = "DOCKER_OPTS"
-    ip_masq: bool = True
+    """The lines of opts_file, as mk-docker-opts.sh's flags choose them."""
+
+    individual: bool = Field(True, description="DOCKER_OPT_BIP=..., DOCKER_OPT_IPMASQ=..., DOCKER_OPT_MTU=... (-i)")
+    combined: bool = Field(True, description='DOCKER_OPTS=" --bip=... --ip-masq=... --mtu=..." (-c)')
+    combined_key: str = Field("DOCKER_OPTS", description="the variable name of the combined line (-k)")
+    ip_masq: bool = Field(True, description="false = -m: leave --ip-masq out")
 
     @field_validator("combined_key")
     @classmethod
@@ -361,11 +438,21 @@ class DockerOpts(Section):
 
 
 class Docker(Section):
-    bridge: str = "docker0"
-    opts_file: Annotated[str, _node_path("/run/docker_opts.env")] = "/run/docker_opts.env"
-    opts: DockerOpts = Field(default_factory=DockerOpts)
-    daemon_json: Annotated[str, _node_path("/etc/docker/daemon.json")] | None = "/etc/docker/daemon.json"
-    service: Annotated[str, _unit_name("docker")] = "docker"
+    """docker: the bridge, docker_opts.env as mk-docker-opts.sh writes it, daemon.json, the service."""
+
+    bridge: str = Field("docker0", description="docker's bridge, moved onto flannel's subnet (FLANNEL_SUBNET) "
+                        "with its MTU (FLANNEL_MTU).")
+    opts_file: Annotated[str, _node_path("/run/docker_opts.env")] = Field(
+        "/run/docker_opts.env", description="Written exactly as flannel's mk-docker-opts.sh writes it. It holds "
+        "docker's options from subnet.env (--bip, --ip-masq, --mtu).")
+    opts: DockerOpts = Field(default_factory=DockerOpts, description="which lines go into opts_file, as "
+                             "mk-docker-opts.sh's -i, -c, -k and -m choose them.")
+    daemon_json: Annotated[str, _node_path("/etc/docker/daemon.json")] | None = Field(
+        "/etc/docker/daemon.json", description="bip and mtu merged into daemon.json, every other key kept; null to "
+        "leave daemon.json alone. dockerd refuses to start when a setting comes both as a flag and from "
+        "daemon.json: if docker.service passes $DOCKER_OPTS (or DOCKER_NETWORK_OPTIONS), set this to null.")
+    service: Annotated[str, _unit_name("docker")] = Field(
+        "docker", description="docker's systemd service, restarted after its options change.")
 
     @field_validator("bridge")
     @classmethod
@@ -376,36 +463,66 @@ class Docker(Section):
 
 
 class Cgroup(Section):
-    driver: Literal["auto", "systemd", "cgroupfs"] = "auto"
-    runtime: Literal["auto", "docker", "containerd", "cri-o"] = "auto"
-    kubelet_config: Annotated[str, _node_path("/var/lib/kubelet/config.yaml")] = "/var/lib/kubelet/config.yaml"
-    kubelet_env: Annotated[str, _node_path("/etc/kubernetes/kubelet")] = "/etc/kubernetes/kubelet"
-    kubelet_service: Annotated[str, _unit_name("kubelet")] = "kubelet"
+    """cgroup: the driver kubelet and the runtime share, and where kubelet's setting lives."""
+
+    driver: Literal["auto", "systemd", "cgroupfs"] = Field(
+        "auto", description="auto = systemd when PID 1 is systemd, else cgroupfs")
+    runtime: Literal["auto", "docker", "containerd", "cri-o"] = Field(
+        "auto", description="the container runtime set to the driver: auto | docker | containerd | cri-o (auto: "
+        "the one installed on this node)")
+    kubelet_config: Annotated[str, _node_path("/var/lib/kubelet/config.yaml")] = Field(
+        "/var/lib/kubelet/config.yaml", description="KubeletConfiguration (cgroupDriver:)")
+    kubelet_env: Annotated[str, _node_path("/etc/kubernetes/kubelet")] = Field(
+        "/etc/kubernetes/kubelet", description='old packages: KUBELET_ARGS="--cgroup-driver=..."')
+    kubelet_service: Annotated[str, _unit_name("kubelet")] = Field(
+        "kubelet", description="kubelet's systemd service, restarted after its driver changes.")
 
 
 class SmokeTest(Section):
-    enabled: bool = True
-    kubeconfig: Annotated[str, _node_path("/etc/kubernetes/admin.conf", words=False)] | None = None
-    namespace: Annotated[str, _k8s_name("label", "default")] = "default"
-    deployment: Annotated[str, _k8s_name("subdomain", "nginx")] = "nginx"
-    image: str = "nginx:1.9"
-    replicas: int = Field(2, ge=1, le=50)
-    labels: dict[str, str] = Field(default_factory=lambda: {"run": "load-balancer-example"})
-    container_port: int = Field(80, ge=1, le=65535)
-    service: Annotated[str, _k8s_name("dns1035", "example-service")] = "example-service"
-    service_port: int = Field(8080, ge=1, le=65535)
-    timeout_s: float = Field(120, gt=0, le=3600)
-    cleanup: bool = True
+    """smoke_test: the nginx deployment and NodePort service the smoke step creates, and how long to wait."""
+
+    enabled: bool = Field(True, description="The article's check, run last: nginx pods behind a NodePort service, "
+                          "traffic through kube-proxy. Needs kubectl on this node and a cluster; set enabled: false "
+                          "on a node without one yet.")
+    kubeconfig: Annotated[str, _node_path("/etc/kubernetes/admin.conf", words=False)] | None = Field(
+        None, description="the kubeconfig kubectl uses, e.g. /etc/kubernetes/admin.conf; default: kubectl's own "
+        "(~/.kube/config, $KUBECONFIG)")
+    namespace: Annotated[str, _k8s_name("label", "default")] = Field(
+        "default", description="the namespace of the test's deployment and service")
+    deployment: Annotated[str, _k8s_name("subdomain", "nginx")] = Field(
+        "nginx", description="the name of the test's deployment (a same-named object the wizard did not create is "
+        "refused)")
+    image: str = Field("nginx:1.9", description="the image the test's pods run: an HTTP server on container_port")
+    replicas: int = Field(2, ge=1, le=50, description="how many pods the deployment runs (1 to 50)")
+    labels: dict[str, str] = Field(default_factory=lambda: {"run": "load-balancer-example"},
+                                   description="the pods' labels, which the service selects")
+    container_port: int = Field(80, ge=1, le=65535, description="the port the pods listen on: nginx listens on 80 "
+                                "(the article's 8080 gave endpoints that refused)")
+    service: Annotated[str, _k8s_name("dns1035", "example-service")] = Field(
+        "example-service", description="the name of the NodePort service in front of the pods")
+    service_port: int = Field(8080, ge=1, le=65535, description="the service's port on its cluster IP")
+    timeout_s: float = Field(120, gt=0, le=3600, description="how long to wait for the endpoints to be ready, in "
+                             "seconds (at most 3600)")
+    cleanup: bool = Field(True, description="delete the deployment and service after the test (false: keep them; "
+                          "`flannel-wizard undo` removes them)")
 
 
 class Answers(Section):
-    version: Literal[1]
-    etcd: Etcd = Field(default_factory=Etcd)
-    network: Network = Field(default_factory=Network)
-    flanneld: Flanneld = Field(default_factory=Flanneld)
-    docker: Docker = Field(default_factory=Docker)
-    cgroup: Cgroup = Field(default_factory=Cgroup)
-    smoke_test: SmokeTest = Field(default_factory=SmokeTest)
+    """flannel-wizard answers — replay with: flannel-wizard apply FILE. Every key is optional except `version`."""
+
+    version: Literal[1] = Field(description="The answers file's format: always 1, at the top of the file.")
+    etcd: Etcd = Field(default_factory=Etcd, description="Where flanneld (and the wizard) reach etcd, and the key "
+                       "prefix flannel's config lives under.")
+    network: Network = Field(default_factory=Network, description="flannel's network config, written into "
+                             "PREFIX/config in etcd: the pod network, each node's subnet, the backend.")
+    flanneld: Flanneld = Field(default_factory=Flanneld, description="flanneld on this node: its options file, the "
+                               "interface it uses, its restart.")
+    docker: Docker = Field(default_factory=Docker, description="docker's bridge on flannel's subnet: the options "
+                           "file, daemon.json, the bridge's address and MTU.")
+    cgroup: Cgroup = Field(default_factory=Cgroup, description="kubelet and the container runtime on one cgroup "
+                           "driver.")
+    smoke_test: SmokeTest = Field(default_factory=SmokeTest, description="The article's check, run last: nginx pods "
+                                  "behind a NodePort service, traffic through kube-proxy.")
 
     def etcd_password(self) -> str | None:
         return read_secret(self.etcd.password_env, self.etcd.password_file)
@@ -533,6 +650,55 @@ def read_regular(path: str, limit: int, what: str = "an answers file") -> bytes:
     return b"".join(chunks)
 
 
+STDIN = "-"  # the path that means standard input, as for cat and kubectl -f
+STDIN_NAME = "<stdin>"  # how messages name it: `<stdin>:3:5: ...`
+
+
+def source_name(path: str) -> str:
+    """How messages name what `path` reads: the path, or <stdin> for `-`."""
+    return STDIN_NAME if path == STDIN else path
+
+
+def read_stdin(limit: int, what: str = "an answers file") -> bytes:
+    """Standard input, at most `limit` bytes (the limit of a file of its kind): read to its end, but never
+    more than `limit` + 1 bytes, so `< /dev/zero` or an endless pipe is refused instead of filling memory."""
+    import select
+    import stat
+
+    fix = f"pipe in {what} only, or give its path instead of -"
+    try:
+        info = os.fstat(0)
+    except OSError:
+        raise Refused("standard input is closed", fix) from None
+    if stat.S_ISDIR(info.st_mode):
+        raise Refused(f"standard input is a directory, not {what}", fix)
+    if stat.S_ISREG(info.st_mode) and info.st_size > limit:
+        raise Refused(f"standard input is {_size(info.st_size)}, more than {what} can be ({_size(limit)} at most)", fix)
+    chunks: list[bytes] = []
+    total = 0
+    try:
+        while total <= limit:
+            try:
+                chunk = os.read(0, min(1 << 16, limit + 1 - total))
+            except BlockingIOError:  # a non-blocking descriptor inherited from the caller: wait for data
+                select.select([0], [], [])
+                continue
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+    except OSError as exc:
+        raise Refused(f"cannot read standard input: {exc.strerror or exc}", fix) from None
+    if total > limit:
+        raise Refused(f"standard input holds more than {what} can be ({_size(limit)} at most)", fix)
+    return b"".join(chunks)
+
+
+def read_input(path: str, limit: int, what: str = "an answers file") -> bytes:
+    """The bytes of a regular file (`read_regular`), or of standard input when `path` is `-`; the same limit."""
+    return read_stdin(limit, what) if path == STDIN else read_regular(path, limit, what)
+
+
 def _undecodable(data: bytes, exc: UnicodeDecodeError) -> tuple[yamlpos.Pos, int]:
     """Where the first byte that is not UTF-8 stands (line and column in characters), and the byte."""
     start = exc.start
@@ -556,13 +722,14 @@ def decode(data: bytes, file: str = "<answers>") -> str:
 
 
 def read(path: str) -> str:
-    """The text of an answers file; a file that is not one (by type, size or encoding) is refused as
-    `FILE:LINE:COL: what — fix` before anything parses it."""
+    """The text of an answers file (standard input for `-`, named <stdin>); a file that is not one (by
+    type, size or encoding) is refused as `FILE:LINE:COL: what — fix` before anything parses it."""
+    name = source_name(path)
     try:
-        data = read_regular(path, MAX_ANSWERS_BYTES)
+        data = read_input(path, MAX_ANSWERS_BYTES)
     except Refused as exc:
-        raise AnswersInvalid(path, [Problem(1, 1, f"{exc.what} — {exc.fix}")]) from None
-    return decode(data, path)
+        raise AnswersInvalid(name, [Problem(1, 1, f"{exc.what} — {exc.fix}")]) from None
+    return decode(data, name)
 
 
 # ---------------------------------------------------------------- loading with positions
@@ -795,7 +962,9 @@ def parse_data(text: str, file: str = "<answers>") -> tuple[Answers, dict[str, A
     for path, pos in located.duplicates:
         problems.append(Problem(pos.line, pos.col, f"duplicate key '{_dotted(path)}' — keep one", tuple(path)))
     if data is None:
-        raise AnswersInvalid(file, [Problem(1, 1, "the file is empty — start from config.example.yaml")])
+        empty = ("standard input is empty — pipe in an answers file, e.g. `flannel-wizard validate - < "
+                 "config.example.yaml`") if file == STDIN_NAME else "the file is empty — start from config.example.yaml"
+        raise AnswersInvalid(file, [Problem(1, 1, empty)])
     if not isinstance(data, dict):
         raise AnswersInvalid(file, [Problem(1, 1, "the file must be a mapping of sections — start from config.example.yaml")])
     answers, found = check(data)
@@ -819,5 +988,6 @@ def parse(text: str, file: str = "<answers>") -> Answers:
 
 
 def load(path: str) -> Answers:
-    """Read (see `read`: type, size and encoding are checked first) and parse an answers file."""
-    return parse(read(path), path)
+    """Read (see `read`: type, size and encoding are checked first; `-` is standard input) and parse an
+    answers file."""
+    return parse(read(path), source_name(path))

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from wizard.answers import Answers
+    from wizard.iptables import ServicePort
 
 EXAMPLES = """\
 examples:
@@ -21,12 +22,27 @@ examples:
   flannel-wizard demo                 the walkthrough on a simulated node (no root, changes nothing)
   flannel-wizard demo --scenario cgroup-mismatch --autoplay
   flannel-wizard validate answers.yaml
+  render-answers | flannel-wizard validate -    (- : the answers from standard input)
   flannel-wizard plan answers.yaml --root /tmp/staging
   flannel-wizard apply answers.yaml --yes
   flannel-wizard apply answers.yaml --only docker,cgroup --yes
   flannel-wizard undo
 
 exit codes: 0 done, 1 a step failed, 2 bad input or usage, 3 preflight failed, 130 interrupted
+"""
+
+
+EXPLAIN_EXAMPLES = """\
+examples:
+  flannel-wizard explain-service example-service            in namespace default, this node's rules
+  flannel-wizard explain-service default/example-service    NAMESPACE/NAME, as kubectl prints it
+  flannel-wizard explain-service --list                     the services kube-proxy has rules for
+  flannel-wizard explain-service web -n shop --from node2.rules
+  ssh node2 iptables-save | flannel-wizard explain-service web -n shop --from -
+
+exit codes: 0 a path to a pod (--list: services listed), 1 the service has no endpoints, no rules for it,
+or no kube-proxy rules at all (--list: no services), 2 not whole iptables-save output (cut off before
+COMMIT, or not iptables-save at all) or bad usage
 """
 
 
@@ -77,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--output", choices=("text", "json"), default="text", help="one line or one JSON object per event")
 
     def run_options(p: argparse.ArgumentParser) -> None:
-        p.add_argument("file", metavar="FILE", help="answers file (see config.example.yaml)")
+        p.add_argument("file", metavar="FILE", help="answers file (see config.example.yaml); - reads it from standard input")
         p.add_argument("--only", type=_steps, metavar="STEP,..",
                        help="run only these steps (preflight, network, etcd, flanneld, docker, cgroup, smoke)")
         p.add_argument("--skip", type=_steps, metavar="STEP,..", help="run all steps but these")
@@ -88,21 +104,34 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("apply", help="configure this node from an answers file")
     run_options(p)
     p.add_argument("--dry-run", action="store_true", help="show every change and touch nothing")
-    p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    p.add_argument("--yes", "-y", action="store_true",
+                   help="do not ask for confirmation (needed without a terminal, and with FILE -)")
     p = sub.add_parser("plan", help="show what apply would change (= apply --dry-run)")
     run_options(p)
     p = sub.add_parser("validate", help="check an answers file; report every problem with its line")
-    p.add_argument("file", metavar="FILE")
+    p.add_argument("file", metavar="FILE", help="answers file; - reads it from standard input")
     p = sub.add_parser("schema", help="print the JSON Schema of the answers file, for editors")
     p.add_argument("--events", action="store_true", help="the schema of `--output json` (events and the result) instead")
     p = sub.add_parser("undo", help="reverse every change the wizard recorded on this node, newest first")
     node_options(p)
-    p = sub.add_parser("explain-service", help="trace a service through kube-proxy's iptables rules to its pods")
-    p.add_argument("name", metavar="NAME", help="the service name")
-    p.add_argument("-n", "--namespace", default="default", help="its namespace (default: default)")
+    p = sub.add_parser(
+        "explain-service", help="trace a service through kube-proxy's iptables rules to its pods",
+        description="Trace a service through kube-proxy's iptables rules: KUBE-SERVICES -> KUBE-SVC -> KUBE-SEP "
+        "(probability) -> DNAT pod:port, and the node-port branch. Reads this node's live rules (iptables-save, "
+        "as root) or a saved dump; needs no cluster.",
+        epilog=EXPLAIN_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("name", nargs="?", metavar="[NAMESPACE/]NAME",
+                   help="the service: NAME (in -n's namespace) or NAMESPACE/NAME, e.g. default/example-service")
+    p.add_argument("-n", "--namespace", default=None,
+                   help="its namespace (default: default); with --list, list only this namespace")
+    p.add_argument("--list", action="store_true",
+                   help="list the services the rules hold (cluster IP:port, node port, endpoints) instead of tracing one")
     p.add_argument("--from", dest="source", metavar="FILE",
-                   help="an iptables-save dump (from this or another node) instead of the live rules")
-    p.add_argument("--answers", metavar="FILE", help="answers file: name each pod's node subnet from the leases in etcd")
+                   help="an iptables-save dump (from this or another node) instead of the live rules; - reads it "
+                   "from standard input")
+    p.add_argument("--answers", metavar="FILE",
+                   help="answers file: name each pod's node subnet from the leases in etcd (etcd not answering: "
+                   "a warning, and the trace without them)")
     p.add_argument("--kubeconfig", metavar="FILE", help="also name each endpoint's pod and node, asking the API server")
     p = sub.add_parser("demo", help="the wizard on a simulated node: no root, nothing on this machine changes")
     p.add_argument("--answers", metavar="FILE", help="prefill from FILE instead of the defaults")
@@ -194,14 +223,19 @@ def main(argv: Sequence[str] | None = None, install_handler: bool = False) -> in
 
 
 def _load(path: str) -> Answers:
+    """The answers from `path`, or from standard input for `-` (named <stdin> in messages)."""
     from wizard import answers
 
+    if path == answers.STDIN and sys.stdin is not None and sys.stdin.isatty():
+        sys.stderr.write("reading the answers from standard input: paste them, then press Ctrl+D\n")
     return answers.load(path)
 
 
 def validate(args: argparse.Namespace) -> int:
+    from wizard.answers import source_name
+
     _load(args.file)
-    print(f"{args.file}: valid")
+    print(f"{source_name(args.file)}: valid")
     return 0
 
 
@@ -235,11 +269,14 @@ def apply(args: argparse.Namespace, dry_run: bool) -> int:
     from wizard.runner import Runner
     from wizard.steps import Context
 
+    confirm = not dry_run and not getattr(args, "yes", False)
+    if confirm and args.file == "-":
+        raise InputError("apply - reads the answers from standard input, so it cannot ask there for confirmation",
+                         "review with `flannel-wizard plan -`, then run `flannel-wizard apply - --yes`")
     answers = _load(args.file)
     names = steps.select(args.only, args.skip)
     if not names:
         raise InputError("--only and --skip leave no step to run", f"steps are {', '.join(steps.ORDER)}")
-    confirm = not dry_run and not getattr(args, "yes", False)
     if confirm and not sys.stdin.isatty():
         raise InputError("apply changes this node and there is no terminal to ask for confirmation",
                          "review with `flannel-wizard plan FILE`, then pass --yes")
@@ -408,25 +445,45 @@ def _demo_web(args: argparse.Namespace) -> int:
 
 
 def explain_service(args: argparse.Namespace) -> int:
-    from wizard.explain import explain
-    from wizard.iptables import render
+    from wizard.explain import explain, list_services, read_dump, service_ref
     from wizard.node import Node
 
-    rules = None
+    if args.list:
+        if args.name is not None:
+            raise InputError(f"--list lists every service, and takes no NAME ({args.name})",
+                             "drop NAME, or drop --list to trace it; -n NAMESPACE lists one namespace")
+        if args.answers or args.kubeconfig:
+            raise InputError("--answers and --kubeconfig name a trace's endpoints; --list does not trace",
+                             "drop them, or trace one service: `flannel-wizard explain-service NAMESPACE/NAME`")
+    elif args.name is None:
+        raise InputError("which service? give NAME or NAMESPACE/NAME",
+                         "e.g. `flannel-wizard explain-service default/example-service`; `--list` lists them")
+    if args.source == "-" and args.answers == "-":
+        raise InputError("--from - and --answers - both read standard input", "give one of them as a file")
+    rules = source = None
     if args.source:
-        from pathlib import Path
-
+        rules, source = read_dump(args.source)
+    if args.list:
+        node = Node()
         try:
-            rules = Path(args.source).read_text()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InputError(f"{args.source}: cannot read: {exc}", "give the path of an iptables-save dump") from None
+            listing = list_services(node, rules=rules, source=source, namespace=args.namespace)
+        finally:
+            node.close()
+        if listing.ports:
+            print(_service_table(listing.ports), end="")
+        else:
+            sys.stderr.write(f"error: {listing.problem} — {listing.hint}\n")
+        return listing.exit_code
+    namespace, name = service_ref(args.name, args.namespace)
     answers = _load(args.answers) if args.answers else None
     node = Node()
     try:
-        found = explain(node, args.namespace, args.name, rules=rules, source=args.source,
-                        answers=answers, kubeconfig=args.kubeconfig)
+        found = explain(node, namespace, name, rules=rules, source=source, answers=answers,
+                        kubeconfig=args.kubeconfig)
     finally:
         node.close()
+    from wizard.iptables import render
+
     for warning in found.warnings:
         sys.stderr.write(f"warning: {warning}\n")
     if found.outcome != "no-rules":
@@ -436,3 +493,16 @@ def explain_service(args: argparse.Namespace) -> int:
     else:
         sys.stderr.write(f"error: {found.problem} — {found.hint}\n")
     return found.exit_code
+
+
+def _service_table(ports: list[ServicePort]) -> str:
+    """`explain-service --list`: one row per service port, in columns like kubectl's."""
+    named = any(p.port for p in ports)
+    rows = [["SERVICE", *(["PORT"] if named else []), "CLUSTER IP", "NODE PORT", "ENDPOINTS"]]
+    for p in ports:
+        count = str(len(p.endpoints)) if p.endpoints or not p.rejected else "0 (kube-proxy rejects: no endpoints)"
+        rows.append([p.service, *([p.port or "-"] if named else []), ",".join(p.addresses) or "-",
+                     ",".join(p.node_ports) or "-", count])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() + "\n"
+                   for row in rows)

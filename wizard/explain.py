@@ -1,8 +1,9 @@
 """explain-service's engine: trace a service through kube-proxy's rules and name what each endpoint is.
 
 `explain()` returns a typed `Explanation` (the trace, a label per endpoint, the outcome, the hint,
-warnings); front ends only render it. It reaches the machine only through the node: iptables-save and
-kubectl through `node.commands` (each with a timeout), flannel's leases through `node.etcd(...)`.
+warnings), `list_services()` a typed `Listing`; front ends only render them. It reaches the machine only
+through the node: iptables-save and kubectl through `node.commands` (each with a timeout), flannel's
+leases through `node.etcd(...)`. A saved dump is read by `read_dump` (a file, or standard input for `-`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from wizard import flannel, iptables
-from wizard.errors import InputError, WizardError
+from wizard.errors import InputError, Interrupted, WizardError
 
 if TYPE_CHECKING:
     from wizard.answers import Answers
@@ -22,6 +23,83 @@ if TYPE_CHECKING:
 Outcome = Literal["path", "no-endpoints", "no-rules"]
 EXIT_CODES: dict[Outcome, int] = {"path": 0, "no-endpoints": 1, "no-rules": 1}
 LIVE = "the live rules (iptables-save)"
+# a nat table of 50,000 services with a few endpoints each is ~40 MiB; parsing it takes seconds, not minutes
+MAX_DUMP_BYTES = 64 << 20
+DUMP = "an iptables-save dump"
+
+
+def read_dump(path: str) -> tuple[str, str]:
+    """The text of a saved dump and its name in messages (`<stdin>` for `-`), read like an answers file:
+    a regular file or standard input, at most MAX_DUMP_BYTES. Bytes that are not UTF-8 (in a comment)
+    are replaced: they cannot name a chain kube-proxy made."""
+    from wizard.answers import Refused, read_input, source_name
+
+    name = source_name(path)
+    try:
+        data = read_input(path, MAX_DUMP_BYTES, DUMP)
+    except Refused as exc:
+        fix = exc.fix
+        if "named pipe" in exc.what or "character device" in exc.what:  # --from <(ssh node2 iptables-save)
+            fix = "pipe it in instead: `iptables-save | flannel-wizard explain-service NAME --from -`"
+        raise InputError(f"{name}: {exc.what}", fix) from None
+    return data.decode("utf-8", errors="replace"), name
+
+
+def service_ref(name: str, namespace: str | None) -> tuple[str, str]:
+    """(namespace, name) from NAME or NAMESPACE/NAME (as kubectl and kube-proxy's comments write it) and
+    -n (None when not given; the namespace is then `default`). A NAMESPACE/NAME that -n contradicts is
+    an InputError, as is a name with an empty part."""
+    if "/" not in name:
+        if not name:
+            raise InputError("the service name is empty", "give NAME or NAMESPACE/NAME, e.g. default/example-service")
+        return namespace or "default", name
+    ns, _, bare = name.partition("/")
+    if not ns or not bare or "/" in bare:
+        raise InputError(f"{name!r} is not NAME or NAMESPACE/NAME", "give it like default/example-service")
+    if namespace is not None and namespace != ns:
+        raise InputError(f"{name} is in namespace {ns}, but -n says {namespace}",
+                         f"drop -n, or give the name alone: `{bare} -n {namespace}`")
+    return ns, bare
+
+
+def _ruleset(node: Node, rules: str | None, source: str | None) -> tuple[iptables.Ruleset, str, str]:
+    """The parsed rules, their text and their name; the live rules when `rules` is None."""
+    if rules is None:
+        rules, source = _live_rules(node), LIVE
+    source = source or "the saved rules"
+    try:
+        return iptables.parse(rules), rules, source
+    except iptables.CutOff as exc:
+        raise InputError(f"{source} is cut off at line {exc.line}: {exc.why}",
+                         "save the whole dump again (`iptables-save > FILE`); the part missing may hold the "
+                         "rules asked about, so a cut-off dump is not traced") from None
+    except iptables.NotIptablesSave as exc:
+        raise InputError(f"{source} is not iptables-save output: {exc}", "save it with `iptables-save > FILE`") from None
+
+
+def _no_kube_proxy(ruleset: iptables.Ruleset, rules: str, source: str) -> tuple[str, str] | None:
+    """(problem, hint) when the rules hold nothing of kube-proxy's at all; None when they do."""
+    if iptables.has_kube_proxy(ruleset):
+        return None
+    where = "on this node" if source == LIVE else f"in {source}"
+    if not ruleset.chains:
+        what = "iptables-save printed no rules at all" if source == LIVE else "it holds no rules at all"
+    elif "nat" not in ruleset.tables:
+        what = "there is no nat table, where kube-proxy puts them"
+    else:
+        what = "the nat table has no KUBE-SERVICES chain"
+    problem = f"no kube-proxy rules {where}: {what}"
+    if "iptables-legacy tables present" in rules:
+        hint = ("iptables-nft says other rules live in the legacy tables: "
+                "`iptables-legacy-save | flannel-wizard explain-service NAME --from -`")
+    elif source != LIVE and ruleset.chains and "nat" not in ruleset.tables:
+        hint = "the dump has no nat table: save it with `iptables-save` (all tables) or `iptables-save -t nat`"
+    elif "kube-proxy" in rules:
+        hint = "kube-proxy may run in nftables mode (table kube-proxy); only iptables mode is traced"
+    else:
+        hint = ("kube-proxy is not running here, or not in iptables mode (ipvs and nftables modes are not traced): "
+                "check `kubectl -n kube-system get pods -l k8s-app=kube-proxy -o wide` and its --proxy-mode")
+    return problem, hint
 
 
 @dataclass(frozen=True)
@@ -53,6 +131,7 @@ class Explanation:
     hint: str = ""  # what to do about it
     suggestion: str | None = None  # "did you mean" a service the rules do hold
     warnings: list[str] = field(default_factory=list)
+    kube_proxy: bool = True  # False: no kube-proxy rules at all (empty rules, no nat KUBE-SERVICES chain)
 
     @property
     def exit_code(self) -> int:
@@ -69,19 +148,13 @@ def explain(node: Node, namespace: str, name: str, *, rules: str | None = None, 
     label each endpoint with the flannel lease holding it; with `kubeconfig`, with its pod and node.
     `source` names `rules` in messages (the dump's file name).
 
-    Raises InputError when the text is not iptables-save output, WizardError when iptables-save fails
-    or etcd cannot be read."""
-    if rules is None:
-        rules, source = _live_rules(node), LIVE
-    source = source or "the saved rules"
-    try:
-        ruleset = iptables.parse(rules)
-    except iptables.NotIptablesSave as exc:
-        raise InputError(f"{source} is not iptables-save output: {exc}", "save it with `iptables-save > FILE`") from None
+    Raises InputError when the text is not iptables-save output or is cut off inside a table, WizardError
+    when iptables-save fails. etcd or the API server not answering costs the labels (a warning), not the trace."""
+    ruleset, rules, source = _ruleset(node, rules, source)
     found = iptables.trace(ruleset, namespace, name)
     warnings: list[str] = []
-    leases = _lease_labels(node, answers, found.endpoints) if answers is not None else {}
-    pods = _endpoint_pods(node, kubeconfig, namespace, name, warnings) if kubeconfig else {}
+    leases = _leases(node, answers, found.endpoints, warnings) if answers is not None and found.endpoints else {}
+    pods = _endpoint_pods(node, kubeconfig, namespace, name, warnings) if kubeconfig and found.endpoints else {}
     ips = [e.rsplit(":", 1)[0] for e in found.endpoints]
     labels = {}
     for ip in dict.fromkeys(ips):
@@ -96,18 +169,55 @@ def explain(node: Node, namespace: str, name: str, *, rules: str | None = None, 
         why = "kube-proxy rejects it: the service has no endpoints" if found.no_endpoints else "no rule DNATs to a pod"
         return Explanation(outcome="no-endpoints", problem=f"{service} has rules but {why}",
                            hint=f"check that its pods are ready (kubectl get endpoints {name} -n {namespace})", **common)
-    suggestion = None
-    if "nat" not in ruleset.tables:
-        hint = "the dump has no nat table: save it with `iptables-save` (all tables) or `iptables-save -t nat`"
-    elif "kube-proxy" in rules and "KUBE-SERVICES" not in rules:
-        hint = "kube-proxy may run in nftables mode (table kube-proxy); only iptables mode is traced"
-    else:
-        close = difflib.get_close_matches(service, iptables.services(ruleset), n=1)
-        suggestion = close[0] if close else None
-        hint = f"did you mean {suggestion}? " if suggestion else ""
-        hint += "check that kube-proxy runs on this node and that the service exists"
+    nothing = _no_kube_proxy(ruleset, rules, source)
+    if nothing is not None:
+        problem, hint = nothing
+        return Explanation(outcome="no-rules", problem=problem, hint=hint, kube_proxy=False, **common)
+    known = iptables.services(ruleset)
+    elsewhere = [s for s in known if s.split("/", 1)[1] == name]  # the right name, another namespace
+    close = elsewhere or difflib.get_close_matches(service, known, n=1)
+    suggestion = close[0] if close else None
+    hint = f"did you mean {suggestion}? " if suggestion else ""
+    hint += "check that kube-proxy runs on this node and that the service exists"
     return Explanation(outcome="no-rules", problem=f"no kube-proxy rules for {service} in {source}", hint=hint,
                        suggestion=suggestion, **common)
+
+
+@dataclass(frozen=True)
+class Listing:
+    """The services a set of rules holds (`explain-service --list`)."""
+
+    source: str
+    ports: list[iptables.ServicePort]
+    namespace: str | None = None  # only this namespace's, when given
+    problem: str = ""  # why there is nothing to list, "" when there is
+    hint: str = ""
+    kube_proxy: bool = True  # False: no kube-proxy rules at all
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.ports else 1
+
+
+def list_services(node: Node, *, rules: str | None = None, source: str | None = None,
+                  namespace: str | None = None) -> Listing:
+    """Every service port kube-proxy's rules hold (in `namespace` only, when given), with its addresses,
+    node ports and endpoints. Raises as `explain` does for text that is not whole iptables-save output."""
+    ruleset, rules, source = _ruleset(node, rules, source)
+    nothing = _no_kube_proxy(ruleset, rules, source)
+    if nothing is not None:
+        return Listing(source, [], namespace, *nothing, kube_proxy=False)
+    ports = iptables.service_ports(ruleset)
+    if namespace is not None:
+        ports = [p for p in ports if p.service.split("/", 1)[0] == namespace]
+    if ports:
+        return Listing(source, ports, namespace)
+    if namespace is not None:
+        others = sorted({p.service.split("/", 1)[0] for p in iptables.service_ports(ruleset)})
+        hint = f"namespaces with services: {', '.join(others)}" if others else "kube-proxy has no services yet"
+        return Listing(source, [], namespace, f"no services in namespace {namespace} in {source}", hint)
+    return Listing(source, [], namespace, f"kube-proxy has rules in {source}, but no services",
+                   "kube-proxy writes a service's rules once it exists: check `kubectl get services -A`")
 
 
 def _live_rules(node: Node) -> str:
@@ -136,6 +246,18 @@ def _endpoint_pods(node: Node, kubeconfig: str, namespace: str, name: str,
             if address.get("ip"):
                 out[address["ip"]] = ((address.get("targetRef") or {}).get("name", "?"), address.get("nodeName") or None)
     return out
+
+
+def _leases(node: Node, answers: Answers, endpoints: list[str], warnings: list[str]) -> dict[str, str]:
+    """`_lease_labels`, or on failure (etcd down, a password not set) a one-line warning and no labels:
+    the trace is worth having without them."""
+    try:
+        return _lease_labels(node, answers, endpoints)
+    except Interrupted:
+        raise
+    except WizardError as exc:
+        warnings.append(f"no node subnets from etcd: {' '.join(str(exc).split())[:300]}")
+        return {}
 
 
 def _lease_labels(node: Node, answers: Answers, endpoints: list[str]) -> dict[str, str]:

@@ -35,6 +35,11 @@ class NotIptablesSave(ValueError):
         self.why = why
 
 
+class CutOff(NotIptablesSave):
+    """iptables-save output that stops inside a table (no COMMIT line): a copy cut short, a transfer
+    that broke off. What is missing may be the very rules asked about, so it is refused, not traced."""
+
+
 @dataclass
 class Rule:
     table: str
@@ -74,19 +79,26 @@ class Ruleset:
 
 
 def parse(text: str) -> Ruleset:
-    """iptables-save output (any tables, with or without -c counters) into chains of rules."""
+    """iptables-save output (any tables, with or without -c counters) into chains of rules. Text without
+    any table (empty, or comments only) is a machine without rules: an empty Ruleset. Every table must
+    end with its COMMIT line: a dump cut off inside one raises CutOff."""
     ruleset = Ruleset()
     table = ""
+    opened = 0  # the line of the open table's *name, 0 outside a table
     seen_table = False
+    last = 0
     for n, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
+        last = n
         if line.startswith("*"):
-            table, seen_table = line[1:].strip(), True
+            if table:
+                raise CutOff(n, f"table {line[1:].strip()} begins, but table {table} (line {opened}) has no COMMIT line")
+            table, opened, seen_table = line[1:].strip(), n, True
             continue
         if line == "COMMIT":
-            table = ""
+            table, opened = "", 0
             continue
         if not seen_table:
             raise NotIptablesSave(n, "expected a table line like *nat before any rule")
@@ -113,8 +125,8 @@ def parse(text: str) -> Ruleset:
             raise NotIptablesSave(n, "a rule outside a table (after COMMIT)")
         chain = words[1]
         ruleset.chains.setdefault((table, chain), []).append(Rule(table, chain, words[2:], n, packets))
-    if not seen_table:
-        raise NotIptablesSave(1, "no table in it (iptables-save output starts tables with *nat, *filter …)")
+    if table:
+        raise CutOff(last, f"it ends inside table {table} (line {opened}), without the table's COMMIT line")
     return ruleset
 
 
@@ -149,10 +161,7 @@ class Branch:
 
     @property
     def address(self) -> str:
-        dest = (self.entry.option("-d", "--destination") or "").removesuffix("/32")
-        port = self.entry.option("--dport", "--destination-port") or "?"
-        proto = self.entry.option("-p", "--protocol") or "tcp"
-        return f"{dest}:{port}/{proto}" if dest else f"{port}/{proto}"
+        return _address(self.entry)
 
 
 @dataclass
@@ -223,14 +232,81 @@ def trace(ruleset: Ruleset, namespace: str, name: str) -> Trace:
     return result
 
 
+def has_kube_proxy(ruleset: Ruleset) -> bool:
+    """Does kube-proxy (iptables mode) have rules here? It always makes nat's KUBE-SERVICES chain."""
+    return ("nat", "KUBE-SERVICES") in ruleset.chains
+
+
+def _port_of(comment: str) -> tuple[str, str] | None:
+    """(`ns/name`, port name) from a kube-proxy comment: `ns/name:port cluster IP`, `ns/name: cluster IP`
+    (the article's), `ns/name`, `ns/name:port has no endpoints`; None for kube-proxy's own comments."""
+    word = comment.split(" ", 1)[0]
+    service, _, port = word.partition(":")
+    namespace, _, name = service.partition("/")
+    return (service, port) if namespace and name and "/" not in name else None
+
+
+@dataclass
+class ServicePort:
+    """One port of a service as kube-proxy programmed it: what `explain-service --list` shows."""
+
+    service: str  # "ns/name"
+    port: str  # the port's name, "" when unnamed
+    addresses: list[str] = field(default_factory=list)  # "10.254.124.145:8080/tcp": cluster IP, external, LB
+    node_ports: list[str] = field(default_factory=list)  # "30554/tcp"
+    endpoints: list[str] = field(default_factory=list)  # "172.30.38.2:8080", in the order kube-proxy picks
+    rejected: bool = False  # kube-proxy rejects it: the service has no endpoints
+
+
+def _address(rule: Rule) -> str:
+    dest = (rule.option("-d", "--destination") or "").removesuffix("/32")
+    port = rule.option("--dport", "--destination-port") or "?"
+    proto = rule.option("-p", "--protocol") or "tcp"
+    return f"{dest}:{port}/{proto}" if dest else f"{port}/{proto}"
+
+
+def service_ports(ruleset: Ruleset) -> list[ServicePort]:
+    """Every service port kube-proxy's rules hold (those with endpoints from nat's KUBE-SERVICES and
+    KUBE-NODEPORTS, those without from their REJECT rules), sorted by service and port name."""
+    found: dict[tuple[str, str], ServicePort] = {}
+
+    def entry(comment: str) -> ServicePort | None:
+        key = _port_of(comment)
+        if key is None:
+            return None
+        return found.setdefault(key, ServicePort(*key))
+
+    def add(items: list[str], item: str) -> None:
+        if item not in items:
+            items.append(item)
+
+    for chain in ("KUBE-SERVICES", "KUBE-NODEPORTS"):
+        for rule in ruleset.rules("nat", chain):
+            if not rule.target.startswith(JUMP_CHAINS):
+                continue
+            port = entry(rule.comment)
+            if port is None:
+                continue
+            add(port.node_ports if chain == "KUBE-NODEPORTS" else port.addresses, _address(rule))
+            for endpoint in _follow(ruleset, rule.target, set())[1]:
+                if endpoint.destination:
+                    add(port.endpoints, endpoint.destination)
+    for rule in ruleset.all_rules():
+        if rule.target == "REJECT" and "has no endpoints" in rule.comment:
+            port = entry(rule.comment)
+            if port is None:
+                continue
+            port.rejected = True
+            if rule.option("-d", "--destination"):
+                add(port.addresses, _address(rule))
+            elif rule.option("--dport", "--destination-port"):
+                add(port.node_ports, _address(rule))
+    return [found[key] for key in sorted(found)]
+
+
 def services(ruleset: Ruleset) -> list[str]:
-    """Every `ns/name` kube-proxy's KUBE-SERVICES rules mention, for 'did you mean'."""
-    out = set()
-    for rule in ruleset.rules("nat", "KUBE-SERVICES"):
-        word = rule.comment.split(" ")[0].split(":")[0]
-        if "/" in word:
-            out.add(word)
-    return sorted(out)
+    """Every `ns/name` kube-proxy's rules hold (with endpoints or without), for 'did you mean'."""
+    return sorted({port.service for port in service_ports(ruleset)})
 
 
 def render(result: Trace, subnets: dict[str, str] | None = None) -> str:
