@@ -31,9 +31,9 @@ Environment (read by this wrapper only):
   FW_KILL_AT          K: kill right before point K (unset or 0: run to the end)
   FW_KILL_COUNT_FILE  at exit, the number of points the run went through is written there
   FW_KILL_TRACE       one line per point, `K<TAB>kind<TAB>what`, and `KILL<TAB>K` before the kill
-  FW_KILL_EVENTS      a log (the stand-ins' FW_STANDIN_LOG) that gets `wizard write PATH SHA` before
-                      every rename and `wizard remove PATH` before every remove, so a check can tell
-                      which configuration each stand-in restart saw
+  FW_KILL_EVENTS      a log (the stand-ins' FW_STANDIN_LOG) that gets `wizard run COMMAND` at the start,
+                      `wizard write PATH SHA` before every rename and `wizard remove PATH` before every
+                      remove, so a check can tell which configuration each stand-in restart saw
 """
 
 from __future__ import annotations
@@ -271,6 +271,8 @@ def main() -> None:
                                           "pyroute2.netlink.core": points.patch_pyroute2}))
     if str(REPO) not in sys.path:
         sys.path.insert(0, str(REPO))
+    if points.events is not None:
+        os.write(points.events, f"wizard run {' '.join(sys.argv[1:2])}\n".encode())
     sys.addaudithook(points.hook)
 
     from wizard.cli import main as cli_main

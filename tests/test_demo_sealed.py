@@ -373,11 +373,11 @@ def test_finish_on_the_demo_offers_no_undo_command(tmp_path: Path) -> None:
     lines = Session(demo, scenario=demo.scenario).undo_advice()
     text = "\n".join(f"{label}: {line}" for label, line in lines)
     assert "flannel-wizard undo" not in text
-    assert f"Journal and backups: {demo.root}/var/lib/flannel-wizard/journal.json" in text
+    assert "Journal and backups: var/lib/flannel-wizard/journal.json in that directory" in text
     assert f"the demo changed only files under {demo.root} and an in-memory etcd" in text
     assert "Nothing on this machine needs undoing" in text
     assert "Roll back on the Apply page reverses the demo's changes within the demo" in text
-    assert f"`rm -r {shlex.quote(demo.root)}` removes its files" in text
+    assert f"(with --keep they stay: `rm -r {shlex.quote(demo.root)}`)" in text
     assert os.path.isdir(demo.root)
 
 

@@ -189,7 +189,8 @@ def test_an_undo_killed_before_its_restarts_finishes_them_next_time(node: LabNod
     Path(log).write_text("")
     done = undo(node)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "restarted docker, which an interrupted run left owed" in done.stdout
+    assert "restarting what an interrupted run left owed: docker" in done.stdout
+    assert "restarted docker with its restored configuration" in done.stdout
     assert "systemctl restart docker" in Path(log).read_text()
     assert "nothing to undo" in undo(node).stdout
 

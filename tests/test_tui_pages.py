@@ -249,8 +249,8 @@ def test_cgroup_page_mismatch_banner_in_kubelets_words_and_the_choice() -> None:
             await until(pilot, lambda: app.screen.facts is not None, what="drivers")
             assert shown(app, "#mismatch") == (
                 'misconfiguration: kubelet cgroup driver: "cgroupfs" is different from docker cgroup driver: "systemd"')
-            assert "systemd\ndocker info" in shown(app, "#runtime-driver")
-            assert "cgroupfs\ncgroupDriver in /var/lib/kubelet/config.yaml" in shown(app, "#kubelet-driver")
+            assert "systemd  (docker info)" in shown(app, "#runtime-driver")
+            assert "cgroupfs  (cgroupDriver in /var/lib/kubelet/config.yaml)" in shown(app, "#kubelet-driver")
             assert "Both will use systemd. Changes: kubelet" in shown(app, "#recommendation")
             app.screen.query_one("#f-cgroup-driver").value = "cgroupfs"
             await pilot.pause()
@@ -353,7 +353,8 @@ def test_smoke_page_shows_the_skip_honestly_and_finish_saves_a_replayable_file(t
             assert await next_page(pilot, app) == "finish"
             summary = shown(app, "#finish-summary")
             root = app.session.node.root
-            assert "done: 12 change(s)" in summary and f"{root}/var/lib/flannel-wizard/journal.json" in summary
+            assert "done: 12 change(s)" in summary and f"Demo files (inspect them): {root}" in summary
+            assert "var/lib/flannel-wizard/journal.json in that directory" in summary
             assert "flannel-wizard undo" not in summary  # the demo's journal is not for this machine
             assert "Nothing on this machine needs undoing" in summary
             target = tmp_path / "answers.yaml"

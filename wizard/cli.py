@@ -313,7 +313,12 @@ def undo(args: argparse.Namespace) -> int:
     node = Node(args.root)
     try:
         journal = Journal(node.files, _state_dir(args), node.identity())
+        journal.check_dir()  # a state dir others could have written to is refused before it is read
         if not journal.exists():
+            if node.files.exists(journal.state_dir):
+                # a run that stopped before its first change made the state dir (its lock) and nothing else
+                print("[ ok ] undo: nothing to undo: no change was recorded on this node")
+                return 0
             raise InputError(f"no journal at {journal.path} under {args.root}", "nothing was applied here, or pass --root/--state-dir")
         where = node.files.path(journal.path)
         try:

@@ -280,10 +280,14 @@ class Journal:
         return list(self.data.get("owed", []))
 
     def owe(self, services: list[str]) -> None:
-        """Record the restarts a step is about to make necessary, before it changes anything."""
-        wanted = [s for s in services if s not in self.owed()]
-        if wanted:
-            self.data["owed"] = self.owed() + wanted
+        """Record the restarts a step (or an undo) is about to make necessary, before it changes anything.
+
+        `services` come in the order they must restart (flanneld before docker before kubelet); those
+        owed from before keep their place ahead of them."""
+        owed = self.owed()
+        wanted = [s for s in owed if s not in services] + list(services)
+        if wanted != owed:
+            self.data["owed"] = wanted
             self._save()
 
     def pay(self, service: str) -> None:

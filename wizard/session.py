@@ -262,10 +262,10 @@ class Session:
         if self.node.simulated:
             return [
                 ("Demo files (inspect them)", root),
-                ("Journal and backups", journal),
+                ("Journal and backups", f"{os.path.relpath(journal, root)} in that directory"),
                 ("Nothing on this machine needs undoing", f"the demo changed only files under {root} and an in-memory etcd."),
-                ("", "Roll back on the Apply page reverses the demo's changes within the demo; "
-                     f"`rm -r {shlex.quote(root)}` removes its files."),
+                ("", "Roll back on the Apply page reverses the demo's changes within the demo; the demo "
+                     f"removes its files when it ends (with --keep they stay: `rm -r {shlex.quote(root)}`)."),
             ]
         undo = ["flannel-wizard", "undo"]
         if root != "/":

@@ -31,6 +31,8 @@ def undo_entries(
     """
     failures = 0
     ctx = UndoContext(node, journal.read_backup, store_for)
+    # restarts an interrupted run left owed come first, in their order, then this undo's own
+    owed_before = journal.owed() if final_state == "undone" and journal.exists() else []
     for entry in entries:
         step = str(entry.get("step", "undo"))
         summary = str(entry.get("summary", "a change"))[:200]
@@ -54,7 +56,7 @@ def undo_entries(
         _finish(journal, entry, final_state, emit)
         if message:
             emit(StepEvent(step, "ok", message, kind="change"))
-    for service in ctx.restarts:
+    for service in [s for s in owed_before if s not in ctx.restarts] + ctx.restarts:
         try:
             warning = systemctl(node, "restart", service)
         except WizardError as exc:

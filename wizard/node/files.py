@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import secrets
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +30,21 @@ MAX_READ = 4 * 1024 * 1024  # far above any config file the wizard edits
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 _WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def temp_name(name: str) -> str:
+    """The temp file a write of `name` renames into place (in the same directory)."""
+    return f".{name[:200]}.flannel-wizard-tmp"
+
+
+def _remove_stale(tmp: str, dir_fd: int) -> None:
+    """Remove the temp file a killed write left, if there is one (looked at first: usually there is none)."""
+    try:
+        os.stat(tmp, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(tmp, dir_fd=dir_fd)
 
 
 class FileRefused(WizardError):
@@ -430,16 +444,11 @@ class Files:
                     raise self._not_a_file(node, self._node_of(real, root_real), st.st_mode, "write")
             keep_mode = st.st_mode & 0o7777 if st is not None else 0o644
             keep_owner = (st.st_uid, st.st_gid) if st is not None else None
-            fd = -1
-            for _ in range(10):
-                tmp = f".{name[:200]}.{secrets.token_hex(4)}"
-                try:
-                    fd = os.open(tmp, _WRITE_FLAGS, 0o600, dir_fd=dir_fd)
-                    break
-                except FileExistsError:
-                    tmp = None
-            if fd < 0:
-                raise WriteFailed(f"could not make a temporary file beside {node}", "look at its directory and run again")
+            # one temp name per file, known in advance: one that a killed run left behind (it may have died
+            # between creating it and the rename) is removed by the next write or removal of the same file
+            tmp = temp_name(name)
+            _remove_stale(tmp, dir_fd)
+            fd = os.open(tmp, _WRITE_FLAGS, 0o600, dir_fd=dir_fd)
             try:
                 os.fchmod(fd, mode if mode is not None else keep_mode)
                 wanted_owner = owner or keep_owner
@@ -510,8 +519,9 @@ class Files:
             dir_fd = self._open_dir(parent)
         except OSError as exc:
             raise self._write_error(node, os.path.join(parent, name), exc) from None
-        tmp = f".{name[:200]}.{secrets.token_hex(4)}"
+        tmp = temp_name(name)
         try:
+            _remove_stale(tmp, dir_fd)
             os.symlink(link, tmp, dir_fd=dir_fd)
             os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
             tmp = ""
@@ -557,9 +567,9 @@ class Files:
                 return
             dir_fd, name = found
             try:
-                os.unlink(name, dir_fd=dir_fd)
-            except FileNotFoundError:
-                pass
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(name, dir_fd=dir_fd)
+                _remove_stale(temp_name(name), dir_fd)  # and a temp file a killed write left beside it
             finally:
                 os.close(dir_fd)
         except OSError as exc:
