@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from rich.text import Text
-from textual.containers import Horizontal
+from textual.containers import Vertical
 from textual.widgets import Static
 
 from screens.base import StepScreen
@@ -34,9 +34,10 @@ class CgroupPage(StepScreen):
 
     def body(self) -> ComposeResult:
         yield Static("", id="mismatch")
-        with Horizontal(id="drivers"):
-            yield Static("runtime: detecting…", id="runtime-driver", classes="half")
-            yield Static("kubelet: detecting…", id="kubelet-driver", classes="half")
+        # one line each, full width: a path in the source wraps whole onto the next line, not mid-name
+        with Vertical(id="drivers"):
+            yield Static("runtime: detecting…", id="runtime-driver")
+            yield Static("kubelet: detecting…", id="kubelet-driver")
         yield from super().body()
         yield Static("", id="recommendation")
 
@@ -60,10 +61,11 @@ class CgroupPage(StepScreen):
         if facts is None:
             return
         rt, kl = facts.runtime_driver, facts.kubelet_driver
+        width = max(len(facts.runtime), len("kubelet"))
         self.query_one("#runtime-driver", Static).update(
-            Text.assemble((f"{facts.runtime}\n", "bold"), f"{rt.driver}\n", (rt.source, "dim")))
+            Text.assemble((f"{facts.runtime:<{width}}  ", "bold"), f"{rt.driver}  ", (f"({rt.source})", "dim")))
         self.query_one("#kubelet-driver", Static).update(
-            Text.assemble(("kubelet\n", "bold"), f"{kl.driver}\n", (kl.source, "dim")))
+            Text.assemble((f"{'kubelet':<{width}}  ", "bold"), f"{kl.driver}  ", (f"({kl.source})", "dim")))
         plan = self.session.plan("cgroup", facts)
         out_: Output = plan.output
         banner = self.query_one("#mismatch", Static)

@@ -75,6 +75,8 @@ class NetworkPage(StepScreen):
     facts: Facts | None = None
 
     def body(self) -> ComposeResult:
+        # one line above the fields: the checks' verdict stays in view at 80x24 while typing
+        yield Static("", id="verdict")
         yield Static("", id="section-problems", classes="problems")
         get = self.session.get
         for spec in MAIN:
@@ -126,15 +128,28 @@ class NetworkPage(StepScreen):
         if not box:
             return
         out = Text("Checks against this node\n", style="bold")
+        verdict = Text("")
         if self.session.problems_under(("network",)):
             out.append("waiting for the values above to be valid\n", style="dim")
+            verdict = Text("✗ fix the values marked below", style="red")
         elif self.facts is None:
             out.append("reading this node's addresses and routes…\n", style="dim")
+            verdict = Text("… reading this node's addresses and routes", style="dim")
         else:
-            for note in self.session.plan("network", self.facts).notes:
+            notes = self.session.plan("network", self.facts).notes
+            for note in notes:
                 out.append_text(status_text(note.status, note.message, note.detail))
                 out.append("\n")
+            worst = next((n for n in notes if n.status == "failed"), None) or next(
+                (n for n in notes if n.status == "warn"), None)
+            if worst is not None:
+                verdict = status_text(worst.status, worst.message)
+            else:
+                verdict = status_text("ok", f"all {len(notes)} checks against this node pass (details below)")
         box.first(Static).update(out)
+        line = self.query("#verdict")
+        if line:
+            line.first(Static).update(verdict)
 
     def blocked(self) -> str:
         reason = super().blocked()

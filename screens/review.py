@@ -82,8 +82,12 @@ class ReviewPage(StepScreen):
             for note in step.notes:
                 items.append(Static(status_text(note.status, note.message, note.detail), classes="review-note"))
             for change in changes:
-                body = diff_text(change.diff) if change.diff else Text("(nothing to diff)", style="dim")
-                label = change.summary + (f"  [pending: {change.pending_on}]" if change.pending_on else "")
+                # a short title that fits a row at 80 columns; the reason and what it waits for inside
+                body = Text(change.summary + "\n", style="bold")
+                if change.pending_on:
+                    body.append(f"its value is known once {change.pending_on} is taken\n", style="yellow")
+                body.append_text(diff_text(change.diff) if change.diff else Text("(nothing to diff)", style="dim"))
+                label = ("⧗ " if change.pending_on else "") + (change.title or change.summary)
                 items.append(Collapsible(Static(body), title=label, collapsed=True, classes="review-change"))
             await box.mount(Collapsible(*items, title=title, collapsed=not (changes or warned), id=f"review-{step.name}"))
         summary = Text(f"{result.planned} change(s) planned. Expand a change (Enter) to see its diff.")

@@ -97,12 +97,16 @@ class Change(ABC):
         is data that root acts on, so every field is checked for the type and form `apply` writes."""
         return ""
 
+    def title(self) -> str:
+        """The summary without its reason: what a one-line row shows."""
+        return self.summary()
+
     def info(self, id: str, state: ChangeState | None = None) -> ChangeInfo:
         from wizard.events import ChangeInfo
 
         if state is None:
             state = "pending" if self.pending_on else "planned"
-        return ChangeInfo(id, self.kind, self.summary(), state, self.detail(), self.pending_on)
+        return ChangeInfo(id, self.kind, self.summary(), state, self.detail(), self.pending_on, self.title())
 
     def _not_pending(self) -> None:
         if self.pending_on:
@@ -128,9 +132,11 @@ class FileWrite(Change):
     example_for: str = ""  # what the example assumes, e.g. "a lease of 10.244.1.0/24"
     kind: ClassVar[str] = "file"
 
+    def title(self) -> str:
+        return f"{'create' if self.old.data is None else 'update'} {self.path}"
+
     def summary(self) -> str:
-        verb = "create" if self.old.data is None else "update"
-        return f"{verb} {self.path}" + (f" ({self.why})" if self.why else "")
+        return self.title() + (f" ({self.why})" if self.why else "")
 
     def detail(self) -> str:
         through = f"({self.path} leads to {self.old.target}: that file is written, the link stays)\n" if self.old.target else ""
@@ -404,11 +410,11 @@ class Restart(Change):
     why: str = ""
     kind: ClassVar[str] = "restart"
 
+    def title(self) -> str:
+        return f"restart {self.service}" + (f" and wait for {self.wait_file}" if self.wait_file else "")
+
     def summary(self) -> str:
-        text = f"restart {self.service}"
-        if self.wait_file:
-            text += f" and wait for {self.wait_file}"
-        return text + (f" ({self.why})" if self.why else "")
+        return self.title() + (f" ({self.why})" if self.why else "")
 
     def in_place(self) -> bool:
         return not self.needed
@@ -505,8 +511,11 @@ class KubeObjects(Change):
     def names(self) -> list[str]:
         return [f"{o['kind'].lower()}/{o['metadata']['name']}" for o in self.objects]
 
+    def title(self) -> str:
+        return f"create {' and '.join(self.names())} in namespace {self.namespace}"
+
     def summary(self) -> str:
-        return f"create {' and '.join(self.names())} in namespace {self.namespace}" + (f" ({self.why})" if self.why else "")
+        return self.title() + (f" ({self.why})" if self.why else "")
 
     def detail(self) -> str:
         return json.dumps({"apiVersion": "v1", "kind": "List", "items": self.objects}, indent=2) + "\n"

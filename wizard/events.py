@@ -29,6 +29,7 @@ class ChangeInfo:
     state: ChangeState
     diff: str = ""
     pending_on: str = ""  # what the value waits for, e.g. "flanneld's lease"
+    title: str = ""  # the summary without its reason, for a one-line row
 
 
 @dataclass(frozen=True)
