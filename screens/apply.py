@@ -233,7 +233,7 @@ class ApplyPage(StepScreen):
             self.start()
         elif event.button.id == "rollback":
             event.stop()
-            self.action_roll_back()
+            self.start_roll_back()  # the button is there only when rolling back is offered
         elif event.button.id == "quit":
             event.stop()
             self.app.exit(self.exit_code or 0)
@@ -295,8 +295,10 @@ class ApplyPage(StepScreen):
             self.start()
 
     def action_roll_back(self) -> None:
-        if not self.check_action("roll_back", ()):
-            return
+        if self.check_action("roll_back", ()):
+            self.start_roll_back()
+
+    def start_roll_back(self) -> None:
         self.query_one("#fail-panel").display = False
         self.query_one("#apply-summary", Static).update("rolling back every recorded change…")
         self.running = True
