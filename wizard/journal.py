@@ -115,6 +115,9 @@ class Journal:
         if (not isinstance(data, dict) or not isinstance(data.get("entries"), list)
                 or not all(isinstance(e, dict) for e in data["entries"])):
             raise JournalUnreadable(f"{where} does not have a journal's shape (an object with a list of entries)", fix)
+        by = data.get("owed_by")
+        if not isinstance(by, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in by.items()):
+            data["owed_by"] = {}  # only an ordering hint: a bad one is dropped, not trusted
         owed = data.setdefault("owed", [])
         if not isinstance(owed, list) or not all(isinstance(s, str) for s in owed):
             raise JournalUnreadable(f"{where}: 'owed' is not a list of service names", fix)
@@ -279,16 +282,30 @@ class Journal:
         """Services whose configuration changed and that no run has restarted since."""
         return list(self.data.get("owed", []))
 
-    def owe(self, services: list[str]) -> None:
-        """Record the restarts a step (or an undo) is about to make necessary, before it changes anything.
-
-        `services` come in the order they must restart (flanneld before docker before kubelet); those
-        owed from before keep their place ahead of them."""
+    def owe(self, services: list[str], step: str = "") -> None:
+        """Record the restarts a step (or an undo) is about to make necessary, before it changes anything."""
         owed = self.owed()
-        wanted = [s for s in owed if s not in services] + list(services)
-        if wanted != owed:
-            self.data["owed"] = wanted
+        by_step = dict(self.data.get("owed_by") or {})
+        for service in services if step else []:
+            by_step.setdefault(service, step)  # the first step that restarts it ranks it (docker's, not cgroup's)
+        wanted = self.restart_order(list(dict.fromkeys(owed + list(services))), by_step)
+        if wanted != owed or by_step != self.data.get("owed_by"):
+            self.data["owed"], self.data["owed_by"] = wanted, by_step
             self._save()
+
+    def restart_order(self, services: list[str], by_step: dict[str, str] | None = None) -> list[str]:
+        """Services in the order their steps run (flanneld before docker before kubelet): a service
+        restarted against a configuration an earlier step has not brought back yet would start wrong."""
+        from wizard.steps import ORDER
+
+        steps = dict(by_step if by_step is not None else (self.data.get("owed_by") or {}))
+        for entry in self.entries:
+            service = (entry.get("record") or {}).get("service") if entry.get("kind") == "restart" else None
+            if isinstance(service, str) and entry.get("step") in ORDER:
+                steps.setdefault(service, entry["step"])
+        # a service of the cgroup step restarts after the others; kubelet after its runtime within it
+        return sorted(services, key=lambda s: (ORDER.index(steps[s]) if steps.get(s) in ORDER else -1,
+                                               services.index(s)))
 
     def pay(self, service: str) -> None:
         if service in self.owed():

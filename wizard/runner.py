@@ -249,7 +249,7 @@ class Runner:
             # written before the first change: a run killed between a config write and its restart
             # leaves the restart owed, and the next apply or undo makes it
             self._step_owed = [c.service for c in to_make if isinstance(c, Restart)]
-            self.journal.owe(self._step_owed)
+            self.journal.owe(self._step_owed, sr.name)
             self._room()
         except (WizardError, OSError) as exc:
             self._fail(sr, applied, exc, t0)

@@ -56,7 +56,7 @@ def undo_entries(
         _finish(journal, entry, final_state, emit)
         if message:
             emit(StepEvent(step, "ok", message, kind="change"))
-    for service in [s for s in owed_before if s not in ctx.restarts] + ctx.restarts:
+    for service in journal.restart_order(list(dict.fromkeys(owed_before + ctx.restarts))):
         try:
             warning = systemctl(node, "restart", service)
         except WizardError as exc:
