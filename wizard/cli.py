@@ -195,9 +195,9 @@ def main(argv: Sequence[str] | None = None, install_handler: bool = False) -> in
         import signal
 
         signal.signal(signal.SIGINT, signal.default_int_handler)  # inside main: KeyboardInterrupt, caught below
-    parser = build_parser()
-    args = parser.parse_args(argv)
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
         if args.command is None:
             return interactive(args)
         if args.command == "demo":
