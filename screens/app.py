@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import importlib
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import events
 from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.system_commands import SystemCommandsProvider
 
 from screens.pages import PAGES, TITLES
 
@@ -26,9 +28,29 @@ def _screen_class(name: str) -> type[Screen[Any]]:
     return module.PAGE  # type: ignore[no-any-return]
 
 
+class PageOrderCommands(SystemCommandsProvider):
+    """The palette's commands as `get_system_commands` orders them (the pages in wizard order first),
+    not sorted by name: Textual shows an empty query's discovery hits in the order they come."""
+
+    async def discover(self) -> Any:
+        from textual.command import DiscoveryHit
+
+        for name, help_text, callback, discover in self.app.get_system_commands(self.screen):
+            if discover:
+                yield DiscoveryHit(name, callback, help=help_text)
+
+
 class WizardApp(App[int]):
     CSS_PATH = "wizard.tcss"
     TITLE = "flannel-wizard"
+    COMMANDS = {PageOrderCommands}  # type: ignore[assignment]
+    BINDINGS: ClassVar[list[Binding]] = [  # type: ignore[assignment]
+        # the app's bindings come after a page's in the footer: Help and Quit close it on every page
+        Binding("f1", "help", "Help", tooltip="what this page does, its keys, and each field's answers key"),
+        # not priority: a text field takes "?" as a character, F1 works there
+        Binding("question_mark", "help", "Help", show=False),
+        Binding("ctrl+q", "quit", "Quit", priority=True, tooltip="leave the wizard"),
+    ]
 
     def __init__(self, session: Session, autoplay: bool = False, speed: float = 1.0) -> None:
         super().__init__()
@@ -110,8 +132,10 @@ class WizardApp(App[int]):
     # ------------------------------------------------------------ palette
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
-        for name in PAGES:
-            yield SystemCommand(f"Jump to {TITLES[name]}", f"go to the {TITLES[name]} page", lambda n=name: self.go(n))
+        for number, name in enumerate(PAGES, 1):
+            yield SystemCommand(f"Jump to {TITLES[name]}", f"page {number} of {len(PAGES)}", lambda n=name: self.go(n))
+        yield SystemCommand("Help for this page", "what it does, its keys, where each field's answer lives (F1)",
+                            self.action_help)
         yield SystemCommand("Save answers", f"write the answers to {self.save_path}", self.save_answers)
         yield SystemCommand("Toggle dark mode", "switch between the dark and the light theme", self.action_toggle_dark)
         yield from super().get_system_commands(screen)
@@ -119,15 +143,44 @@ class WizardApp(App[int]):
     def action_toggle_dark(self) -> None:
         self.theme = "textual-light" if self.current_theme.dark else "textual-dark"
 
+    # ------------------------------------------------------------ help
+
+    def action_help(self) -> None:
+        """Help for the page under whatever is on top (a dialog, or this help itself: then it closes)."""
+        from screens.help import HelpScreen
+
+        if isinstance(self.screen, HelpScreen):
+            self.screen.dismiss()
+            return
+        page = next((s for s in reversed(self.screen_stack) if getattr(s, "NAME", "") in PAGES), None)
+        if page is not None:
+            self.push_screen(HelpScreen(page))
+
     # ------------------------------------------------------------ autoplay
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.Key) and self.autoplay:
             # any key takes over from the autoplay; the key itself still does what it does
-            self.autoplay = False
-            self.workers.cancel_group(self, "autoplay")
+            self.stop_autoplay()
             self.notify("autoplay stopped — you have the keyboard")
         await super().on_event(event)
+
+    def stop_autoplay(self) -> None:
+        self.autoplay = False
+        self.workers.cancel_group(self, "autoplay")
+        self.show_banners()
+
+    def show_banners(self) -> None:
+        """Every page's demo banner says again whether autoplay is playing."""
+        from screens.widgets import DemoBanner
+
+        for name in PAGES:
+            try:
+                page = self.get_screen(name)
+            except KeyError:  # the app is closing
+                continue
+            for banner in page.query(DemoBanner):
+                banner.show()
 
     # ------------------------------------------------------------ leaving
 

@@ -1,5 +1,6 @@
 """Hands-free walkthrough for presenters: each form is filled from the answers at a readable pace,
-then Next; the apply runs; any key takes over (the app cancels this worker)."""
+then Next; the apply runs; any key takes over (the app cancels this worker). While it plays, the demo
+banner says so; when it ends by itself it says where, and the banner goes back to one line."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from textual.widgets import Input
 
-from screens.pages import PAGES
+from screens.pages import PAGES, TITLES
 
 if TYPE_CHECKING:
     from screens.app import WizardApp
@@ -47,6 +48,15 @@ async def _type_fields(app: WizardApp, page: StepScreen) -> None:
 
 
 async def autoplay(app: WizardApp) -> None:
+    ended = await _play(app)  # a key that takes over cancels it here, and says so itself
+    if app.autoplay:
+        app.autoplay = False
+        app.show_banners()
+        app.notify(f"autoplay ended {ended} — you have the keyboard")
+
+
+async def _play(app: WizardApp) -> str:
+    """Play page by page; where it stopped, in words."""
     pause = 1.2 / app.speed
     while True:
         await asyncio.sleep(pause)
@@ -72,7 +82,7 @@ async def autoplay(app: WizardApp) -> None:
             await _until(lambda p=page: getattr(p, "result", None) is not None or getattr(p, "problems", None))
             await asyncio.sleep(pause)
             if page.blocked():
-                return
+                return f"on Review: {page.blocked()}"
             apply_page = app.get_screen("apply")
             app.go("apply")
             apply_page.start()  # type: ignore[attr-defined]
@@ -81,9 +91,9 @@ async def autoplay(app: WizardApp) -> None:
             await _until(lambda p=page: not getattr(p, "running", False) and getattr(p, "exit_code", None) is not None,
                          timeout=600)
             if getattr(page, "exit_code", 1) != 0:
-                return  # leave the failure on screen for the presenter to talk through
+                return "at the failure, left on screen"  # for the presenter to talk through
         elif name == "finish":
-            return
+            return "at Finish"
         if page.blocked():
-            return
+            return f"on {TITLES[name]}: {page.blocked()}"
         page.action_next()

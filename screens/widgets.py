@@ -42,9 +42,29 @@ class Sidebar(OptionList):
         self.highlighted = PAGES.index(self.current)
 
 
+class DemoBanner(Static):
+    """The demo's marker on every page; while autoplay plays, a second line says so and that any key
+    takes over (the app redraws every banner when it stops)."""
+
+    def __init__(self, scenario: dict[str, Any]) -> None:
+        self.scenario = scenario
+        super().__init__(self.text(False), id="demo-banner")
+
+    def text(self, playing: bool) -> Text:
+        text = Text(f"DEMO — simulated node · scenario {self.scenario['name']} · nothing on this machine changes")
+        if playing:
+            text.append("\n▶ AUTOPLAY — the demo plays by itself; press any key to take over", style="reverse")
+        return text
+
+    def on_mount(self) -> None:
+        self.show()
+
+    def show(self) -> None:
+        self.update(self.text(bool(getattr(self.app, "autoplay", False))))
+
+
 def demo_marker(scenario: dict[str, Any], root: str) -> Static:
-    text = f"DEMO — simulated node · scenario {scenario['name']} · nothing on this machine changes"
-    return Static(text, id="demo-banner")
+    return DemoBanner(scenario)
 
 
 @dataclass(frozen=True)
@@ -114,9 +134,26 @@ class FieldRow(Vertical):
         with Horizontal(classes="field-line"):
             yield Label(self.spec.label, classes="field-label")
             yield self.spec.widget(self.value)
+            if self.spec.kind == "bool":
+                # a switch alone is a coloured block: its state in words beside it
+                yield Label(switch_word(bool(self.value)), classes="switch-state")
         if self.spec.help:
             yield Static(self.spec.help, classes="field-help")
         yield Static("", classes="field-error", id=f"err-{self.spec.id}")
+
+    def on_mount(self) -> None:
+        if self.spec.kind == "bool":
+            # watch the value, not the Changed message: a page may set it with Changed prevented
+            self.watch(self.query_one(Switch), "value", self._show_state, init=True)
+
+    def _show_state(self, value: bool) -> None:
+        label = self.query_one(".switch-state", Label)
+        label.update(switch_word(value))
+        label.set_class(value, "-on")
+
+
+def switch_word(value: bool) -> str:
+    return "on" if value else "off"
 
 
 class ConfirmModal(ModalScreen[bool]):
