@@ -63,7 +63,10 @@ class WizardApp(App[int]):
 
     def _default_save_path(self) -> str:
         if self.session.demo:
-            return os.path.join(self.session.root, "answers.yaml")
+            # not inside the demo's directory, which the demo removes when it ends
+            import tempfile
+
+            return os.path.join(tempfile.gettempdir(), "flannel-wizard-demo-answers.yaml")
         return os.path.abspath("flannel-wizard-answers.yaml")
 
     def on_mount(self) -> None:

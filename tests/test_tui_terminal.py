@@ -3,6 +3,7 @@ problem issue 10 names — a problem no field can fix, a stale verdict, a failur
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import time
@@ -17,15 +18,16 @@ from tests import lab
 
 
 class Term:
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, socket: str) -> None:
         self.name = name
+        self.tmux = ["tmux", "-S", socket]  # a server of its own: the user's tmux is not touched
 
     def screen(self) -> str:
-        return subprocess.run(["tmux", "capture-pane", "-p", "-t", self.name], capture_output=True, text=True,
+        return subprocess.run([*self.tmux, "capture-pane", "-p", "-t", self.name], capture_output=True, text=True,
                                check=True, timeout=10).stdout
 
     def keys(self, *keys: str) -> None:
-        subprocess.run(["tmux", "send-keys", "-t", self.name, *keys], check=True, timeout=10)
+        subprocess.run([*self.tmux, "send-keys", "-t", self.name, *keys], check=True, timeout=10)
 
     def wait(self, check: Callable[[str], bool], what: str, timeout: float = 20) -> str:
         deadline = time.monotonic() + timeout
@@ -40,15 +42,20 @@ class Term:
 
 @contextmanager
 def terminal(argv: list[str], size: tuple[int, int]) -> Iterator[Term]:
+    import tempfile
+
     name = f"fwtest-{uuid.uuid4().hex[:8]}"
+    socket = os.path.join(tempfile.gettempdir(), f"{name}.tmux")
     env = {k: v for k, v in os.environ.items() if not k.startswith("TMUX")}
     command = " ".join(f"'{a}'" for a in argv)
-    subprocess.run(["tmux", "new-session", "-d", "-s", name, "-x", str(size[0]), "-y", str(size[1]),
+    subprocess.run(["tmux", "-S", socket, "new-session", "-d", "-s", name, "-x", str(size[0]), "-y", str(size[1]),
                     f"cd '{lab.REPO}' && PYTHONPATH='{lab.REPO}' {command}"], check=True, env=env, timeout=10)
     try:
-        yield Term(name)
+        yield Term(name, socket)
     finally:
-        subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True, timeout=10)
+        subprocess.run(["tmux", "-S", socket, "kill-server"], capture_output=True, timeout=10)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(socket)
 
 
 @pytest.mark.parametrize("size", [(80, 24), (100, 30)])
