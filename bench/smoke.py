@@ -10,6 +10,7 @@ time is all overhead: kubectl calls, tracing, twelve HTTP requests, cleanup. Not
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import sys
 import tempfile
@@ -29,17 +30,19 @@ def main() -> None:
     lab = make_cluster(rules=False)
     cluster = next(lab)
     try:
-        smoke = Smoke(cluster, Path(tempfile.mkdtemp(prefix="fwbench-smoke-")))
+        scratch = Path(tempfile.mkdtemp(prefix="fwbench-smoke-"))
+        smoke = Smoke(cluster, scratch)
         try:
             smoke.start_api()
             for _ in range(args.runs):
                 code, events, took = smoke.run()
                 if code != 0:
                     raise SystemExit(f"the smoke step failed: {[e['message'] for e in events if e['status'] == 'failed']}")
-                step.append(next(e["elapsed"] for e in reversed(events) if e["step"] == "smoke" and e["kind"] == ""))
+                step.append(next(e["elapsed"] for e in reversed(events) if e["step"] == "smoke" and e["kind"] == "step"))
                 process.append(took)
         finally:
             smoke.close()
+            shutil.rmtree(scratch, ignore_errors=True)
     finally:
         lab.close()
     print(f"smoke step overhead: median {statistics.median(step):.2f} s, max {max(step):.2f} s (target 2 s); "

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -66,6 +67,7 @@ def main() -> None:
         finally:
             node.etcd.close()
             node.ns.delete()
+            shutil.rmtree(tmp, ignore_errors=True)
     report("apply (full, smoke off)", full, 0.8)
     report("apply (second run, no-op)", noop, 0.6)
 
