@@ -201,15 +201,25 @@ class Files:
         root_real = self._root_real()
         return self._node_of(self._resolve(self.node_path(path)), root_real)
 
-    def _open_dir(self, real_dir: str) -> int:
+    def _open_dir(self, real_dir: str, made: list[str] | None = None) -> int:
         """Open a resolved directory under the root one component at a time, following no link: a link
-        swapped in after `_resolve` makes this fail (ELOOP) instead of leading out."""
+        swapped in after `_resolve` makes this fail (ELOOP) instead of leading out. With `made`, missing
+        directories are made (0755) and their host paths appended to it."""
         root_real = self._root_real()
         rel = os.path.relpath(real_dir, root_real)
         fd = os.open(root_real, _DIR_FLAGS)
+        here = root_real
         try:
             for part in [] if rel == "." else rel.split("/"):
-                child = self._open_child(fd, part)
+                here = os.path.join(here, part)
+                try:
+                    child = self._open_child(fd, part)
+                except FileNotFoundError:
+                    if made is None:
+                        raise
+                    os.mkdir(part, 0o755, dir_fd=fd)
+                    made.append(here)
+                    child = self._open_child(fd, part)
                 os.close(fd)
                 fd = child
         except BaseException:
@@ -432,7 +442,7 @@ class Files:
         try:
             if not os.path.isdir(root_real):
                 raise WriteFailed(f"the root {self.root} does not exist", "create it, or pass the right --root")
-            dir_fd = self._open_dirs_making(parent, made)
+            dir_fd = self._open_dir(parent, made)
             try:
                 st: os.stat_result | None = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
             except FileNotFoundError:
@@ -479,28 +489,6 @@ class Files:
                     except OSError:
                         break
         return [self._node_of(d, root_real) for d in made]
-
-    def _open_dirs_making(self, real_dir: str, made: list[str]) -> int:
-        """`_open_dir` that makes missing directories (0755), appending their host paths to `made`."""
-        root_real = self._root_real()
-        rel = os.path.relpath(real_dir, root_real)
-        fd = os.open(root_real, _DIR_FLAGS)
-        here = root_real
-        try:
-            for part in [] if rel == "." else rel.split("/"):
-                here = os.path.join(here, part)
-                try:
-                    child = self._open_child(fd, part)
-                except FileNotFoundError:
-                    os.mkdir(part, 0o755, dir_fd=fd)
-                    made.append(here)
-                    child = self._open_child(fd, part)
-                os.close(fd)
-                fd = child
-        except BaseException:
-            os.close(fd)
-            raise
-        return fd
 
     def symlink(self, path: str, link: str) -> None:
         """Make `path` a symbolic link saying `link` (replacing what is there, atomically); undo uses it
