@@ -131,7 +131,8 @@ def undo_all(node: NodeLike, journal: Journal, emit: Callable[[StepEvent], None]
         if owed:
             emit(StepEvent("undo", "running", f"restarting what an interrupted run left owed: {', '.join(owed)}"))
         try:
-            failures = _undo(node, journal, entries, owed, emit, store_for)
+            # with final state "undone", undo_entries also makes the restarts owed from before, in order
+            failures = undo_entries(node, journal, entries, emit, store_for, "undone")
         finally:
             for store in stores.values():
                 store.close()
@@ -140,21 +141,4 @@ def undo_all(node: NodeLike, journal: Journal, emit: Callable[[StepEvent], None]
                        "fix the cause and run `flannel-wizard undo` again"))
     else:
         emit(StepEvent("undo", "ok", f"reversed {len(entries)} change(s)"))
-    return failures
-
-
-def _undo(node: NodeLike, journal: Journal, entries: list[dict[str, Any]], owed: list[str],
-          emit: Callable[[StepEvent], None], store_for: Callable[[dict[str, Any]], Store]) -> int:
-    failures = undo_entries(node, journal, entries, emit, store_for, "undone")
-    for service in journal.owed():
-        # owed before this undo began (its own restarts were made and paid in undo_entries)
-        try:
-            warning = systemctl(node, "restart", service)
-        except WizardError as exc:
-            emit(StepEvent("undo", "warn", f"{service} did not restart", str(exc), kind="change"))
-            _pay(journal, service, emit)
-            continue
-        if not warning:
-            emit(StepEvent("undo", "ok", f"restarted {service}, which an interrupted run left owed", kind="change"))
-            _pay(journal, service, emit)
     return failures
