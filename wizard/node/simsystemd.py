@@ -14,17 +14,13 @@ removes it with `units: {NAME.service: null}`, and adds drop-ins or /etc overrid
 
 from __future__ import annotations
 
-import re
-import shlex
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from wizard import flannel
+from wizard import units
 
 if TYPE_CHECKING:
     from wizard.node.files import Files
 
-UNIT_DIRS = ("/etc/systemd/system", "/run/systemd/system", "/usr/lib/systemd/system")
 PACKAGE_DIR = "/usr/lib/systemd/system"
 
 FLANNELD_UNIT = """\
@@ -157,130 +153,15 @@ def install(files: Files, scenario: dict[str, Any]) -> None:
             files.write(path, text.encode())
 
 
-@dataclass
-class Unit:
-    """A unit as systemd loads it: the unit file with its drop-ins applied (the [Service] lines only)."""
-
-    name: str  # "flanneld.service"
-    path: str
-    dropins: list[str] = field(default_factory=list)
-    environment_files: list[tuple[str, bool]] = field(default_factory=list)  # (path, optional)
-    environment: dict[str, str] = field(default_factory=dict)
-    exec_start: str = ""
-
-
-class MissingEnvironmentFile(Exception):
-    pass
-
-
-def unit_name(name: str) -> str:
-    return name if "." in name.rsplit("/", 1)[-1] else f"{name}.service"
-
-
-def load(files: Files, name: str) -> Unit | None:
-    """NAME.service with its drop-ins, or None when no unit file by that name exists."""
-    name = unit_name(name)
-    path = next((f"{d}/{name}" for d in UNIT_DIRS if files.read(f"{d}/{name}") is not None), None)
-    if path is None:
-        return None
-    dropins: dict[str, str] = {}
-    for directory in reversed(UNIT_DIRS):  # /etc last, so its copy of a name wins
-        for found in files.list(f"{directory}/{name}.d"):
-            if found.endswith(".conf"):
-                dropins[found.rsplit("/", 1)[1]] = found
-    unit = Unit(name, path, [dropins[k] for k in sorted(dropins)])
-    for source in [path, *unit.dropins]:
-        _apply(unit, files.read_text(source) or "")
-    return unit
-
-
-def _lines(text: str) -> list[tuple[str, str]]:
-    """(section, line) for each setting; a trailing backslash continues a line."""
-    out: list[tuple[str, str]] = []
-    section, pending = "", ""
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not pending and (not line or line[0] in "#;"):
-            continue
-        if line.endswith("\\"):
-            pending += line[:-1] + " "
-            continue
-        line, pending = pending + line, ""
-        if line.startswith("[") and line.endswith("]"):
-            section = line[1:-1]
-        elif "=" in line:
-            out.append((section, line))
-    return out
-
-
-def _apply(unit: Unit, text: str) -> None:
-    for section, line in _lines(text):
-        if section != "Service":
-            continue
-        key, _, value = (part.strip() for part in line.partition("="))
-        if key == "EnvironmentFile":
-            if not value:
-                unit.environment_files.clear()  # an empty assignment resets the list
-            else:
-                unit.environment_files.append((value.removeprefix("-"), value.startswith("-")))
-        elif key == "Environment":
-            if not value:
-                unit.environment.clear()
-            for item in shlex.split(value):
-                k, _, v = item.partition("=")
-                unit.environment[k] = v
-        elif key == "ExecStart":
-            unit.exec_start = value  # a service unit has one; an empty assignment clears it
-
-
-def environment(files: Files, unit: Unit) -> dict[str, str]:
-    """What the service starts with: Environment= lines, then each EnvironmentFile= in order."""
-    env = dict(unit.environment)
-    for path, optional in unit.environment_files:
-        text = files.read_text(path)
-        if text is None:
-            if optional:
-                continue
-            raise MissingEnvironmentFile(path)
-        env.update(flannel.parse_env(text))
-    return env
-
-
-_VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
-
-
-def command(unit: Unit, env: dict[str, str]) -> list[str]:
-    """ExecStart= as systemd expands it: `$VAR` alone splits into words, `${VAR}` stays one word."""
-    words = shlex.split(unit.exec_start.lstrip("-@+!:"))
-    argv: list[str] = []
-    for word in words:
-        alone = re.fullmatch(r"\$([A-Za-z_][A-Za-z0-9_]*)", word)
-        if alone:
-            argv += env.get(alone.group(1), "").split()
-        else:
-            argv.append(_VAR.sub(lambda m: env.get(m.group(1) or m.group(2), ""), word))
-    return argv
-
-
-def flags(args: list[str], booleans: frozenset[str] = frozenset()) -> dict[str, list[str]]:
-    """Go-style flags: `-name=value`, `--name value`, and `-name` alone for a boolean (which never
-    takes the next word); a flag given again adds a value."""
-    out: dict[str, list[str]] = {}
-    i = 0
-    while i < len(args):
-        arg = args[i]
-        i += 1
-        if not arg.startswith("-") or arg in ("-", "--"):
-            continue
-        name, eq, value = arg.lstrip("-").partition("=")
-        if not eq:
-            if name not in booleans and i < len(args) and not args[i].startswith("-"):
-                value = args[i]
-                i += 1
-            else:
-                value = "true"
-        out.setdefault(name, []).append(value)
-    return out
+# the unit reading itself is the product's (wizard/units.py): the demo's systemd starts a service
+# from exactly what the steps read
+Unit = units.Unit
+MissingEnvironmentFile = units.MissingEnvironmentFile
+unit_name = units.unit_name
+load = units.load
+environment = units.environment
+command = units.command
+flags = units.flags
 
 
 def not_found(verb: str, name: str) -> str:
