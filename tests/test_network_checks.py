@@ -25,11 +25,11 @@ def notes(text: str, facts: network.Facts = FACTS) -> list[tuple[str, str]]:
 
 
 @pytest.mark.parametrize(("backend", "said"), [
-    ("{type: vxlan}", "FLANNEL_MTU will be 1450 (eth0's MTU 1500 − 50 for vxlan)"),
+    ("{type: vxlan}", "FLANNEL_MTU will be 1450 (MTU 1500 of eth0 − 50 for vxlan)"),
     ("{type: vxlan, mtu: 1400}", "FLANNEL_MTU will be 1350 (Backend.MTU 1400 − 50 for vxlan)"),
     ("{type: wireguard, mtu: 1420}", "FLANNEL_MTU will be 1340 (Backend.MTU 1420 − 80 for wireguard)"),
-    ("{type: host-gw}", "FLANNEL_MTU will be 1500 (eth0's MTU 1500, host-gw adds no header)"),
-    ("{type: ipsec, udp_encap: true, psk_env: FW_TEST_PSK}", "FLANNEL_MTU will be 1415 (eth0's MTU 1500 − 85 for ipsec)"),
+    ("{type: host-gw}", "FLANNEL_MTU will be 1500 (MTU 1500 of eth0, host-gw adds no header)"),
+    ("{type: ipsec, udp_encap: true, psk_env: FW_TEST_PSK}", "FLANNEL_MTU will be 1415 (MTU 1500 of eth0 − 85 for ipsec)"),
 ])
 def test_the_mtu_note_says_how_flannel_gets_it(backend: str, said: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FW_TEST_PSK", "k" * 96)

@@ -110,7 +110,7 @@ def _mtu_note(backend: dict[str, Any], facts: Facts) -> tuple[str, str, str]:
     mtu = flannel.backend_mtu(backend, facts.iface_mtu)
     underlay = backend.get("MTU") if kind in ("vxlan", "wireguard") else None
     overhead = (underlay or facts.iface_mtu) - mtu
-    source = f"Backend.MTU {underlay}" if underlay else f"{facts.iface}'s MTU {facts.iface_mtu}"
+    source = f"Backend.MTU {underlay}" if underlay else f"MTU {facts.iface_mtu} of {facts.iface}"
     how = f"{source} − {overhead} for {kind}" if overhead else f"{source}, {kind} adds no header"
     if underlay and underlay > facts.iface_mtu:
         # the wizard's own finding: flannel sets what it is told, and the kernel then drops or fragments
