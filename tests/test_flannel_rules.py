@@ -75,6 +75,14 @@ def test_configs_compare_as_flannel_reads_them() -> None:
     assert not flannel.same_config(ours, {**ours, "Backend": {"Type": "vxlan", "VNI": 2}})
     # no Backend means udp in flannel's code, not vxlan
     assert not flannel.same_config(ours, {"Network": "172.30.0.0/16", "SubnetLen": 24})
+    # Go's encoding/json matches keys case-insensitively, the backend's options too
+    assert flannel.same_config(ours, {"network": "172.30.0.0/16", "backend": {"type": "vxlan", "vni": 1}})
+    assert not flannel.same_config(ours, {"network": "172.30.0.0/16", "backend": {"type": "vxlan", "vni": 2}})
+    # dual-stack: defaults filled in for the IPv6 half as for the IPv4 one; EnableIPv6 false spelled out is default
+    dual = {**ours, "EnableIPv6": True, "IPv6Network": "fc00::/48"}
+    assert flannel.same_config(dual, {**dual, "IPv6SubnetLen": 64, "IPv6SubnetMin": "fc00:0:0:1::"})
+    assert not flannel.same_config(dual, {**dual, "IPv6SubnetLen": 56})
+    assert flannel.same_config(ours, {**ours, "EnableIPv6": False, "EnableIPv4": True})
 
 
 @pytest.mark.parametrize(("backend", "mtu"), [

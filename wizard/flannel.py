@@ -342,8 +342,12 @@ def effective(cfg: dict[str, Any]) -> dict[str, Any]:
     out.setdefault("EnableIPv4", True)
     out.setdefault("EnableIPv6", False)
     out.setdefault("EnableNFTables", False)
-    backend = dict(out.get("Backend") or {"Type": "udp"})  # flannel's code treats no Backend as udp
-    kind = str(backend.pop("Type", backend.pop("type", ""))).lower()
+    raw = out.get("Backend") if "Backend" in out else {"Type": "udp"}  # flannel's code treats no Backend as udp
+    raw = raw if isinstance(raw, dict) else {}
+    # backend options are read case-insensitively too: "vni" is VNI
+    names = {n.lower(): n for n in ("Type", *(n for opts in BACKEND_OPTIONS.values() for n in opts.values()))}
+    backend = {names.get(str(k).lower(), k): v for k, v in raw.items()}
+    kind = str(backend.get("Type", "")).lower()
     backend["Type"] = kind
     for key, value in BACKEND_DEFAULTS.get(kind, {}).items():
         backend.setdefault(key, value)
@@ -422,12 +426,6 @@ def udp_ports(backend: dict[str, Any], enable_ipv4: bool = True, enable_ipv6: bo
         return [UdpPort(500, "ipsec IKE (charon)", flannels=False),
                 UdpPort(4500, "ipsec NAT-T (charon)", flannels=False)]
     return []
-
-
-def udp_port(backend: dict[str, Any]) -> int | None:
-    """The first UDP port of the backend (IPv4), or None for backends without one."""
-    ports = udp_ports(backend)
-    return ports[0].port if ports else None
 
 
 # ---------------------------------------------------------------- leases
@@ -526,11 +524,6 @@ class LeaseIndex:
                 if found:
                     return found
         return None
-
-
-def lease_holding(ip: str, leases: list[tuple[str, str]]) -> str | None:
-    """One look-up; for many addresses build one LeaseIndex instead."""
-    return LeaseIndex(leases).holding(ip)
 
 
 def first_free_lease(checked: NetworkConfig, taken: Iterable[str]) -> Lease | None:
