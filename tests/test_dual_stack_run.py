@@ -3,13 +3,18 @@ subnet.env's IPv6 lines in flannel's order, and the lease read back by every ste
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
+from tests import lab
+from tests.kubeproxy import Service, iptables_save
 from tests.tui import FAST
 from wizard import scenarios
-from wizard.answers import parse
+from wizard.answers import load, parse
 from wizard.events import StepEvent
+from wizard.explain import explain
 from wizard.journal import Journal
+from wizard.node import Node
 from wizard.node.simulated import SimulatedNode
 from wizard.runner import Runner
 from wizard.steps import ORDER, Context
@@ -50,3 +55,25 @@ def test_a_dual_stack_node_from_answers_to_smoke_test(tmp_path: Path) -> None:
     # the etcd step lists both leases; the smoke test labels pods on the other node by its dual-stack lease
     assert "172.30.14.0/24 + fc00:0:0:e::/64 → 192.168.56.10" in said
     assert "node subnet 172.30.14.0/24 (192.168.56.10)" in said
+
+
+def test_explain_service_labels_endpoints_from_dual_stack_leases(etcd: lab.Etcd, tmp_path: Path) -> None:
+    """`explain-service --answers` against a real etcd holding dual-stack lease keys: each endpoint gets
+    its node's lease (the '&' keys used to raise AddressValueError in the lease parser)."""
+    prefix = f"/fwtest-{uuid.uuid4().hex[:8]}/network"
+    etcd.ctl("put", f"{prefix}/subnets/172.30.38.0-24&fc00:0:0:26::-64",
+             '{"PublicIP":"192.168.56.11","PublicIPv6":"fd00::11","BackendType":"vxlan"}')
+    etcd.ctl("put", f"{prefix}/subnets/172.30.46.0-24&fc00:0:0:2e::-64",
+             '{"PublicIP":"192.168.56.12","PublicIPv6":"fd00::12","BackendType":"vxlan"}')
+    answers_file = tmp_path / "answers.yaml"
+    answers_file.write_text(f"version: 1\netcd:\n  endpoints: ['{etcd.endpoint}']\n  prefix: {prefix}\n")
+    web = Service("default", "example-service", "10.254.124.145", 8080, ["172.30.38.2:8080", "172.30.46.2:8080"],
+                  node_port=30554)
+    real = Node(str(tmp_path))
+    try:
+        found = explain(real, "default", "example-service", rules=iptables_save([web]), answers=load(str(answers_file)))
+    finally:
+        real.close()
+    leases = {ip: label.lease for ip, label in found.labels.items()}
+    assert leases == {"172.30.38.2": "node subnet 172.30.38.0/24 (192.168.56.11)",
+                      "172.30.46.2": "node subnet 172.30.46.0/24 (192.168.56.12)"}

@@ -549,7 +549,8 @@ def first_free_lease(checked: NetworkConfig, taken: Iterable[str]) -> Lease | No
     sn6 = free(checked.v6, [lease.ipv6_subnet for lease in leases if lease.ipv6_subnet is not None])
     if (checked.v4 is not None and sn4 is None) or (checked.v6 is not None and sn6 is None):
         return None  # flanneld: "failed to acquire lease: out of subnets"
-    return Lease(sn4, sn6)  # type: ignore[arg-type]
+    return Lease(sn4 if isinstance(sn4, ipaddress.IPv4Network) else None,
+                 sn6 if isinstance(sn6, ipaddress.IPv6Network) else None)
 
 
 def subnet_env(checked: NetworkConfig, lease: Lease, mtu: int, ip_masq: bool) -> str:
