@@ -70,8 +70,8 @@ def findings(ctx: Context) -> list[Finding]:
     # every UDP port the backend listens on: vxlan's, udp's, wireguard's ListenPort and (IPv6 in separate
     # mode) ListenPortV6, ipsec's IKE ports 500 and 4500 (charon's, which flanneld starts)
     for port in flannel.udp_ports(net.flannel_config(secrets=False)["Backend"], net.enable_ipv4, net.enable_ipv6):
-        # an IPv4 bind test: the kernel's vxlan and wireguard sockets hold both families, so a port taken
-        # for IPv6 by either is seen here too
+        # the node's test binds the port for IPv4: a kernel wireguard device binds its port for both
+        # families, so another one on ListenPortV6 is seen; a program holding a port for IPv6 alone is not
         free = kernel.udp_port_free(port.port)
         ours = next((d for d in port.devices if node.links.link(d) is not None), None)
         free = free or ours is not None  # flannel's own device from an earlier run already holds it
