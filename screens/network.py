@@ -1,6 +1,7 @@
-"""Network: flannel's Network, SubnetLen (SubnetMin/Max under "advanced"), the service CIDR and the
-backend with only its own options. Checked as you type: flannel's own error texts, overlaps with
-this node's addresses and routes, capacity, and the MTU the backend will give."""
+"""Network: flannel's Network, SubnetLen (SubnetMin/Max under "advanced"), the dual-stack keys (under
+"IPv6 / dual-stack"), the service CIDR and the backend with only its own options. Checked as you type:
+flannel's own error texts, overlaps with this node's addresses and routes, capacity, and the MTU the
+backend will give."""
 
 from __future__ import annotations
 
@@ -18,13 +19,14 @@ if TYPE_CHECKING:
 
     from wizard.steps.network import Facts
 
-BACKENDS = ("vxlan", "host-gw", "udp", "ipip", "wireguard")
+BACKENDS = ("vxlan", "host-gw", "udp", "ipip", "wireguard", "ipsec")
 BACKEND_HELP = {
     "vxlan": "kernel VXLAN on UDP 8472; works across subnets; MTU − 50",
     "host-gw": "plain routes to other nodes; fastest; nodes must share one L2 network",
     "udp": "flanneld encapsulates in user space (UDP 8285); slow, for debugging",
     "ipip": "kernel IP-in-IP; MTU − 20",
     "wireguard": "encrypted tunnels; MTU − 80",
+    "ipsec": "kernel IPsec, keys by strongSwan's charon (UDP 500, 4500); PSK of 96+ characters; MTU − 77",
 }
 
 
@@ -48,8 +50,15 @@ BACKEND_FIELDS: dict[str, tuple[FieldSpec, ...]] = {
         _opt("wireguard", "psk_env", "PSK env var", "str", placeholder="none"),
         _opt("wireguard", "psk_file", "PSK file", "str", placeholder="none"),
         _opt("wireguard", "listen_port", "Listen port", placeholder="51820"),
+        _opt("wireguard", "listen_port_v6", "Port IPv6", placeholder="51821"),
         _opt("wireguard", "mtu", "MTU", placeholder="auto"),
         _opt("wireguard", "persistent_keepalive_interval", "Keepalive (s)", placeholder="0"),
+    ),
+    "ipsec": (
+        _opt("ipsec", "psk_env", "PSK env var", "str", placeholder="none"),
+        _opt("ipsec", "psk_file", "PSK file", "str", placeholder="none"),
+        _opt("ipsec", "udp_encap", "UDPEncap", "bool"),
+        _opt("ipsec", "esp_proposal", "ESPProposal", "str", placeholder="aes128gcm16-sha256-prfsha256-ecp256"),
     ),
 }
 MAIN = (
@@ -63,6 +72,14 @@ ADVANCED = (
     FieldSpec(("network", "subnet_min"), "SubnetMin", optional=True, placeholder="the second subnet"),
     FieldSpec(("network", "subnet_max"), "SubnetMax", optional=True, placeholder="the last subnet"),
 )
+DUAL_STACK = (
+    FieldSpec(("network", "enable_ipv6"), "EnableIPv6", "bool"),
+    FieldSpec(("network", "ipv6_cidr"), "IPv6Network", optional=True, placeholder="fc00::/48"),
+    FieldSpec(("network", "ipv6_subnet_len"), "IPv6SubnetLen", "int", optional=True, placeholder="64"),
+    FieldSpec(("network", "ipv6_subnet_min"), "IPv6SubnetMin", optional=True, placeholder="the second subnet"),
+    FieldSpec(("network", "ipv6_subnet_max"), "IPv6SubnetMax", optional=True, placeholder="the last subnet"),
+    FieldSpec(("network", "enable_ipv4"), "EnableIPv4", "bool"),
+)
 TYPE = FieldSpec(("network", "backend", "type"), "Backend", "select", options=tuple((b, b) for b in BACKENDS))
 
 
@@ -70,7 +87,7 @@ class NetworkPage(StepScreen):
     NAME = "network"
     HEADING = "Network — flannel's address plan and backend"
     SECTION = ("network",)
-    FIELDS = (*MAIN, *ADVANCED, TYPE, *(f for fields in BACKEND_FIELDS.values() for f in fields))
+    FIELDS = (*MAIN, *ADVANCED, *DUAL_STACK, TYPE, *(f for fields in BACKEND_FIELDS.values() for f in fields))
 
     facts: Facts | None = None
 
@@ -84,6 +101,11 @@ class NetworkPage(StepScreen):
         with Collapsible(title="advanced: SubnetMin / SubnetMax", collapsed=not any(get(s.path) for s in ADVANCED),
                          id="advanced"):
             for spec in ADVANCED:
+                yield FieldRow(spec, get(spec.path))
+        # open when the answers already ask for something other than IPv4 alone
+        single = get(("network", "enable_ipv4")) is not False and not any(get(s.path) for s in DUAL_STACK[:-1])
+        with Collapsible(title="IPv6 / dual-stack", collapsed=single, id="dual-stack"):
+            for spec in DUAL_STACK:
                 yield FieldRow(spec, get(spec.path))
         current = get(TYPE.path) or "vxlan"
         yield FieldRow(TYPE, current)

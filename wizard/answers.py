@@ -5,6 +5,7 @@ Secrets are never values here, only references (`password_env`, `password_file`,
 
 from __future__ import annotations
 
+import base64
 import difflib
 import ipaddress
 import os
@@ -272,8 +273,9 @@ class Etcd(Section):
         return any(e.startswith("https://") for e in self.endpoints)
 
 
-_TYPE = "The backend: vxlan | host-gw | udp | ipip | wireguard."
-_MTU = "null = the interface's MTU less the backend's overhead."
+_TYPE = "The backend: vxlan | host-gw | udp | ipip | wireguard | ipsec."
+# flannel reads Backend.MTU as the underlay's MTU and takes the backend's overhead off it (vxlan/device.go)
+_MTU = "null = the interface's MTU."
 
 
 class Vxlan(Section):
@@ -289,7 +291,8 @@ class Vxlan(Section):
                                  "route directly (like host-gw) instead of through VXLAN.")
     learning: bool = Field(False, description="vxlan: flannel's Learning: address learning on the VXLAN device "
                            "(flannel.1).")
-    mtu: int | None = Field(None, ge=576, le=9000, description=f"vxlan: flannel's MTU of flannel.1 (576 to 9000); "
+    mtu: int | None = Field(None, ge=576, le=9000, description="vxlan: flannel's MTU, the MTU of the network the "
+                            "VXLAN packets travel on (576 to 9000); flannel.1 and FLANNEL_MTU get 50 less. "
                             f"{_MTU}")
 
 
@@ -330,8 +333,9 @@ class Wireguard(Section):
                              "IPv4 (51820).")
     listen_port_v6: int = Field(51821, ge=1, le=65535, description="wireguard: flannel's ListenPortV6, the UDP "
                                 "port for IPv6 (51821).")
-    mtu: int | None = Field(None, ge=576, le=9000, description=f"wireguard: flannel's MTU of the wireguard device "
-                            f"(576 to 9000); {_MTU}")
+    mtu: int | None = Field(None, ge=576, le=9000, description="wireguard: flannel's MTU, the MTU of the network "
+                            "the encrypted packets travel on (576 to 9000); flannel-wg and FLANNEL_MTU get 80 less. "
+                            f"{_MTU}")
     persistent_keepalive_interval: int | None = Field(
         None, ge=0, le=65535, description="wireguard: flannel's PersistentKeepaliveInterval, in seconds; null or 0 "
         "= no keepalives.")
@@ -340,9 +344,36 @@ class Wireguard(Section):
         "or ipv6.")
 
 
-Backend = Annotated[Vxlan | HostGw | Udp | Ipip | Wireguard, Field(discriminator="type")]
+def _proposal(value: str) -> str:
+    # handed to strongSwan's charon as one proposal: algorithms joined by '-', several proposals by ','
+    if not re.fullmatch(r"[A-Za-z0-9_]+(?:[-,][A-Za-z0-9_]+)*", value):
+        raise _bad(f"{_show(value)} is not an ESP proposal — write it like aes128gcm16-sha256-prfsha256-ecp256 "
+                   "(algorithms joined by '-')")
+    return value
+
+
+class Ipsec(Section):
+    """ipsec options: psk_env or psk_file (required), udp_encap, esp_proposal."""
+
+    type: Literal["ipsec"] = Field(description=f"{_TYPE} ipsec: pod traffic encrypted by the kernel's IPsec, keys "
+                                   "agreed by strongSwan's charon (UDP 500 and 4500).")
+    psk_env: EnvName | None = Field(
+        None, description="ipsec: the environment variable holding flannel's PSK (required, at least "
+        f"{flannel.IPSEC_PSK_MIN} characters), e.g. FLANNEL_PSK. The key is never written here; keep one of "
+        "psk_env and psk_file.")
+    psk_file: Annotated[str, _node_path("/root/.flannel-psk", words=False)] | None = Field(
+        None, description=f"ipsec: a file holding flannel's PSK (required, at least {flannel.IPSEC_PSK_MIN} "
+        "characters), e.g. /root/.flannel-psk. The key is never written here; keep one of psk_env and psk_file.")
+    udp_encap: bool = Field(False, description="ipsec: flannel's UDPEncap: ESP inside UDP port 4500, through NAT "
+                            "gateways; FLANNEL_MTU gets 8 less.")
+    esp_proposal: Annotated[str, AfterValidator(_proposal)] | None = Field(
+        None, description="ipsec: flannel's ESPProposal, the ESP proposal charon offers; null = "
+        f"{flannel.IPSEC_ESP_PROPOSAL}.")
+
+
+Backend = Annotated[Vxlan | HostGw | Udp | Ipip | Wireguard | Ipsec, Field(discriminator="type")]
 BACKEND_MODELS: dict[str, type[Section]] = {
-    "vxlan": Vxlan, "host-gw": HostGw, "udp": Udp, "ipip": Ipip, "wireguard": Wireguard,
+    "vxlan": Vxlan, "host-gw": HostGw, "udp": Udp, "ipip": Ipip, "wireguard": Wireguard, "ipsec": Ipsec,
 }
 
 
@@ -359,14 +390,52 @@ class Network(Section):
                                    "like 172.30.254.0; default: the last subnet.")
     service_cidr: str | None = Field("10.254.0.0/16", description="kube-apiserver's --service-cluster-ip-range; "
                                      "must not overlap cidr (null: not checked).")
+    enable_ipv4: bool = Field(True, description="flannel's EnableIPv4. Keep true: flannel's etcd subnet manager "
+                              "leases an IPv4 subnet to every node (IPv6-only needs --kube-subnet-mgr).")
+    enable_ipv6: bool = Field(False, description="flannel's EnableIPv6: dual-stack, each node also leases an "
+                              "IPv6 subnet of ipv6_cidr (backends vxlan, wireguard, host-gw).")
+    ipv6_cidr: str | None = Field(None, description="flannel's IPv6Network: all IPv6 pod addresses, as a CIDR "
+                                  "like fc00::/48 (needed with enable_ipv6).")
+    ipv6_subnet_len: int | None = Field(None, ge=1, le=128, description="flannel's IPv6SubnetLen; default: 64, or "
+                                        "ipv6_cidr's prefix + 2 when that is longer than /62.")
+    ipv6_subnet_min: str | None = Field(None, description="flannel's IPv6SubnetMin, the first IPv6 subnet a node "
+                                        "may lease; default: the second subnet.")
+    ipv6_subnet_max: str | None = Field(None, description="flannel's IPv6SubnetMax, the last IPv6 subnet a node "
+                                        "may lease; default: the last subnet.")
     backend: Backend = Field(default_factory=lambda: Vxlan(type="vxlan"),
-                             description="flannel's Backend: type: vxlan | host-gw | udp | ipip | wireguard, and "
-                             "that type's options.")
+                             description="flannel's Backend: type: vxlan | host-gw | udp | ipip | wireguard | ipsec, "
+                             "and that type's options.")
 
     @field_validator("cidr", "service_cidr")
     @classmethod
     def _cidr(cls, value: str | None) -> str | None:
         return None if value is None else _network(value, "it")
+
+    @field_validator("ipv6_cidr")
+    @classmethod
+    def _cidr6(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            net = ipaddress.IPv6Network(value, strict=False)
+        except ValueError:
+            raise ValueError(f"{_show(value)} is not an IPv6 CIDR — write it like fc00::/48") from None
+        if "/" not in value:
+            raise ValueError(f"{_show(value)} has no prefix length — write it like fc00::/48")
+        if ipaddress.IPv6Interface(value).ip != net.network_address:
+            raise ValueError(f"{_show(value)} has host bits set — did you mean {net}?")
+        return value
+
+    @field_validator("ipv6_subnet_min", "ipv6_subnet_max")
+    @classmethod
+    def _address6(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            ipaddress.IPv6Address(value)
+        except ValueError:
+            raise ValueError(f"{_show(value)} is not an IPv6 address — write it like fc00:0:0:1::") from None
+        return value
 
     @field_validator("subnet_min", "subnet_max")
     @classmethod
@@ -388,6 +457,15 @@ class Network(Section):
             cfg["SubnetMin"] = self.subnet_min
         if self.subnet_max:
             cfg["SubnetMax"] = self.subnet_max
+        # the dual-stack keys only when asked for, so a single-stack config reads as it always did
+        if not self.enable_ipv4:
+            cfg["EnableIPv4"] = False
+        if self.enable_ipv6:
+            cfg["EnableIPv6"] = True
+            for key, value in (("IPv6Network", self.ipv6_cidr), ("IPv6SubnetLen", self.ipv6_subnet_len),
+                               ("IPv6SubnetMin", self.ipv6_subnet_min), ("IPv6SubnetMax", self.ipv6_subnet_max)):
+                if value is not None:
+                    cfg[key] = value
         backend: dict[str, Any] = {"Type": self.backend.type}
         names = flannel.BACKEND_OPTIONS[self.backend.type]
         for key in names:
@@ -395,7 +473,7 @@ class Network(Section):
                 continue
             if key in self.backend.model_fields_set and getattr(self.backend, key) is not None:
                 backend[names[key]] = getattr(self.backend, key)
-        if isinstance(self.backend, Wireguard) and (self.backend.psk_env or self.backend.psk_file):
+        if isinstance(self.backend, (Wireguard, Ipsec)) and (self.backend.psk_env or self.backend.psk_file):
             backend["PSK"] = read_secret(self.backend.psk_env, self.backend.psk_file) if secrets else "********"
         cfg["Backend"] = backend
         return cfg
@@ -871,20 +949,12 @@ def _semantic(answers: Answers) -> list[tuple[tuple[Any, ...], str]]:
     """Rules that span several keys: flannel's own config rules, overlaps, secrets, TLS pairs."""
     out: list[tuple[tuple[Any, ...], str]] = []
     net = answers.network
-    where = {"Network": "cidr", "SubnetLen": "subnet_len", "SubnetMin": "subnet_min", "SubnetMax": "subnet_max"}
-    try:
-        flannel.subnet_range(net.flannel_config(secrets=False))
-    except flannel.ConfigProblem as exc:
-        out.append((("network", where[exc.field]), f"{exc.message} (flannel's rule) — adjust network.{where[exc.field]}"))
+    out.extend(_network_rules(net))
     if net.service_cidr:
         pod, svc = ipaddress.IPv4Network(net.cidr), ipaddress.IPv4Network(net.service_cidr)
         if pod.overlaps(svc):
             out.append((("network", "service_cidr"), f"service CIDR {svc} overlaps the flannel network {pod} — kube-proxy would capture pod traffic; choose ranges that do not overlap"))
-    if isinstance(net.backend, Wireguard):
-        if net.backend.psk_env and net.backend.psk_file:
-            out.append((("network", "backend", "psk_file"), "psk_env and psk_file are both given — keep one of them"))
-        elif net.backend.psk_env and env_secret(net.backend.psk_env) is None:
-            out.append((("network", "backend", "psk_env"), f"environment variable {net.backend.psk_env} is not set — export it before running"))
+    out.extend(_psk_rules(net.backend))
     etcd = answers.etcd
     if etcd.password_env and etcd.password_file:
         out.append((("etcd", "password_file"), "password_env and password_file are both given — keep one of them"))
@@ -908,6 +978,75 @@ def _semantic(answers: Answers) -> list[tuple[tuple[Any, ...], str]]:
     if not opts.individual and not opts.combined:
         out.append((("docker", "opts", "combined"), "individual and combined are both false — set at least one (mk-docker-opts.sh would write both)"))
     return out
+
+
+# flannel's config key -> the answers key it comes from
+_WHERE = {"Network": "cidr", "SubnetLen": "subnet_len", "SubnetMin": "subnet_min", "SubnetMax": "subnet_max",
+          "EnableIPv4": "enable_ipv4", "EnableIPv6": "enable_ipv6", "IPv6Network": "ipv6_cidr",
+          "IPv6SubnetLen": "ipv6_subnet_len", "IPv6SubnetMin": "ipv6_subnet_min", "IPv6SubnetMax": "ipv6_subnet_max"}
+
+
+def _network_rules(net: Network) -> list[tuple[tuple[Any, ...], str]]:
+    """flannel's first objection to the config, as flanneld would log it; when flannel has none, what the
+    wizard finds that flannel accepts but that cannot work (said to be the wizard's own)."""
+    out: list[tuple[tuple[Any, ...], str]] = []
+    if not net.enable_ipv6:
+        given = [k for k in ("ipv6_cidr", "ipv6_subnet_len", "ipv6_subnet_min", "ipv6_subnet_max") if getattr(net, k)]
+        for key in given:
+            out.append((("network", key), f"network.{key} is set but enable_ipv6 is false, and flannel reads no IPv6 key without "
+                        "EnableIPv6 (the wizard's own check) — set network.enable_ipv6: true, or remove it"))
+    cfg = net.flannel_config(secrets=False)
+    try:
+        checked = flannel.check_config(cfg)
+    except flannel.ConfigProblem as exc:
+        key = _WHERE.get(exc.field, "cidr")
+        return [*out, (("network", key), f"{exc.message} (flannel's rule) — adjust network.{key}")]
+    for problem in flannel.own_findings(cfg, checked):
+        key = _WHERE.get(problem.field, "cidr")
+        fix = f"adjust network.{key}"
+        if problem.field == "EnableIPv6":
+            fix = "choose backend vxlan, wireguard or host-gw, or set network.enable_ipv6: false"
+        elif problem.field == "EnableIPv4":
+            fix = "set network.enable_ipv4: true (dual-stack: add enable_ipv6: true)"
+        out.append((("network", key), f"{problem.message} (the wizard's own check; flannel has no such rule) — {fix}"))
+    return out
+
+
+def _psk_rules(backend: Any) -> list[tuple[tuple[Any, ...], str]]:
+    """The PSK as the backend reads it when flanneld registers the network: ipsec's length rule and
+    wireguard's key format (wgtypes.ParseKey), in flannel's words. The key itself is never shown."""
+    if not isinstance(backend, (Wireguard, Ipsec)):
+        return []
+    where = ("network", "backend", "psk_file" if backend.psk_file else "psk_env")
+    if backend.psk_env and backend.psk_file:
+        return [(("network", "backend", "psk_file"), "psk_env and psk_file are both given — keep one of them")]
+    if backend.psk_env and env_secret(backend.psk_env) is None:
+        return [(("network", "backend", "psk_env"), f"environment variable {backend.psk_env} is not set — export "
+                 "it before running")]
+    psk = ""
+    if backend.psk_env or backend.psk_file:
+        try:
+            psk = read_secret(backend.psk_env, backend.psk_file) or ""
+        except InputError as exc:
+            return [(where, f"{exc.what} — {exc.fix}" if exc.fix else exc.what)]
+    if isinstance(backend, Ipsec):
+        if len(psk.encode()) < flannel.IPSEC_PSK_MIN:
+            # flannel's RegisterNetwork refuses an empty or short PSK alike; the length is in bytes
+            said = "no PSK is given" if not psk else f"the PSK has {len(psk.encode())} characters"
+            return [(where, f"{flannel.IPSEC_PSK_SHORT} (flannel's rule: ipsec needs a PSK of at least "
+                     f"{flannel.IPSEC_PSK_MIN} characters; {said}) — set psk_env or psk_file to one, e.g. from "
+                     "`dd if=/dev/urandom count=48 bs=1 status=none | xxd -p -c 48`")]
+        return []
+    if psk:
+        try:
+            raw = base64.b64decode(psk, validate=True)
+        except ValueError:
+            return [(where, "could not parse psk: wgtypes: failed to parse base64-encoded key (flannel's error: the "
+                     "PSK is not base64) — give a key from `wg genpsk`")]
+        if len(raw) != 32:
+            return [(where, f"could not parse psk: wgtypes: incorrect key size: {len(raw)} (flannel's error: a "
+                     "wireguard PSK is 32 bytes) — give a key from `wg genpsk`")]
+    return []
 
 
 Loc = tuple[Any, ...]

@@ -271,9 +271,10 @@ def _lease_labels(node: Node, answers: Answers, endpoints: list[str]) -> dict[st
     finally:
         store.close()
     out = {}
+    index = flannel.LeaseIndex(leases)  # once: a look-up per endpoint, not a pass over every lease
     for endpoint in endpoints:
         ip = endpoint.rsplit(":", 1)[0]
-        where = flannel.lease_holding(ip, leases)
+        where = index.holding(ip)
         if where:
             out[ip] = where
     return out

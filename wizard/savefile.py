@@ -48,9 +48,9 @@ def secrets_needed(answers: Answers) -> list[str]:
     psk_env = getattr(backend, "psk_env", None)
     psk_file = getattr(backend, "psk_file", None)
     if psk_env:
-        out.append(f"export {psk_env}=<wireguard PSK>")
+        out.append(f"export {psk_env}=<{backend.type} PSK>")
     elif psk_file:
-        out.append(f"the wireguard PSK in {psk_file}")
+        out.append(f"the {backend.type} PSK in {psk_file}")
     return out
 
 

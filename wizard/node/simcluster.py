@@ -91,8 +91,9 @@ class SimCluster:
         if mine:
             subnets.append(ipaddress.IPv4Interface(mine).network)
         for key, _ in self.node.store.list(""):
-            if "/subnets/" in key:
-                net = ipaddress.IPv4Network(flannel.lease_subnet(key))
+            lease = flannel.parse_lease_key(key) if "/subnets/" in key else None
+            if lease is not None and lease.subnet is not None:
+                net = lease.subnet
                 if net not in subnets:
                     subnets.append(net)
         subnets = subnets or [ipaddress.IPv4Network("172.30.1.0/24")]

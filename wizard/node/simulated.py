@@ -309,31 +309,26 @@ class SimulatedNode:
         if found is None:
             return f"Couldn't fetch network config: 100: Key not found ({prefix}/config)"
         cfg = json.loads(found[0])
-        rng = flannel.subnet_range(cfg)
+        try:
+            checked = flannel.check_config(cfg)
+        except flannel.ConfigProblem as exc:
+            return f"Couldn't fetch network config: {exc.message}"
         public_ip = self.scenario.get("public_ip", "127.0.0.1")
         taken = dict(self.store.list(prefix + "/subnets/"))
         mine = next((k for k, v in taken.items() if json.loads(v).get("PublicIP") == public_ip), None)
-        if mine is None:
-            for candidate in rng.network.subnets(new_prefix=rng.subnet_len):
-                if candidate.network_address < rng.first or candidate.network_address > rng.last:
-                    continue
-                key = f"{prefix}/subnets/{flannel.lease_key(str(candidate))}"
-                if key not in taken:
-                    value = {"PublicIP": public_ip, "BackendType": cfg["Backend"]["Type"],
-                             "BackendData": {"VNI": 1, "VtepMAC": "c6:d2:32:6f:8f:44"}}
-                    self.store.put(key, json.dumps(value))
-                    mine = key
-                    break
-            else:
+        lease = flannel.parse_lease_key(mine) if mine else None
+        if lease is None:
+            lease = flannel.first_free_lease(checked, taken)
+            if lease is None:
                 return "failed to acquire lease: out of subnets"
-        subnet = ipaddress.IPv4Network(flannel.lease_subnet(mine))
+            value = {"PublicIP": public_ip, "BackendType": cfg["Backend"]["Type"],
+                     "BackendData": {"VNI": 1, "VtepMAC": "c6:d2:32:6f:8f:44"}}
+            self.store.put(f"{prefix}/subnets/{lease.key}", json.dumps(value))
         device_mtu = self.links.default_mtu() or 1500
         mtu = flannel.backend_mtu(cfg["Backend"], device_mtu)
-        masq = "true" if flag("ip-masq", "false") == "true" else "false"
+        masq = flag("ip-masq", "false") == "true"
         subnet_file = flag("subnet-file", "/run/flannel/subnet.env")
-        self.files.write(subnet_file, (
-            f"FLANNEL_NETWORK={cfg['Network']}\nFLANNEL_SUBNET={subnet.network_address + 1}/{subnet.prefixlen}\n"
-            f"FLANNEL_MTU={mtu}\nFLANNEL_IPMASQ={masq}\n").encode())
+        self.files.write(subnet_file, flannel.subnet_env(checked, lease, mtu, masq).encode())
         return ""
 
 

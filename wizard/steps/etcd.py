@@ -137,7 +137,9 @@ def verify(ctx: Context, facts: Facts) -> list[Check]:
         return [Note("failed", f"{key} is absent after writing it")]
     existing = _parse(found[0])
     if existing is None or not flannel.same_config(existing, wanted):
-        return [Note("failed", f"{key} does not hold the intended config", found[0])]
+        # what is there, with a wireguard or ipsec PSK masked as everywhere else the config is shown
+        shown = found[0] if existing is None else flannel.to_json(flannel.redacted(existing))
+        return [Note("failed", f"{key} does not hold the intended config", shown)]
     return [Note("ok", f"{key} holds the intended config")]
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -146,11 +145,10 @@ def verify(ctx: Context, facts: Facts) -> list[Check]:
         checks.append(Note("failed", f"{a.flanneld.subnet_file} has FLANNEL_NETWORK={network}, not {in_force['Network']}",
                            f"flanneld runs with another config; restart {service} and check FLANNEL_ETCD_PREFIX"))
         return checks
-    try:
-        lease = ipaddress.IPv4Interface(subnet).network
-    except ValueError:
+    lease = flannel.env_lease(env)  # with FLANNEL_IPV6_SUBNET the key is flannel's dual-stack `v4&v6` one
+    if lease is None:
         return [Note("failed", f"FLANNEL_SUBNET={subnet!r} in {a.flanneld.subnet_file} is not a subnet")]
-    key = f"{a.etcd.prefix}/subnets/{flannel.lease_key(str(lease))}"
+    key = f"{a.etcd.prefix}/subnets/{lease.key}"
     try:
         found = ctx.store().get(key)
     except WizardError as exc:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from wizard import flannel
 from wizard.steps import Plan, Step
@@ -82,7 +82,6 @@ def plan(answers: Answers, facts: Facts) -> Plan:
             continue  # the connected route of an address already reported
         result.note("failed", f"flannel network {net} overlaps the route {route}",
                     "traffic to pods would leave through that route: choose another network.cidr")
-    mtu = flannel.backend_mtu(cfg["Backend"], facts.iface_mtu)
     if result.failed:
         return result
     result.note(
@@ -90,10 +89,35 @@ def plan(answers: Answers, facts: Facts) -> Plan:
         f"{net}: {rng.count} node subnets /{rng.subnet_len} ({rng.first} … {rng.last}), "
         f"{rng.addresses_per_subnet} pod addresses each",
     )
-    result.note("ok", f"FLANNEL_MTU will be {mtu} ({cfg['Backend']['Type']} on {facts.iface}, MTU {facts.iface_mtu})")
+    v6 = flannel.check_config(cfg).v6
+    if v6 is not None:
+        result.note("ok", f"{v6.network}: {v6.count} node IPv6 subnets /{v6.subnet_len} ({v6.first} … {v6.last})")
+        # the docker step writes what mk-docker-opts.sh writes, and the script reads no FLANNEL_IPV6_* key
+        result.note("warn", "docker0 gets no IPv6 address: mk-docker-opts.sh passes on FLANNEL_SUBNET and "
+                    "FLANNEL_MTU only, not FLANNEL_IPV6_SUBNET",
+                    "IPv6 pod addresses come from a CNI config (flannel's CNI plugin reads FLANNEL_IPV6_SUBNET), "
+                    "or set docker's fixed-cidr-v6 to this node's FLANNEL_IPV6_SUBNET yourself")
+    result.note(*_mtu_note(cfg["Backend"], facts))
     if answers.network.service_cidr:
         result.note("ok", f"service CIDR {answers.network.service_cidr} does not overlap")
     return result
+
+
+def _mtu_note(backend: dict[str, Any], facts: Facts) -> tuple[str, str, str]:
+    """FLANNEL_MTU as the backend computes it, and how: Backend.MTU is the underlay's MTU for vxlan and
+    wireguard (flannel takes the overhead off it), the interface's MTU for every backend otherwise."""
+    kind = str(backend["Type"])
+    mtu = flannel.backend_mtu(backend, facts.iface_mtu)
+    underlay = backend.get("MTU") if kind in ("vxlan", "wireguard") else None
+    overhead = (underlay or facts.iface_mtu) - mtu
+    source = f"Backend.MTU {underlay}" if underlay else f"MTU {facts.iface_mtu} of {facts.iface}"
+    how = f"{source} − {overhead} for {kind}" if overhead else f"{source}, {kind} adds no header"
+    if underlay and underlay > facts.iface_mtu:
+        # the wizard's own finding: flannel sets what it is told, and the kernel then drops or fragments
+        return ("warn", f"FLANNEL_MTU will be {mtu} ({how}), but {facts.iface} carries only {facts.iface_mtu}",
+                f"packets of the full pod MTU would not fit {facts.iface}: lower network.backend.mtu to at most "
+                f"{facts.iface_mtu}, or leave it null")
+    return ("ok", f"FLANNEL_MTU will be {mtu} ({how})", "")
 
 
 STEP = Step("network", "checking the flannel network against this node", inspect, plan, makes_changes=False)

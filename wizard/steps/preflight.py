@@ -66,16 +66,26 @@ def findings(ctx: Context) -> list[Finding]:
     swaps = kernel.swaps()
     out.append(Finding("Swap", "WARNING", not swaps, "swap is enabled; kubelet refuses to start with swap on by default",
                        "swapoff -a and remove swap from /etc/fstab"))
-    port = flannel.udp_port(answers.network.flannel_config(secrets=False)["Backend"])
-    if port:
-        free = kernel.udp_port_free(port)
-        owner = ""
-        if not free and backend == "vxlan":
-            vni = answers.network.backend.vni  # type: ignore[union-attr]
-            owner = f"flannel.{vni}"
-            free = node.links.link(owner) is not None  # flannel's own device already holds it
-        out.append(Finding(f"Port-{port}", "ERROR", free, f"UDP port {port} ({backend}) is in use by another program",
-                           f"free UDP port {port} or choose another backend port"))
+    net = answers.network
+    # every UDP port the backend listens on: vxlan's, udp's, wireguard's ListenPort and (IPv6 in separate
+    # mode) ListenPortV6, ipsec's IKE ports 500 and 4500 (charon's, which flanneld starts)
+    for port in flannel.udp_ports(net.flannel_config(secrets=False)["Backend"], net.enable_ipv4, net.enable_ipv6):
+        # the node's test binds the port for IPv4: a kernel wireguard device binds its port for both
+        # families, so another one on ListenPortV6 is seen; a program holding a port for IPv6 alone is not
+        free = kernel.udp_port_free(port.port)
+        ours = next((d for d in port.devices if node.links.link(d) is not None), None)
+        free = free or ours is not None  # flannel's own device from an earlier run already holds it
+        name, what = f"Port-{port.port}", f"UDP port {port.port} ({port.what})"
+        if port.flannels:
+            out.append(Finding(name, "ERROR", free, f"{what} is in use by another program",
+                               f"free UDP port {port.port} or choose another backend port"))
+        else:
+            # flannel's code opens no socket here and cannot tell its own charon from another IKE daemon
+            out.append(Finding(name, "WARNING", free, f"{what} is in use: by flanneld's own charon if flanneld "
+                               "already runs the ipsec backend, else by another IKE daemon, and then flanneld's "
+                               "charon cannot start",
+                               f"`ss -ulpn sport = :{port.port}` shows who holds it; stop a strongswan/libreswan "
+                               "service there"))
     return out
 
 

@@ -248,8 +248,9 @@ class Run:
             leases = self.ctx.store().list(self.ctx.answers.etcd.prefix + "/subnets/")
         except WizardError as exc:
             lines.append(f"cannot read the leases: {exc.what}")
+        index = flannel.LeaseIndex(leases)  # once: a look-up per endpoint, not a pass over every lease
         for ip in ips:
-            lines.append(f"{ip}: {flannel.lease_holding(str(ip), leases) or 'no lease holds it'}")
+            lines.append(f"{ip}: {index.holding(str(ip)) or 'no lease holds it'}")
         text = self.ctx.node.files.read_text(self.ctx.answers.flanneld.subnet_file)
         mine = flannel.parse_env(text).get("FLANNEL_SUBNET", "") if text else ""
         here = [str(ip) for ip in ips if mine and ip in ipaddress.IPv4Interface(mine).network]
