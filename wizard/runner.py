@@ -415,8 +415,11 @@ class Runner:
             if self._interrupted.is_set():
                 raise KeyboardInterrupt  # a second Ctrl+C: the operator really means it
             self._interrupted.set()
-            self._emit("wizard", "warn", "interrupt: finishing the change in flight, then rolling back this step",
-                       kind="run")
+            # said from another thread: the handler may have interrupted this one inside a write to the
+            # same stream, and writing from here would be a reentrant call on its buffer
+            threading.Thread(target=self._emit, daemon=True, name="interrupt-note",
+                             args=("wizard", "warn", "interrupt: finishing the change in flight, then rolling "
+                                   "back this step"), kwargs={"kind": "run"}).start()
 
         previous = signal.signal(signal.SIGINT, handler)
         return lambda: signal.signal(signal.SIGINT, previous)
