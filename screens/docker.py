@@ -84,7 +84,6 @@ class DockerPage(StepScreen):
         """The docker step's plan for these answers, as apply will make it: the bridge before and after,
         and the opts file byte for byte (or, before flanneld has its lease, for the first lease it may get)."""
         from wizard.changes import BridgeAddress, FileWrite
-        from wizard.steps.docker import Output
 
         answers = self.session.partial()
         name = answers.docker.bridge
@@ -108,7 +107,7 @@ class DockerPage(StepScreen):
             return
         plan = self.session.plan("docker", facts)
         # the engine decides the file from docker's unit when the answer is auto
-        opts_file = plan.output.opts_file if isinstance(plan.output, Output) else answers.docker.opts_file
+        opts_file: str = getattr(plan.output, "opts_file", None) or answers.docker.opts_file
         out = Text(f"{opts_file}, exactly:\n", style="bold")
         bridge = next((c for c in plan.changes if isinstance(c, BridgeAddress)), None)
         files = [c for c in plan.changes if isinstance(c, FileWrite)]
@@ -130,6 +129,8 @@ class DockerPage(StepScreen):
         else:
             out.append(f"(for {opts.example_for}; the lease decides)\n", style="dim")
             out.append((opts.example or b"").decode(errors="replace"))
+        if opts is not None and opts.why:
+            out.append(f"({opts.why})", style="dim")  # whether docker.service passes it to dockerd
         for change in files:
             if change is not opts:
                 out.append(f"\n{change.summary()}", style="dim")

@@ -158,3 +158,35 @@ def test_the_judge_leaves_nothing_behind(tmp_path: Path) -> None:
     accepted = realdockerd.judge(["--bip=172.30.46.1/24", "--mtu=1450"], config)
     assert accepted.accepted, accepted.message
     assert state() == before
+
+
+AGREE = [
+    (["--bip=172.30.46.1/24"], {"bip": "172.30.46.1/24"}),
+    (["--bip=172.30.46.1/24", "--mtu=1450"], {"debug": True}),
+    (["--log-opt", "max-size=1m"], {"log-opts": {"max-size": "2m"}}),
+    (["-D"], {"debug": True}),
+    (["--ip-masq=false"], {"ip-masq": False}),
+    (["--add-runtime", "x=/bin/true"], {"runtimes": {"y": {"path": "/bin/true"}}}),  # merged, not refused
+    (["--insecure-registry", "a:5000"], {"insecure-registries": ["b:5000"]}),
+]
+
+
+@pytest.mark.parametrize(("args", "config"), AGREE, ids=[" ".join(a) for a, _ in AGREE])
+def test_the_demos_dockerd_refuses_what_the_real_one_refuses(tmp_path: Path, args: list[str], config: dict) -> None:
+    """The demo's dockerd (wizard/node/simulated.py) decides like Debian's dockerd 20.10."""
+    from wizard import scenarios
+    from wizard.node.simulated import SimulatedNode
+
+    path = tmp_path / "daemon.json"
+    path.write_text(json.dumps(config))
+    real = realdockerd.judge(args, path)
+    profile = scenarios.load("fresh-node")
+    profile["files"] = {**profile.get("files", {}), "/etc/docker/daemon.json": json.dumps(config),
+                        "/etc/systemd/system/docker.service.d/20-flags.conf":
+                            f"[Service]\nExecStart=\nExecStart=/usr/bin/dockerd {' '.join(args)}\n"}
+    demo = SimulatedNode(profile, root=str(tmp_path / "demo"))
+    started = demo.commands.run("systemctl", "restart", "docker")
+    assert (started.rc == 0) == real.accepted, (real.message, demo.unit_log.get("docker.service"))
+    if not real.accepted:
+        said = real.message.split("configuration file: ", 1)[1].split(":")[0]  # the key dockerd names
+        assert f"configuration file: {said}: (from flag:" in demo.unit_log["docker.service"]
