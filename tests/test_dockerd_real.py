@@ -15,7 +15,7 @@ import pytest
 
 from tests import lab, realdockerd, unitfixtures
 from tests.conftest import run_wizard
-from tests.nodelab import LabNode
+from tests.nodelab import IGNORE, LabNode
 from wizard import dockerunit, units
 from wizard.node.files import Files
 
@@ -190,3 +190,36 @@ def test_the_demos_dockerd_refuses_what_the_real_one_refuses(tmp_path: Path, arg
     if not real.accepted:
         said = real.message.split("configuration file: ", 1)[1].split(":")[0]  # the key dockerd names
         assert f"configuration file: {said}: (from flag:" in demo.unit_log["docker.service"]
+
+
+def test_a_whole_run_on_the_article_node_plans_what_it_makes_and_dockerd_accepts_it(node: LabNode, tmp_path: Path) -> None:
+    """config.example.yaml from a fresh node with CentOS's docker.service and the flannel drop-in: the
+    plan lists the docker changes before flanneld has a lease (the pending path), apply makes as many,
+    and the real dockerd takes the result. (cgroup is skipped: CentOS passes the driver as a flag too,
+    which is the cgroup step's to keep out of daemon.json.)"""
+    root = node.root
+    unitfixtures.install(root, "centos7-docker")  # with the flannel package's drop-in, not its flanneld unit
+    (root / "usr/lib/systemd/system/docker.service.d").mkdir(parents=True)
+    (root / "usr/lib/systemd/system/docker.service.d/flannel.conf").write_text(
+        (unitfixtures.HERE / "centos7/flannel.conf").read_text())
+    (root / DAEMON).write_text('{\n  "debug": true,\n  "bip": "10.1.0.1/24"\n}\n')  # an earlier merge
+    common = ("config.example.yaml", "--root", str(root), "--ignore-preflight-errors", IGNORE, "--skip", "smoke,cgroup",
+              "--output", "json")
+    planned = run_wizard("plan", *common, env=node.env, netns=node.ns)
+    assert planned.returncode == 0, planned.stdout[-2000:] + planned.stderr
+    steps = {s["name"]: s for s in json.loads(planned.stdout.splitlines()[-1])["result"]["steps"]}
+    docker = [(c["summary"], c["state"]) for c in steps["docker"]["changes"]]
+    assert docker[0] == ("create /run/flannel/docker (as mk-docker-opts.sh writes it; docker.service passes "
+                         "$DOCKER_NETWORK_OPTIONS to dockerd)", "pending")
+    assert docker[1] == ("update /etc/docker/daemon.json (bip taken out: docker.service passes it as a flag, and "
+                         "dockerd refuses a setting given both ways)", "planned")
+    applied = run_wizard("apply", *common, "--yes", env=node.env, netns=node.ns)
+    assert applied.returncode == 0, applied.stdout[-2000:] + applied.stderr
+    made = {s["name"]: s for s in json.loads(applied.stdout.splitlines()[-1])["result"]["steps"]}
+    assert len([c for c in made["docker"]["changes"] if c["state"] == "applied"]) == len(docker)
+    assert json.loads((root / DAEMON).read_text()) == {"debug": True}
+    subnet = node.subnet_env()["FLANNEL_SUBNET"]
+    args = unit_flags(root)
+    assert f"--bip={subnet}" in args and "--mtu=1450" in args
+    verdict = realdockerd.judge(args, root / DAEMON)
+    assert verdict.accepted, (args, verdict.message)
