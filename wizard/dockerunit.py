@@ -63,15 +63,14 @@ class Channels:
     """The docker step's channels on this node: the opts file it writes (and its combined variable),
     the daemon.json dockerd reads, and each setting's flags as dockerd would get them."""
 
-    unit: units.Unit | None
     opts_file: str
     combined_key: str
     content: str  # the opts file as the step writes it (mk-docker-opts.sh's format)
     config_file: str  # the daemon.json dockerd reads
-    config_from: str = ""  # the unit file whose --config-file names it; "" for dockerd's default
+    config_from: str = ""  # where --config-file names it (Source.where); "" for dockerd's default
     flags: dict[str, list[Source]] = field(default_factory=dict)  # setting -> its flags, ours included
     problems: list[tuple[str, str]] = field(default_factory=list)  # (what, fix): the step must not go on
-    why: str = ""  # how the opts file and variable were chosen, for the plan
+    why: str = ""  # how the unit gives dockerd flannel's file as flags, for the plan
 
     def ours(self, setting: str) -> bool:
         """Whether `setting` reaches dockerd as a flag from the opts file the step writes."""
@@ -112,11 +111,20 @@ def expand(unit: units.Unit, files: Mapping[str, bytes | None], planned: Mapping
 
 def flag_sources(unit: units.Unit, files: Mapping[str, bytes | None], planned: Mapping[str, str] | None = None,
                  ) -> tuple[dict[str, list[Source]], dict[str, list[units.Word]], list[str]]:
+    """Each of SETTINGS as dockerd would get it as flags (with where each came from); all flags' words;
+    the required environment files that are missing."""
     words, origin, missing = expand(unit, files, planned)
+    return {s: _sourced(unit, words.get(s, []), origin) for s in SETTINGS}, words, missing
+
+
+def _sourced(unit: units.Unit, found: list[units.Word], origin: Mapping[str, str]) -> list[Source]:
     literal = unit.where("ExecStart")
-    out = {s: [Source(w.text, w.variable, origin.get(w.variable, literal) if w.variable else literal)
-               for w in words.get(s, [])] for s in SETTINGS}
-    return out, words, missing
+    return [Source(w.text, w.variable, origin.get(w.variable, literal) if w.variable else literal) for w in found]
+
+
+def _sources(unit: units.Unit, files: Mapping[str, bytes | None], planned: Mapping[str, str], flag: str) -> list[Source]:
+    words, origin, _missing = expand(unit, files, planned)
+    return _sourced(unit, words.get(flag, []), origin)
 
 
 def _delivers(unit: units.Unit, files: Mapping[str, bytes | None], path: str, content: str) -> bool:
@@ -157,17 +165,15 @@ def resolve(docker: Docker, unit: units.Unit | None, files: Mapping[str, bytes |
         path = DEFAULT_OPTS_FILE if auto_file else docker.opts_file
         key = DEFAULT_KEY if auto_key else docker.opts.combined_key
         config = docker.daemon_json or DEFAULT_CONFIG
-        return Channels(None, path, key, render(key), config, why="no unit: mk-docker-opts.sh's defaults")
+        return Channels(path, key, render(key), config)
     found = _unit_channel(unit, files)
     path = docker.opts_file if not auto_file else (found[0] if found else DEFAULT_OPTS_FILE)
     key = docker.opts.combined_key if not auto_key else (found[1] if found and found[0] == path else DEFAULT_KEY)
     content = render(key)
     sources, words, missing = flag_sources(unit, files, {path: content})
-    configs = words.get("config-file")
-    config = configs[-1].text if configs else DEFAULT_CONFIG
-    config_from = "" if not configs else (
-        f"${configs[-1].variable}" if configs[-1].variable else unit.where("ExecStart"))
-    result = Channels(unit, path, key, content, config, config_from, sources)
+    configs = _sources(unit, files, {path: content}, "config-file")
+    config = configs[-1].value if configs else DEFAULT_CONFIG
+    result = Channels(path, key, content, config, configs[-1].where() if configs else "", sources)
     if found:
         where = unit.where("ExecStart")
         result.why = (f"{unit.name} reads {found[0]} (EnvironmentFile=) and its ExecStart= (in {where}) expands "
@@ -178,8 +184,9 @@ def resolve(docker: Docker, unit: units.Unit | None, files: Mapping[str, bytes |
                                     f"systemd would not start it", f"create {gone}, or make the line "
                                     f"EnvironmentFile=-{gone} in {unit.name}"))
     if found and not result.ours("bip"):
-        # the unit passes flannel's file as flags (and flanneld's ExecStartPost= rewrites it): what the
-        # answers make must reach dockerd there, or a later mk-docker-opts.sh run adds flags to daemon.json's bip
+        # the unit passes flannel's file as flags, and flanneld's ExecStartPost= rewrites it at each start:
+        # what the answers make must reach dockerd there, or the step would put bip into daemon.json and
+        # the next mk-docker-opts.sh run would give it as a flag too
         wanted = [f"docker.opts_file: {found[0]}" if path != found[0] else "",
                   f"docker.opts.combined_key: {found[1]}" if key != found[1] else ""]
         if docker.opts.individual and not docker.opts.combined and not unit.uses(INDIVIDUAL["bip"]):
@@ -191,7 +198,6 @@ def resolve(docker: Docker, unit: units.Unit | None, files: Mapping[str, bytes |
             f"{result.why}: dockerd takes its network options from there as flags, and what the wizard would "
             f"write ({said or 'with these docker.opts'}) does not reach it", f"set {fix} (or auto, which follows the unit)"))
     return result
-
 
 
 # flags whose daemon.json key is another word: docker's list-valued ("named") options, and short flags by
@@ -211,14 +217,12 @@ def given_twice(unit: units.Unit, files: Mapping[str, bytes | None], planned: Ma
     """(daemon.json key, the flag) for each setting dockerd would get both as a flag and from `data`
     (its config file): dockerd refuses to start then."""
     words, origin, _missing = expand(unit, files, planned)
-    literal = unit.where("ExecStart")
     out = []
     for name, found in words.items():
         key = JSON_KEYS.get(name, name)
         if name in MERGED or key not in data or not found:
             continue
-        word = found[-1]
-        out.append((key, Source(word.text, word.variable, origin.get(word.variable, literal) if word.variable else literal)))
+        out.append((key, _sourced(unit, found, origin)[-1]))
     return out
 
 # ---------------------------------------------------------------- mk-docker-opts.sh's route check

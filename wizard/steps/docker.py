@@ -126,7 +126,7 @@ def _listed(names: list[str], flags: bool = False) -> str:
 
 @dataclass
 class _Files:
-    """The opts file and daemon.json as the plan writes them, with the notes that explain them."""
+    """The channels decided, and daemon.json as the plan writes it (with the reason its change gives)."""
 
     channels: dockerunit.Channels
     daemon_json: bytes | None = None  # None: daemon.json is left as it is
@@ -166,7 +166,7 @@ def _channels(a: Answers, facts: Facts, env: dict[str, str], result: Plan, pendi
     config = ch.config_file
     unit = facts.unit
     if unit is not None and a.docker.daemon_json and a.docker.daemon_json != config:
-        result.note("failed", f"{unit.name} starts dockerd with --config-file {config} (from {ch.config_from}), so "
+        result.note("failed", f"{unit.name} starts dockerd with --config-file {config} ({ch.config_from}), so "
                     f"dockerd never reads docker.daemon_json {a.docker.daemon_json}", f"set docker.daemon_json: {config}")
     if result.failed:
         return None
@@ -186,7 +186,7 @@ def _channels(a: Answers, facts: Facts, env: dict[str, str], result: Plan, pendi
                         f"(\"the following directives are specified both as a flag and in the configuration file\")",
                         f"set docker.daemon_json: {config} so the wizard takes them out, or remove them by hand")
             return None
-        return out
+        return out if _refused_twice(a, facts, ch, out, current, result) else None
     try:
         out.daemon_json = _edit_daemon_json(state, put, drop, config)
     except WizardError as exc:
