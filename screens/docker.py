@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 DAEMON_JSON_DEFAULT = "/etc/docker/daemon.json"
 DAEMON_JSON = FieldSpec(("docker", "daemon_json"), "daemon.json path", optional=True, placeholder="off")
 USE_DAEMON_JSON = FieldSpec(("docker", "use_daemon_json"), "Merge daemon.json", "bool",
-                            help="bip and mtu into daemon.json, every other key kept; off if docker.service passes $DOCKER_OPTS")
+                            help="bip and mtu into daemon.json unless docker.service passes them as flags")
 
 
 class DockerPage(StepScreen):
@@ -29,10 +29,10 @@ class DockerPage(StepScreen):
     SECTION = ("docker",)
     FIELDS = (
         FieldSpec(("docker", "bridge"), "Bridge", placeholder="docker0"),
-        FieldSpec(("docker", "opts_file"), "Opts file", placeholder="/run/docker_opts.env"),
+        FieldSpec(("docker", "opts_file"), "Opts file", placeholder="auto"),
         FieldSpec(("docker", "opts", "individual"), "Individual (-i)", "bool", help="DOCKER_OPT_BIP=…, DOCKER_OPT_MTU=…"),
         FieldSpec(("docker", "opts", "combined"), "Combined (-c)", "bool", help='DOCKER_OPTS=" --bip=… --mtu=…"'),
-        FieldSpec(("docker", "opts", "combined_key"), "Combined key (-k)", placeholder="DOCKER_OPTS"),
+        FieldSpec(("docker", "opts", "combined_key"), "Combined key (-k)", placeholder="auto"),
         FieldSpec(("docker", "opts", "ip_masq"), "--ip-masq (not -m)", "bool"),
         DAEMON_JSON,
         FieldSpec(("docker", "service"), "Service", placeholder="docker"),
@@ -99,13 +99,16 @@ class DockerPage(StepScreen):
             now.append(f"{', '.join(facts.bridge.ipv4) or 'no IPv4 address'}\nMTU {facts.bridge.mtu}")
         self.query_one("#bridge-now", Static).update(now)
         then = Text(f"{name} after\n", style="bold")
-        out = Text(f"{answers.docker.opts_file}, exactly:\n", style="bold")
         if self.session.problems_under(("docker",)) or self.session.problems_under(("network",)):
+            out = Text(f"{answers.docker.opts_file}, exactly:\n", style="bold")
             self.query_one("#bridge-then", Static).update(Text("fix the problems on this page and Network first",
                                                                style="dim"))
             self.query_one("#opts-preview", Static).update(out.append("fix the problems above to see the file", style="dim"))
             return
         plan = self.session.plan("docker", facts)
+        # the engine decides the file from docker's unit when the answer is auto
+        opts_file: str = getattr(plan.output, "opts_file", None) or answers.docker.opts_file
+        out = Text(f"{opts_file}, exactly:\n", style="bold")
         bridge = next((c for c in plan.changes if isinstance(c, BridgeAddress)), None)
         files = [c for c in plan.changes if isinstance(c, FileWrite)]
         failed = next((n for n in plan.notes if n.status in ("failed", "warn")), None)
@@ -117,7 +120,7 @@ class DockerPage(StepScreen):
             then.append_text(status_text(failed.status, failed.message) if failed else Text(
                 "\n".join(n.message for n in plan.notes), style="dim"))
         self.query_one("#bridge-then", Static).update(then)
-        opts = next((c for c in files if c.path == answers.docker.opts_file), None)
+        opts = next((c for c in files if c.path == opts_file), None)
         if opts is None:
             out.append_text(status_text(failed.status, failed.message, failed.detail) if failed
                             else Text("(unchanged)", style="dim"))
@@ -126,6 +129,8 @@ class DockerPage(StepScreen):
         else:
             out.append(f"(for {opts.example_for}; the lease decides)\n", style="dim")
             out.append((opts.example or b"").decode(errors="replace"))
+        if opts is not None and opts.why:
+            out.append(f"({opts.why})", style="dim")  # whether docker.service passes it to dockerd
         for change in files:
             if change is not opts:
                 out.append(f"\n{change.summary()}", style="dim")

@@ -47,8 +47,9 @@ ABOUT: dict[str, str] = {
     ),
     "docker": (
         "docker0 moved onto the subnet flanneld leases: the bridge as it is beside what it becomes, "
-        "the options file exactly as mk-docker-opts.sh writes it, and whether bip and mtu also go "
-        "into daemon.json (not when docker.service passes $DOCKER_OPTS: dockerd refuses both)."
+        "the options file exactly as mk-docker-opts.sh writes it, and daemon.json. Each setting goes "
+        "through the one channel docker.service gives dockerd: flags from the options file where it "
+        "passes them (then not in daemon.json too: dockerd refuses both), else daemon.json."
     ),
     "cgroup": (
         "One cgroup driver for kubelet and the container runtime: the drivers as detected side by "

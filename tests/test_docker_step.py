@@ -81,3 +81,36 @@ def test_docker0_on_the_flannel_network_is_an_overlap(ns_with_bridge: lab.Netns,
                         env=standin_env, netns=ns_with_bridge)
     assert result.returncode == 1
     assert "docker0 is on 172.17.0.0/16, which overlaps the flannel network 172.16.0.0/12" in result.stdout
+
+
+def test_a_wider_gateway_route_passes_as_mk_docker_opts_lets_it(ns_with_bridge: lab.Netns, standin_env: dict[str, str],
+                                                              tmp_path: Path) -> None:
+    """The script greps for the lease itself: 172.30.0.0/16 via a gateway is not its refusal."""
+    ns = ns_with_bridge
+    ns.ip("route", "add", "172.30.0.0/16", "via", "192.0.2.254")
+    root = prepare(tmp_path, standin_env)
+    result = run_wizard("apply", str(tmp_path / "a.yaml"), "--only", "docker", "--yes", "--root", str(root),
+                        env=standin_env, netns=ns)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert bridge(ns)[1] == ["172.30.46.1/24"]
+
+
+def test_cni0_holding_the_lease_is_refused(ns_with_bridge: lab.Netns, standin_env: dict[str, str], tmp_path: Path) -> None:
+    """flannel's CNI plugin put cni0 on this node's lease: docker0 must not go onto the same subnet."""
+    ns = ns_with_bridge
+    ns.ip("link", "add", "cni0", "type", "bridge")
+    ns.ip("addr", "add", "172.30.46.1/24", "dev", "cni0")
+    ns.ip("link", "set", "cni0", "up")
+    root = prepare(tmp_path, standin_env)
+    result = run_wizard("apply", str(tmp_path / "a.yaml"), "--only", "docker", "--yes", "--root", str(root),
+                        env=standin_env, netns=ns)
+    assert result.returncode == 1, result.stdout
+    assert "cni0 already holds 172.30.46.1/24 on this node's lease 172.30.46.0/24" in result.stdout
+    assert "ip link delete cni0" in result.stdout
+    assert bridge(ns)[1] == ["172.17.0.1/16", "192.0.2.1/24"]  # docker0 untouched
+    assert not (root / "run/docker_opts.env").exists()
+    ns.ip("addr", "flush", "dev", "cni0")
+    ns.ip("addr", "add", "10.244.3.1/24", "dev", "cni0")  # another subnet: not this lease, no refusal
+    again = run_wizard("apply", str(tmp_path / "a.yaml"), "--only", "docker", "--yes", "--root", str(root),
+                       env=standin_env, netns=ns)
+    assert again.returncode == 0, again.stdout + again.stderr

@@ -27,7 +27,7 @@ def answers(text: str = "") -> Answers:
 
 def docker_facts(**kw: object) -> docker.Facts:
     a = answers()
-    base = dict(subnet_env=dict(ENV), opts=ABSENT, daemon_json=FileState(b'{"log-driver": "journald"}\n', 0o644),
+    base = dict(subnet_env=dict(ENV), files={"/etc/docker/daemon.json": FileState(b'{"log-driver": "journald"}\n', 0o644)},
                 bridge=DOCKER0, routes=[], iface_mtu=1500, lease="known",
                 config=a.network.flannel_config(secrets=False))
     base.update(kw)
@@ -87,14 +87,20 @@ def test_docker_waits_when_flanneld_could_not_be_restarted_and_fails_when_nothin
     assert missing.failed and "does not exist" in missing.notes[0].message
 
 
-def test_docker_refuses_a_gateway_route_over_the_lease_as_mk_docker_opts_does() -> None:
+def test_docker_refuses_only_the_route_mk_docker_opts_refuses() -> None:
+    """The script greps `ip route show` for the lease itself and `via`: a wider route through a gateway
+    passes, the lease through a gateway is refused with the script's words."""
     import ipaddress
 
     from wizard.node.linkinfo import Route
 
-    route = Route(ipaddress.IPv4Network("172.30.0.0/16"), "192.168.56.1", "eth0")
-    plan = docker.plan(answers(), docker_facts(routes=[route]))
-    assert plan.failed and plan.notes[0].message.startswith("Your routing table already contains the subnet")
+    wider = Route(ipaddress.IPv4Network("172.30.0.0/16"), "192.168.56.1", "eth0")
+    assert not docker.plan(answers(), docker_facts(routes=[wider])).failed
+    exact = Route(ipaddress.IPv4Network("172.30.38.0/24"), "192.168.56.1", "eth0")
+    plan = docker.plan(answers(), docker_facts(routes=[wider, exact]))
+    assert plan.failed and plan.notes[-1].message == (
+        "Your routing table already contains the subnet: 172.30.38.0/24 via 192.168.56.1 dev eth0")
+    assert plan.to_make == []
 
 
 def etcd_facts(current: str | None) -> etcd.Facts:

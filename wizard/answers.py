@@ -60,13 +60,16 @@ def _control(value: str) -> str | None:
     return None if found is None else yamlpos.describe_char(found.group())
 
 
-def _node_path(example: str, words: bool = True) -> AfterValidator:
+def _node_path(example: str, words: bool = True, auto: bool = False) -> AfterValidator:
     """A path on the node, taken under --root: absolute, normalised, and never leaving the root.
     `words`: the path is also written into an option line (FLANNEL_OPTIONS, EnvironmentFile=) that is
-    split at whitespace, so a space would smuggle in another option."""
+    split at whitespace, so a space would smuggle in another option. `auto`: the word auto is allowed too
+    (the step then takes the path from the node)."""
 
     def check(value: str) -> str:
-        fix = f"give an absolute path such as {example}"
+        if auto and value == "auto":
+            return value
+        fix = f"give an absolute path such as {example}" + (", or auto" if auto else "")
         shown = _show(value)
         if not value:
             raise _bad(f"is empty — {fix}")
@@ -504,14 +507,16 @@ class DockerOpts(Section):
 
     individual: bool = Field(True, description="DOCKER_OPT_BIP=..., DOCKER_OPT_IPMASQ=..., DOCKER_OPT_MTU=... (-i)")
     combined: bool = Field(True, description='DOCKER_OPTS=" --bip=... --ip-masq=... --mtu=..." (-c)')
-    combined_key: str = Field("DOCKER_OPTS", description="the variable name of the combined line (-k)")
+    combined_key: str = Field("auto", description="the variable name of the combined line (-k); auto = the "
+                              "variable docker.service expands from opts_file (DOCKER_NETWORK_OPTIONS on the "
+                              "article's CentOS node), else DOCKER_OPTS")
     ip_masq: bool = Field(True, description="false = -m: leave --ip-masq out")
 
     @field_validator("combined_key")
     @classmethod
     def _key(cls, value: str) -> str:
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
-            raise ValueError(f"{_show(value)} is not a shell variable name — use letters, digits and _")
+            raise ValueError(f"{_show(value)} is not a shell variable name — use letters, digits and _, or auto")
         return value
 
 
@@ -520,15 +525,16 @@ class Docker(Section):
 
     bridge: str = Field("docker0", description="docker's bridge, moved onto flannel's subnet (FLANNEL_SUBNET) "
                         "with its MTU (FLANNEL_MTU).")
-    opts_file: Annotated[str, _node_path("/run/docker_opts.env")] = Field(
-        "/run/docker_opts.env", description="Written exactly as flannel's mk-docker-opts.sh writes it. It holds "
-        "docker's options from subnet.env (--bip, --ip-masq, --mtu).")
+    opts_file: Annotated[str, _node_path("/run/docker_opts.env", auto=True)] = Field(
+        "auto", description="Written exactly as flannel's mk-docker-opts.sh writes it. auto = the file "
+        "docker.service passes to dockerd as flags (/run/flannel/docker with the flannel package's drop-in), else "
+        "/run/docker_opts.env. It holds docker's options from subnet.env (--bip, --ip-masq, --mtu).")
     opts: DockerOpts = Field(default_factory=DockerOpts, description="which lines go into opts_file, as "
                              "mk-docker-opts.sh's -i, -c, -k and -m choose them.")
     daemon_json: Annotated[str, _node_path("/etc/docker/daemon.json")] | None = Field(
-        "/etc/docker/daemon.json", description="bip and mtu merged into daemon.json, every other key kept; null to "
-        "leave daemon.json alone. dockerd refuses to start when a setting comes both as a flag and from "
-        "daemon.json: if docker.service passes $DOCKER_OPTS (or DOCKER_NETWORK_OPTIONS), set this to null.")
+        "/etc/docker/daemon.json", description="the daemon.json dockerd reads: bip and mtu merged in, every other "
+        "key kept, unless docker.service already passes them as flags (then they are taken out: dockerd refuses "
+        "a setting given both as a flag and in this file); null to leave daemon.json alone.")
     service: Annotated[str, _unit_name("docker")] = Field(
         "docker", description="docker's systemd service, restarted after its options change.")
 

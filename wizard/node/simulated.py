@@ -20,7 +20,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from wizard import flannel
+from wizard import dockerunit, flannel
 from wizard.node import simsystemd
 from wizard.node.commands import Result
 from wizard.node.etcd import Store
@@ -159,8 +159,7 @@ class _DemoFiles(Files):
 
 
 FLANNELD_BOOLEANS = frozenset({"ip-masq", "kube-subnet-mgr", "version", "v"})
-DOCKERD_BOOLEANS = frozenset({"ip-masq", "iptables", "ip-forward", "icc", "debug", "D", "live-restore",
-                              "selinux-enabled", "userland-proxy", "experimental", "tls", "tlsverify"})
+DOCKERD_BOOLEANS = dockerunit.BOOLEANS
 DOCKER_CONFIG = "/etc/docker/daemon.json"
 
 
@@ -248,7 +247,9 @@ class SimulatedNode:
             raise ValueError(f"unable to configure the Docker daemon with file {path}: {exc}") from None
         if not isinstance(data, dict):
             raise ValueError(f"unable to configure the Docker daemon with file {path}: not a JSON object")
-        both = [(key, flag) for key, flag in (("bip", "bip"), ("mtu", "mtu"), ("exec-opts", "exec-opt")) if key in data and flag in opts]
+        # every flag against the key dockerd compares it with, as the real one does (wizard/dockerunit.py)
+        both = [(dockerunit.JSON_KEYS.get(flag, flag), flag) for flag in opts
+                if flag not in dockerunit.MERGED and dockerunit.JSON_KEYS.get(flag, flag) in data]
         if both:
             listed = ", ".join(f"{key}: (from flag: {', '.join(opts[flag])}, from file: {data[key]})" for key, flag in both)
             raise ValueError(f"unable to configure the Docker daemon with file {path}: the following directives are "
