@@ -229,8 +229,10 @@ class Etcd(Section):
     )
     prefix: str = Field("/kube-centos/network", description="flanneld reads PREFIX/config and leases subnets under "
                         "PREFIX/subnets/. Leading slash, no trailing slash, without /config.")
-    api: Literal["v3", "v2"] = Field("v3", description="v3 for flanneld >= v0.18.0; v2 (the keys API) for older "
-                                     "flanneld, which cannot see v3 keys.")
+    api: Literal["auto", "v3", "v2"] = Field(
+        "auto", description="auto: the API the installed flanneld reads (`flanneld --version`: v2 before v0.18.0, "
+        "v3 from then on; v3 when flanneld is not installed). v3 or v2 force it; flanneld before v0.18.0 reads only "
+        "v2 (the keys API) and cannot see v3 keys.")
     ca_file: Annotated[str, _node_path("/etc/etcd/ca.pem")] | None = Field(
         None, description=f"TLS: {_TLS} This is the CA certificate that signed etcd's, e.g. /etc/etcd/ca.pem.")
     cert_file: Annotated[str, _node_path("/etc/etcd/client.pem")] | None = Field(
