@@ -90,7 +90,7 @@ class SimCluster:
         mine = flannel.parse_env(text).get("FLANNEL_SUBNET") if text else None
         if mine:
             subnets.append(ipaddress.IPv4Interface(mine).network)
-        for key, _ in self.node.store.list(""):
+        for key, _ in self.node.flanneld_store().list(""):  # the leases are where this node's flanneld keeps them
             if "/subnets/" in key:
                 net = ipaddress.IPv4Network(flannel.lease_subnet(key))
                 if net not in subnets:
