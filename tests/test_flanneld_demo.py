@@ -66,3 +66,20 @@ def test_the_demo_runs_an_upstream_flanneld_unit_from_flanneld_variables(tmp_pat
     assert node.files.exists("/run/flannel/demo.env")  # FLANNELD_SUBNET_FILE reached the simulated flanneld
     leases = node.store.list("/kube-centos/network/subnets/")
     assert [json.loads(v)["PublicIP"] for _k, v in leases].count("192.168.56.11") == 1
+
+
+def test_an_iface_given_as_an_address_must_be_one_of_this_nodes(tmp_path: Path) -> None:
+    """flanneld's -iface takes an IP address as well as a name: preflight and the flanneld step both accept
+    this node's own (eth0 has 192.168.56.11 in fresh-node) and refuse another."""
+    from wizard.steps import flanneld, preflight
+
+    node = SimulatedNode(scenarios.load("fresh-node"), speed=FAST, root=str(tmp_path / "demo"))
+    for iface, there in (("192.168.56.11", True), ("10.9.9.9", False)):
+        ctx = Context(parse(f"version: 1\nflanneld: {{iface: {iface}}}\n"), node)
+        found = next(f for f in preflight.findings(ctx) if f.name == f"Interface-{iface}")
+        assert found.ok is there
+        plan = flanneld.plan(ctx.answers, flanneld.inspect(ctx))
+        assert plan.failed is not there
+        if not there:
+            assert plan.notes[0].message == "flanneld.iface 10.9.9.9 does not exist on this node"
+            assert plan.notes[0].detail.startswith("choose one of: 192.168.56.11 (eth0)")
