@@ -215,3 +215,12 @@ def test_every_variable_name_is_the_flag_as_flagutil_spells_it() -> None:
         "FLANNELD_ETCD_ENDPOINTS", "FLANNELD_ETCD_PREFIX", "FLANNELD_IFACE", "FLANNELD_IP_MASQ",
         "FLANNELD_SUBNET_FILE", "FLANNELD_ETCD_CAFILE", "FLANNELD_ETCD_CERTFILE", "FLANNELD_ETCD_KEYFILE",
         "FLANNELD_ETCD_USERNAME"]
+
+
+def test_a_binary_run_with_flannel_options_gets_every_flag_there() -> None:
+    plan = plan_for("flanneld: {iface: eth1}\n", unit_facts("flanneld", uses_options=True))
+    write = plan.to_make[0]
+    assert isinstance(write, FileWrite)
+    assert (write.new or b"").decode() == ('FLANNEL_OPTIONS="-etcd-endpoints=http://127.0.0.1:2379 '
+                                           '-etcd-prefix=/kube-centos/network -iface=eth1"\n')
+    assert "with $FLANNEL_OPTIONS" in plan.notes[0].message

@@ -112,11 +112,12 @@ def flag_values(answers: Answers) -> dict[str, str]:
     }
 
 
-def options(answers: Answers) -> str:
-    """FLANNEL_OPTIONS for the wrapper: every flag but the two it passes itself."""
+def options(answers: Answers, etcd_flags: bool = False) -> str:
+    """FLANNEL_OPTIONS: for the wrapper every flag but the two it passes itself; for a unit that runs the
+    binary with $FLANNEL_OPTIONS (`etcd_flags`) every flag."""
     opts = []
     for flag, value in flag_values(answers).items():
-        if flag in ("etcd-endpoints", "etcd-prefix") or not value:
+        if (flag in ("etcd-endpoints", "etcd-prefix") and not etcd_flags) or not value:
             continue
         if flag == "subnet-file" and value == DEFAULT_SUBNET_FILE:
             continue
@@ -132,7 +133,7 @@ def channel(facts: Facts) -> tuple[str, bool]:
         return "wrapper", True
     if unit.program == WRAPPER:
         return "wrapper", unit.uses_options
-    return "binary", False
+    return "binary", unit.uses_options
 
 
 def env_values(answers: Answers, facts: Facts) -> dict[str, str]:
@@ -146,6 +147,8 @@ def env_values(answers: Answers, facts: Facts) -> dict[str, str]:
         else:  # the wrapper passes its environment on to flanneld, which reads these for flags not given
             out.update({env_name(f): v for f, v in flags.items() if f not in ("etcd-endpoints", "etcd-prefix")})
         return out
+    if in_options:  # the unit runs the binary with $FLANNEL_OPTIONS: flags, which beat any variable
+        return {"FLANNEL_OPTIONS": options(answers, etcd_flags=True)}
     # every variable the wizard owns, empty when unset (flanneld ignores an empty one), so an old value goes
     return {env_name(f): ("true" if f == "ip-masq" and v else "false" if f == "ip-masq" else v) for f, v in flags.items()}
 
@@ -181,11 +184,14 @@ def _unit_facts(files: Files, unit: units.Unit, answers: Answers) -> UnitFacts:
         if path == env_file:
             seen_ours = True
         elif seen_ours:
-            later += [(k, v, path) for k, v in found.items() if k.startswith(("FLANNEL_", "FLANNELD_"))
-                      and k != "FLANNELD_ETCD_PASSWORD"]
+            # a password's value is never kept (a traceback's locals would show it)
+            later += [(k, "(holds a password)" if "PASSWORD" in k or "-etcd-password" in v else v, path)
+                      for k, v in found.items() if k.startswith(("FLANNEL_", "FLANNELD_"))]
     program = unit.program()
     # the variables the wizard writes in env_file: flags that come through them are the wizard's own
-    ours = {"FLANNEL_ETCD_ENDPOINTS", "FLANNEL_ETCD_PREFIX", "FLANNEL_OPTIONS"} if program == WRAPPER else set()
+    ours = {"FLANNEL_ETCD_ENDPOINTS", "FLANNEL_ETCD_PREFIX"} if program == WRAPPER else set()
+    if unit.uses("FLANNEL_OPTIONS"):
+        ours.add("FLANNEL_OPTIONS")
     given = []
     for flag, words in units.flag_words(unit, env, BOOLEANS).items():
         for word in words:
@@ -229,6 +235,9 @@ def _channel_notes(answers: Answers, facts: Facts, result: Plan) -> None:
                 "FLANNEL_ETCD_ENDPOINTS and FLANNEL_ETCD_PREFIX (its flags), and FLANNELD_* variables for the rest "
                 "(ExecStart= does not pass $FLANNEL_OPTIONS)")
         result.note("ok", f"{unit.name} runs the flanneld-start wrapper ({unit.exec_from}): writing {what} in {env_file}")
+    elif unit.program == BINARY and in_options:
+        result.note("ok", f"{unit.name} runs the flanneld binary itself with $FLANNEL_OPTIONS ({unit.exec_from}): "
+                    f"writing every flag, the etcd endpoints and prefix too, in FLANNEL_OPTIONS in {env_file}")
     elif unit.program == BINARY:
         result.note("ok", f"{unit.name} runs the flanneld binary itself ({unit.exec_from}): writing its own "
                     f"FLANNELD_* variables in {env_file} (it never reads FLANNEL_ETCD_*)")
