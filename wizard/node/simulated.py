@@ -185,11 +185,13 @@ class SimulatedNode:
         self.http = _SimHttp(self.cluster)
         etcd = scenario.get("etcd", {})
         delay = float(scenario.get("delays", {}).get("etcd", 0)) / speed
+        # a key set to null is not there: a scenario removes what its base scenario has
         self.store = MemoryStore("http://127.0.0.1:2379", str(etcd.get("version", "3.4.23")),
-                                 dict(etcd.get("keys", {})), delay)
+                                 {k: v for k, v in (etcd.get("keys") or {}).items() if v is not None}, delay)
         # the v2 keys API's keys (`keys_v2:`), apart from v3's as etcd keeps them: flanneld before v0.18 reads these
         self.store_v2 = MemoryStore(self.store.endpoint, str(etcd.get("version", "3.4.23")),
-                                    dict(etcd.get("keys_v2", {})), delay, parent=self.store)
+                                    {k: v for k, v in (etcd.get("keys_v2") or {}).items() if v is not None}, delay,
+                                    parent=self.store)
         self.store.down = bool(etcd.get("down"))
         # what `flanneld --version` prints; v0.18.0 and later read the v3 API
         self.flanneld_version = str(scenario.get("flanneld_version", DEFAULT_FLANNELD_VERSION))
