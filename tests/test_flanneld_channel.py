@@ -11,6 +11,8 @@ import sys
 import uuid
 from pathlib import Path
 
+import pytest
+
 from tests import lab, unitfixtures
 from tests.conftest import run_wizard
 from wizard.answers import parse
@@ -134,10 +136,15 @@ def test_a_flag_in_execstart_that_disagrees_stops_before_writing(etcd: lab.Etcd,
     assert not (root / "etc/systemd/system/flanneld.service.d").exists()
 
 
-def test_the_password_reaches_the_binary_from_its_root_only_file(etcd_auth: lab.Etcd, standin_env: dict[str, str],
-                                                                 tmp_path: Path) -> None:
+@pytest.mark.parametrize("layout", ["wrapper", "binary"])
+def test_the_password_reaches_flanneld_from_its_root_only_file(etcd_auth: lab.Etcd, standin_env: dict[str, str],
+                                                               tmp_path: Path, layout: str) -> None:
+    """Both read FLANNELD_ETCD_PASSWORD: the binary itself, and the wrapper, which execs flanneld with its environment."""
     root = Path(standin_env["FW_TEST_ROOT"])
-    upstream_unit(root)
+    if layout == "wrapper":
+        unitfixtures.install(root, "centos7-flannel")
+    else:
+        upstream_unit(root)
     prefix = fresh_prefix()
     (tmp_path / "pw").write_text("s3cret-pw\n")
     answers = write_answers(tmp_path, etcd_auth.endpoint, prefix,
@@ -148,7 +155,8 @@ def test_the_password_reaches_the_binary_from_its_root_only_file(etcd_auth: lab.
     assert result.returncode == 0, result.stdout + result.stderr
     assert "s3cret-pw" not in result.stdout + result.stderr
     env = (root / "etc/sysconfig/flanneld").read_text()
-    assert 'FLANNELD_ETCD_USERNAME="flannel"' in env and "s3cret-pw" not in env
+    wanted = 'FLANNEL_OPTIONS="-etcd-username=flannel"' if layout == "wrapper" else 'FLANNELD_ETCD_USERNAME="flannel"'
+    assert wanted in env and "s3cret-pw" not in env
     secret = root / "etc/sysconfig/flanneld.etcd-password"
     assert secret.read_text() == 'FLANNELD_ETCD_PASSWORD="s3cret-pw"\n' and secret.stat().st_mode & 0o777 == 0o600
     assert (root / "run/flannel/subnet.env").exists()  # flanneld authenticated with it

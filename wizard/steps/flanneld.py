@@ -173,14 +173,12 @@ def inspect(ctx: Context) -> Facts:
 def _unit_facts(files: Files, unit: units.Unit, answers: Answers) -> UnitFacts:
     env_file = answers.flanneld.env_file
     env: dict[str, str] = dict(unit.environment)
-    origin: dict[str, str] = {k: unit.where(f"Environment:{k}") for k in env}
     later: list[tuple[str, str, str]] = []
     seen_ours = False
     for path, _optional in unit.environment_files:
         text = files.read_text(path)  # one missing is fine here: the wizard may be about to write it
         found = flannel.parse_env(text) if text is not None else {}
         env.update(found)
-        origin.update(dict.fromkeys(found, path))
         if path == env_file:
             seen_ours = True
         elif seen_ours:
