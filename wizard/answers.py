@@ -407,8 +407,10 @@ class Flanneld(Section):
     """flanneld: its options file (env_file), subnet.env, the interface, ip-masq, the service to restart."""
 
     env_file: Annotated[str, _node_path("/etc/sysconfig/flanneld")] = Field(
-        "/etc/sysconfig/flanneld", description="EnvironmentFile of flanneld.service: FLANNEL_ETCD_ENDPOINTS, "
-        "FLANNEL_ETCD_PREFIX and FLANNEL_OPTIONS are set there, your other lines kept.")
+        "/etc/sysconfig/flanneld", description="EnvironmentFile of flanneld.service. The settings go there in the "
+        "form its unit reads — FLANNEL_ETCD_ENDPOINTS, FLANNEL_ETCD_PREFIX and FLANNEL_OPTIONS for the CentOS "
+        "flanneld-start wrapper, flanneld's own FLANNELD_* variables for the binary run directly (a drop-in makes "
+        "the unit read this file when it does not). Your other lines are kept.")
     subnet_file: Annotated[str, _node_path("/run/flannel/subnet.env")] = Field(
         "/run/flannel/subnet.env", description="written by flanneld once it holds a lease (FLANNEL_SUBNET, "
         "FLANNEL_MTU, ...).")
