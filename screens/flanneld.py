@@ -1,5 +1,5 @@
 """flanneld: the interface it uses, IP masquerading, and its environment file, with the lines the
-wizard will write shown as you type."""
+wizard will write shown as you type, and which channel flanneld's unit reads them through."""
 
 from __future__ import annotations
 
@@ -70,9 +70,9 @@ class FlanneldPage(StepScreen):
         plan = self.session.plan("flanneld", self.facts)
         out = Text()
         for note in plan.notes:
-            if note.status == "failed":  # found on this node: an interface that is not there
-                out.append_text(status_text(note.status, note.message, note.detail))
-                out.append("\n")
+            # the channel the unit reads (and why), and what stops the step: a missing interface, a conflicting flag
+            out.append_text(status_text(note.status, note.message, note.detail if note.status != "ok" else ""))
+            out.append("\n")
         for change in plan.changes:
             if change.in_place():
                 out.append(f"✓ in place: {change.summary()}\n", style="dim")

@@ -141,9 +141,9 @@ class Etcd:
 
 
 def standin_bin(target: Path) -> Path:
-    """A directory with `systemctl` and `docker` wrappers that run the stand-ins with this Python."""
+    """A directory with `systemctl`, `docker` and `flanneld` wrappers that run the stand-ins with this Python."""
     target.mkdir(parents=True, exist_ok=True)
-    for name in ("systemctl", "docker"):
+    for name in ("systemctl", "docker", "flanneld"):
         script = target / name
         # -S: the stand-ins use the standard library only, and skipping site makes each call cheap
         script.write_text(f'#!/bin/sh\nexec "{sys.executable}" -S "{STANDINS / (name + ".py")}" "$@"\n')

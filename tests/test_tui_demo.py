@@ -40,6 +40,9 @@ SHOWS = {
     "smoke-fails": {
         "review": ["12 change(s) planned"],
     },
+    "old-flanneld": {
+        "review": ["12 change(s) planned", "(v2 keys API)", "only in the v3 API store"],
+    },
 }
 # how Apply ends, and what the Smoke test page then says
 OUTCOME = {
@@ -49,6 +52,7 @@ OUTCOME = {
     "existing-config": (None, "apply would stop at etcd: /kube-centos/network/config already exists"),
     "etcd-down": (1, "✗ etcd: etcd at http://127.0.0.1:2379 refused the connection (connection refused)"),
     "smoke-fails": (1, "✗ smoke: 7/8 traffic: no answer through the service (12 tries)"),
+    "old-flanneld": (0, "done: 12 change(s)"),
 }
 
 

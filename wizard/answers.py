@@ -233,8 +233,10 @@ class Etcd(Section):
     )
     prefix: str = Field("/kube-centos/network", description="flanneld reads PREFIX/config and leases subnets under "
                         "PREFIX/subnets/. Leading slash, no trailing slash, without /config.")
-    api: Literal["v3", "v2"] = Field("v3", description="v3 for flanneld >= v0.18.0; v2 (the keys API) for older "
-                                     "flanneld, which cannot see v3 keys.")
+    api: Literal["auto", "v3", "v2"] = Field(
+        "auto", description="auto: the API the installed flanneld reads (`flanneld --version`: v2 before v0.18.0, "
+        "v3 from then on; v3 when flanneld is not installed). v3 or v2 force it; flanneld before v0.18.0 reads only "
+        "v2 (the keys API) and cannot see v3 keys.")
     ca_file: Annotated[str, _node_path("/etc/etcd/ca.pem")] | None = Field(
         None, description=f"TLS: {_TLS} This is the CA certificate that signed etcd's, e.g. /etc/etcd/ca.pem.")
     cert_file: Annotated[str, _node_path("/etc/etcd/client.pem")] | None = Field(
@@ -486,8 +488,10 @@ class Flanneld(Section):
     """flanneld: its options file (env_file), subnet.env, the interface, ip-masq, the service to restart."""
 
     env_file: Annotated[str, _node_path("/etc/sysconfig/flanneld")] = Field(
-        "/etc/sysconfig/flanneld", description="EnvironmentFile of flanneld.service: FLANNEL_ETCD_ENDPOINTS, "
-        "FLANNEL_ETCD_PREFIX and FLANNEL_OPTIONS are set there, your other lines kept.")
+        "/etc/sysconfig/flanneld", description="EnvironmentFile of flanneld.service. The settings go there in the "
+        "form its unit reads — FLANNEL_ETCD_ENDPOINTS, FLANNEL_ETCD_PREFIX and FLANNEL_OPTIONS for the CentOS "
+        "flanneld-start wrapper, flanneld's own FLANNELD_* variables for the binary run directly (a drop-in makes "
+        "the unit read this file when it does not). Your other lines are kept.")
     subnet_file: Annotated[str, _node_path("/run/flannel/subnet.env")] = Field(
         "/run/flannel/subnet.env", description="written by flanneld once it holds a lease (FLANNEL_SUBNET, "
         "FLANNEL_MTU, ...).")

@@ -232,11 +232,57 @@ def _load(path: str) -> Answers:
 
 
 def validate(args: argparse.Namespace) -> int:
+    from wizard import answers as model
     from wizard.answers import source_name
 
-    _load(args.file)
-    print(f"{source_name(args.file)}: valid")
+    if args.file == model.STDIN and sys.stdin is not None and sys.stdin.isatty():
+        sys.stderr.write("reading the answers from standard input: paste them, then press Ctrl+D\n")
+    text = model.read(args.file)
+    name = source_name(args.file)
+    loaded = model.parse(text, name)
+    problem = _iface_problem(loaded)
+    if problem:
+        from wizard import yamlpos
+
+        pos = yamlpos.load(text).where(("flanneld", "iface"))
+        raise model.AnswersInvalid(name, [model.Problem(pos.line, pos.col, problem, ("flanneld", "iface"))])
+    print(f"{name}: valid")
     return 0
+
+
+def _iface_problem(answers: Answers) -> str:
+    """flanneld.iface checked against this machine's interfaces when this machine is the node the file is
+    for. validate runs anywhere (a laptop, CI); it takes this machine for the node when flanneld is
+    installed here: its binary on PATH or its unit in a systemd unit directory. The interfaces are the
+    names in /sys/class/net (a directory listing: no netlink library to import, so validate stays fast);
+    an address given as iface is left to `plan`, which reads the node's addresses."""
+    import ipaddress
+    import os
+    import shutil
+
+    from wizard.units import UNIT_DIRS, unit_name
+
+    iface = answers.flanneld.iface
+    if not iface:
+        return ""
+    try:
+        ipaddress.ip_address(iface)
+        return ""
+    except ValueError:
+        pass
+    unit = unit_name(answers.flanneld.service)
+    if shutil.which("flanneld") is None and not any(os.path.exists(f"{d}/{unit}") for d in UNIT_DIRS):
+        return ""
+    try:
+        names = sorted(os.listdir("/sys/class/net"))
+    except OSError:
+        return ""
+    if iface in names:
+        return ""
+    here = ", ".join(n for n in names if n != "lo") or "none but lo"
+    return (f"flanneld.iface: {iface} is not an interface of this node (flanneld is installed here, so validate "
+            f"checks; its interfaces: {here}) — set it to the interface other nodes reach this one on, or null for "
+            "the default route's; a file for another node is checked when validated there")
 
 
 def schema(events: bool = False) -> int:

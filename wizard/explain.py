@@ -263,9 +263,11 @@ def _leases(node: Node, answers: Answers, endpoints: list[str], warnings: list[s
 def _lease_labels(node: Node, answers: Answers, endpoints: list[str]) -> dict[str, str]:
     """Endpoint IP -> "node subnet S (PublicIP)" from flannel's leases in etcd."""
     from wizard.node.commands import keep_from_children
+    from wizard.node.etcd import choose_api, resolved
 
     keep_from_children(answers.etcd.password_env)
-    store = node.etcd(answers.etcd, answers.etcd_password())
+    # the leases are in the store this node's flanneld reads (`etcd.api: auto` asks it)
+    store = node.etcd(resolved(answers.etcd, choose_api(node.commands, answers.etcd)), answers.etcd_password())
     try:
         leases = store.list(answers.etcd.prefix + "/subnets/")
     finally:

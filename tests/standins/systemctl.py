@@ -1,7 +1,12 @@
 """Stand-in for `systemctl`, because systemd is not PID 1 on the test machines and flanneld is not
-installed: `restart flanneld` does what flanneld does at start against the *real* etcd (through its v3 JSON gateway) — reads
-PREFIX/config, takes a free subnet as a lease under PREFIX/subnets/ in a transaction with a 24 h etcd
-lease (keeping the lease it already holds), and writes subnet.env. Other services only log the call.
+installed: `restart flanneld` reads flanneld.service and its drop-ins under the root as systemd does
+(the CentOS package's unit when the root has none), gives the service the environment its
+EnvironmentFile= and Environment= lines give, expands ExecStart=, and starts what it names: the
+package's `flanneld-start` wrapper (which passes FLANNEL_ETCD_ENDPOINTS and FLANNEL_ETCD_PREFIX as
+flags and the rest of its environment on), or the upstream `flanneld` binary with its own flags and
+FLANNELD_* variables. flanneld itself is tests/standins/flanneld.py, acting on the *real* etcd: reads
+PREFIX/config through the API its version reads, takes a lease, writes subnet.env. Other services only
+log the call.
 
 Configured through the environment the wizard passes on:
   FW_TEST_ROOT       the --root the wizard writes under (default /)
@@ -13,13 +18,13 @@ Configured through the environment the wizard passes on:
   FW_SYSTEMCTL_BLOCK a service whose restart never returns (it touches FW_STANDIN_LOG.blocked first), for
                      killing the wizard while a restart is in flight
   FW_STANDIN_ENV     "1": log the names of the environment variables systemctl was given
+  FW_FLANNELD_VERSION the version the flanneld stand-in is (default v0.26.1: it reads the v3 API)
 """
 
 from __future__ import annotations
 
-import ipaddress
-import json
 import os
+import re
 import shlex
 import sys
 import time
@@ -49,99 +54,110 @@ def parse_env(text: str) -> dict[str, str]:
     return out
 
 
-def unit_environment(service: str) -> dict[str, str]:
-    """EnvironmentFile= of the packaged unit and of every drop-in, as systemd would load them."""
-    files = ["/etc/sysconfig/flanneld"]
-    dropins = under_root(f"/etc/systemd/system/{service}.service.d")
-    if dropins.is_dir():
-        for conf in sorted(dropins.glob("*.conf")):
-            for line in conf.read_text().splitlines():
-                if line.startswith("EnvironmentFile="):
-                    files.append(line.split("=", 1)[1].lstrip("-"))
-    env: dict[str, str] = {}
-    for path in files:
-        real = under_root(path)
-        if real.exists():
-            env.update(parse_env(real.read_text()))
-    return env
+# systemd's unit search path, highest first (systemd.unit(5)); the stand-in reads the units under the root
+UNIT_DIRS = ("etc/systemd/system", "run/systemd/system", "usr/local/lib/systemd/system", "usr/lib/systemd/system",
+             "lib/systemd/system")
+
+# the CentOS 7 flannel package's unit (the article's node): what systemd would find on the stand-in's
+# machine when the test root holds no flanneld.service of its own
+PACKAGED_FLANNELD = """\
+[Service]
+Type=notify
+EnvironmentFile=/etc/sysconfig/flanneld
+EnvironmentFile=-/etc/sysconfig/docker-network
+ExecStart=/usr/bin/flanneld-start $FLANNEL_OPTIONS
+"""
 
 
-def gateway(endpoint: str, flags: dict[str, str], env: dict[str, str]):
-    """A caller for etcd's v3 JSON gateway (what etcdctl speaks, over HTTP): stdlib only, so the
-    stand-in starts fast and does not share the wizard's etcd client."""
-    import base64
-    import ssl
-    import urllib.request
-
-    context = None
-    if endpoint.startswith("https://"):
-        context = ssl.create_default_context(cafile=str(under_root(flags["etcd-cafile"])))
-        context.load_cert_chain(str(under_root(flags["etcd-certfile"])), str(under_root(flags["etcd-keyfile"])))
-    headers = {"Content-Type": "application/json"}
-
-    def call(path: str, body: dict) -> dict:
-        req = urllib.request.Request(endpoint + path, json.dumps(body).encode(), headers)
-        with urllib.request.urlopen(req, timeout=5, context=context) as resp:
-            return json.loads(resp.read())
-
-    if "etcd-username" in flags:
-        token = call("/v3/auth/authenticate", {"name": flags["etcd-username"], "password": env.get("FLANNELD_ETCD_PASSWORD", "")})
-        headers["Authorization"] = token["token"]
-    b64 = lambda text: base64.b64encode(text.encode()).decode()  # noqa: E731
-    unb64 = lambda text: base64.b64decode(text).decode()  # noqa: E731
-    return call, b64, unb64
+class Failed(Exception):
+    """The start job failed: what flanneld (or systemd) logged."""
 
 
-def flanneld_start() -> int:
-    env = unit_environment("flanneld")
-    endpoints = env.get("FLANNEL_ETCD_ENDPOINTS", "http://127.0.0.1:2379").split(",")
-    prefix = env.get("FLANNEL_ETCD_PREFIX", "/coreos.com/network")
-    opts = shlex.split(env.get("FLANNEL_OPTIONS", ""))
-    flags = dict(o.lstrip("-").split("=", 1) if "=" in o else (o.lstrip("-"), "true") for o in opts)
-    subnet_file = flags.get("subnet-file", "/run/flannel/subnet.env")
-    call, b64, unb64 = gateway(endpoints[0], flags, env)
-    found = call("/v3/kv/range", {"key": b64(prefix + "/config")}).get("kvs")
-    if not found:
-        print("Couldn't fetch network config: 100: Key not found", file=sys.stderr)
-        print("Job for flanneld.service failed because the control process exited with error code.", file=sys.stderr)
-        return 1
-    cfg = json.loads(unb64(found[0]["value"]))
-    network = ipaddress.IPv4Network(cfg["Network"])
-    subnet_len = cfg.get("SubnetLen") or 24
-    backend = cfg.get("Backend", {}).get("Type", "udp")
-    public_ip = os.environ.get("FW_PUBLIC_IP", "127.0.0.1")
-    start = prefix + "/subnets/"
-    leases = call("/v3/kv/range", {"key": b64(start), "range_end": b64(start[:-1] + chr(ord(start[-1]) + 1))})
-    taken = {unb64(kv["key"]).rsplit("/", 1)[-1]: json.loads(unb64(kv["value"])).get("PublicIP")
-             for kv in leases.get("kvs", [])}
-    mine = next((k for k, ip in taken.items() if ip == public_ip), None)
-    if mine is None:
-        lease = call("/v3/lease/grant", {"TTL": 24 * 3600})["ID"]
-        for candidate in list(network.subnets(new_prefix=subnet_len))[1:]:
-            key = f"{candidate.network_address}-{subnet_len}"
-            if key in taken:
+def unit_files(service: str) -> list[str]:
+    """The unit file's text, then its drop-ins' in file-name order (/etc's copy of a name wins)."""
+    name = f"{service}.service"
+    main = next((under_root(d) / name for d in UNIT_DIRS if (under_root(d) / name).is_file()), None)
+    dropins: dict[str, Path] = {}
+    for d in reversed(UNIT_DIRS):
+        folder = under_root(d) / f"{name}.d"
+        if folder.is_dir():
+            dropins.update({p.name: p for p in folder.glob("*.conf")})
+    texts = [main.read_text() if main else PACKAGED_FLANNELD]
+    return texts + [dropins[k].read_text() for k in sorted(dropins)]
+
+
+def load_unit(service: str) -> tuple[list[tuple[str, bool]], dict[str, str], str]:
+    """(EnvironmentFile= paths with their optional mark, Environment= values, ExecStart=) of the unit."""
+    files: list[tuple[str, bool]] = []
+    environment: dict[str, str] = {}
+    exec_start = ""
+    for text in unit_files(service):
+        section = ""
+        for raw in text.splitlines():
+            line = raw.strip()
+            if line.startswith("[") and line.endswith("]"):
+                section = line[1:-1]
+            if section != "Service" or "=" not in line or line.startswith(("#", ";")):
                 continue
-            value = json.dumps({"PublicIP": public_ip, "PublicIPv6": None, "BackendType": backend,
-                                "BackendData": {"VNI": 1, "VtepMAC": "c6:d2:32:6f:8f:44"}})
-            full = b64(f"{prefix}/subnets/{key}")
-            txn = call("/v3/kv/txn", {
-                "compare": [{"key": full, "target": "VERSION", "result": "EQUAL", "version": "0"}],
-                "success": [{"request_put": {"key": full, "value": b64(value), "lease": lease}}],
-            })
-            if txn.get("succeeded"):
-                mine = key
-                break
-        else:
-            print("failed to acquire lease: out of subnets", file=sys.stderr)
-            return 1
-    subnet = ipaddress.IPv4Network(mine.replace("-", "/"))
-    mtu = 1500 - {"vxlan": 50, "udp": 28, "ipip": 20, "wireguard": 80}.get(backend, 0)
-    masq = "true" if flags.get("ip-masq") == "true" else "false"
-    out = under_root(subnet_file)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(f"FLANNEL_NETWORK={network}\nFLANNEL_SUBNET={subnet.network_address + 1}/{subnet_len}\n"
-                   f"FLANNEL_MTU={mtu}\nFLANNEL_IPMASQ={masq}\n")
-    return 0
+            key, _, value = (part.strip() for part in line.partition("="))
+            if key == "EnvironmentFile":
+                files = [] if not value else files + [(value.lstrip("-"), value.startswith("-"))]
+            elif key == "Environment":
+                environment.update(item.partition("=")[::2] for item in shlex.split(value))
+            elif key == "ExecStart":
+                exec_start = value
+    return files, environment, exec_start
+
+
+def unit_environment(service: str) -> tuple[dict[str, str], str]:
+    """The environment systemd gives the service (Environment=, then each EnvironmentFile= in order),
+    and its ExecStart= line."""
+    files, env, exec_start = load_unit(service)
+    for path, optional in files:
+        real = under_root(path)
+        if not real.exists():
+            if optional:
+                continue
+            raise Failed(f"Failed to load environment files: {path}: No such file or directory")
+        env.update(parse_env(real.read_text()))
+    return env, exec_start
+
+
+def expand(exec_start: str, env: dict[str, str]) -> list[str]:
+    """ExecStart= as systemd expands it: `$VAR` alone splits into words, `${VAR}` stays one word."""
+    out: list[str] = []
+    for word in shlex.split(exec_start.lstrip("-@+!:")):
+        if word.startswith("$") and not word.startswith("${") and word[1:].isidentifier():
+            out += env.get(word[1:], "").split()
+            continue
+        for name in set(re.findall(r"\$\{(\w+)\}|\$(\w+)", word)):
+            var = name[0] or name[1]
+            word = word.replace("${" + var + "}", env.get(var, "")).replace("$" + var, env.get(var, ""))
+        out.append(word)
+    return out
+
+
+def flanneld_start() -> None:
+    """Start flanneld as its unit says: the CentOS wrapper, or the upstream binary with its own flags
+    and FLANNELD_* environment (tests/standins/flanneld.py acts as the binary)."""
+    import flanneld
+
+    env, exec_start = unit_environment("flanneld")
+    argv = expand(exec_start, env)
+    program = Path(argv[0]).name if argv else ""
+    if program == "flanneld-start":
+        # the package's wrapper: `exec /usr/bin/flanneld -etcd-endpoints=${FLANNEL_ETCD_ENDPOINTS:-${FLANNEL_ETCD}}
+        # -etcd-prefix=${FLANNEL_ETCD_PREFIX:-${FLANNEL_ETCD_KEY}} "$@"`, its environment passed on by exec
+        args = [f"-etcd-endpoints={env.get('FLANNEL_ETCD_ENDPOINTS') or env.get('FLANNEL_ETCD', '')}",
+                f"-etcd-prefix={env.get('FLANNEL_ETCD_PREFIX') or env.get('FLANNEL_ETCD_KEY', '')}", *argv[1:]]
+    elif program == "flanneld":
+        args = argv[1:]
+    else:
+        raise Failed(f"{argv[0] if argv else 'ExecStart='}: the stand-in starts only flanneld or flanneld-start")
+    try:
+        flanneld.start(args, env)
+    except flanneld.Exit as exc:
+        raise Failed(str(exc)) from None
 
 
 def main(argv: list[str]) -> int:
@@ -168,7 +184,8 @@ def main(argv: list[str]) -> int:
         return 0
     if verb in ("restart", "start") and service == "flanneld":
         try:
-            return flanneld_start()
+            flanneld_start()
+            return 0
         except Exception as exc:  # flanneld exits; systemctl reports the failed job, not a traceback
             print(f"flanneld: {exc}", file=sys.stderr)
             print("Job for flanneld.service failed because the control process exited with error code.", file=sys.stderr)

@@ -9,18 +9,21 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 from wizard.errors import EtcdError
 
 if TYPE_CHECKING:
     from wizard.answers import Etcd
+    from wizard.node import CommandsLike
     from wizard.node.files import Files
 
 
@@ -52,8 +55,76 @@ class Store(ABC):
         return None
 
 
+# ---------------------------------------------------------------- which API flanneld reads
+
+# flannel v0.18.0 (2022-05) moved from the etcd v2 keys API to v3; each sees only its own keys
+V3_SINCE = (0, 18, 0)
+# `flanneld --version` prints flannel's version.Version and exits: `0.7.1` from the CentOS 7 package,
+# `v0.26.1` (git describe, maybe `-3-gabc1234-dirty`) from upstream builds; it writes to stderr
+_VERSION = re.compile(r"(?<![\w.])v?(\d+)\.(\d+)(?:\.(\d+))?(?![\w.])")
+VERSION_TIMEOUT_S = 5.0
+
+
+@dataclass(frozen=True)
+class ApiChoice:
+    """The etcd API the wizard uses for this node, and why (said in the etcd step's plan)."""
+
+    api: Literal["v2", "v3"]
+    why: str
+    flanneld: str = ""  # the version `flanneld --version` printed, "" when none could be read
+    reads: Literal["v2", "v3", ""] = ""  # the API that flanneld reads, "" when unknown
+
+
+def parse_flanneld_version(text: str) -> tuple[int, int, int] | None:
+    """(0, 7, 1) from `0.7.1`, (0, 26, 1) from `v0.26.1` or `v0.26.1-3-gabc1234`; None when no version is there."""
+    for line in text.splitlines():
+        match = _VERSION.search(line.strip())
+        if match:
+            return int(match.group(1)), int(match.group(2)), int(match.group(3) or 0)
+    return None
+
+
+def api_of(version: tuple[int, int, int]) -> Literal["v2", "v3"]:
+    return "v3" if version >= V3_SINCE else "v2"
+
+
+def flanneld_reads(commands: CommandsLike) -> tuple[str, Literal["v2", "v3", ""], str]:
+    """(version text, the API that flanneld reads, why) from `flanneld --version`; ("", "", why) when
+    flanneld is not installed or did not tell."""
+    if commands.which("flanneld") is None:
+        return "", "", "flanneld is not installed"
+    result = commands.run("flanneld", "--version", timeout=VERSION_TIMEOUT_S)
+    said = (result.err + "\n" + result.out).strip()
+    version = parse_flanneld_version(said) if result.ok else None
+    if version is None:
+        first = said.splitlines()[0][:120] if said else f"exit status {result.rc}"
+        return "", "", f"`flanneld --version` did not give a version ({first})"
+    shown = ".".join(map(str, version))
+    reads: Literal["v2", "v3"] = api_of(version)
+    if reads == "v2":
+        return shown, reads, f"flanneld {shown} (older than v0.18.0) reads only the v2 keys API"
+    return shown, reads, f"flanneld {shown} (v0.18.0 or later) reads only the v3 API"
+
+
+def choose_api(commands: CommandsLike, settings: Etcd) -> ApiChoice:
+    """The API for `etcd.api`: v2 or v3 as given, or for `auto` the one the installed flanneld reads
+    (v3 when there is no flanneld to ask: every flanneld released since 2022 reads v3)."""
+    version, reads, why = flanneld_reads(commands)
+    if settings.api in ("v2", "v3"):
+        return ApiChoice(settings.api, "etcd.api says so", version, reads)  # type: ignore[arg-type]
+    if reads:
+        return ApiChoice(reads, why, version, reads)
+    return ApiChoice("v3", f"{why}; v3, which every flanneld since v0.18.0 (2022) reads", version, reads)
+
+
+def resolved(settings: Etcd, choice: ApiChoice) -> Etcd:
+    """The settings with `api` as chosen: what a connection, and the journal's record of a write, use."""
+    return settings if settings.api == choice.api else settings.model_copy(update={"api": choice.api})
+
+
 def connect(settings: Etcd, password: str | None, files: Files) -> Store:
-    """Try each endpoint in turn; the first that answers within timeout_s wins."""
+    """Try each endpoint in turn; the first that answers within timeout_s wins. `api: auto` must be
+    resolved first (`resolved`): here it means v3."""
     errors: list[EtcdError] = []
     for endpoint in settings.endpoints:
         try:

@@ -1,4 +1,8 @@
-"""An in-memory etcd for the demo: the same Store interface, revisions that behave like etcd's."""
+"""An in-memory etcd for the demo: the same Store interface, revisions that behave like etcd's.
+
+etcd keeps the keys of its v2 API apart from those of v3: the demo's etcd is one MemoryStore for v3
+with a second one (`parent` set) for v2, which shares its up/down state, as both APIs of one server do.
+"""
 
 from __future__ import annotations
 
@@ -10,16 +14,29 @@ from wizard.node.etcd import Store, etcd_error
 
 class MemoryStore(Store):
     def __init__(self, endpoint: str, version: str = "3.4.23", keys: dict[str, str] | None = None,
-                 delay: float = 0.0) -> None:
+                 delay: float = 0.0, parent: MemoryStore | None = None) -> None:
         self.endpoint = endpoint
         self._version = version
         self._delay = delay
         self._lock = threading.Lock()
         self._revision = 1
         self._data: dict[str, tuple[str, int]] = {}
+        self._parent = parent
+        self._down = False
         for key, value in (keys or {}).items():
             self._put(key, value)
-        self.down = False
+
+    @property
+    def down(self) -> bool:
+        """etcd refuses connections (both APIs: one server)."""
+        return self._parent.down if self._parent is not None else self._down
+
+    @down.setter
+    def down(self, value: bool) -> None:
+        if self._parent is not None:
+            self._parent.down = value
+        else:
+            self._down = value
 
     def _put(self, key: str, value: str) -> int:
         self._revision += 1

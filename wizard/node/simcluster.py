@@ -90,7 +90,7 @@ class SimCluster:
         mine = flannel.parse_env(text).get("FLANNEL_SUBNET") if text else None
         if mine:
             subnets.append(ipaddress.IPv4Interface(mine).network)
-        for key, _ in self.node.store.list(""):
+        for key, _ in self.node.flanneld_store().list(""):  # the leases are where this node's flanneld keeps them
             lease = flannel.parse_lease_key(key) if "/subnets/" in key else None
             if lease is not None and lease.subnet is not None:
                 net = lease.subnet

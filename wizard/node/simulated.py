@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from wizard import dockerunit, flannel
 from wizard.node import simsystemd
 from wizard.node.commands import Result
-from wizard.node.etcd import Store
+from wizard.node.etcd import Store, api_of, parse_flanneld_version
 from wizard.node.files import Files
 from wizard.node.linkinfo import LinkInfo, Route, default_mtu
 from wizard.node.memstore import MemoryStore
@@ -131,6 +131,8 @@ class SimCommands:
         self.node.clock.wait("command")
         if argv[0] == "systemctl":
             return self._systemctl(argv)
+        if argv[0] == "flanneld" and any(a.lstrip("-") == "version" for a in argv[1:]):
+            return Result(tuple(argv), 0, "", self.node.flanneld_version + "\n")  # flanneld prints it to stderr
         if argv[:2] == ("docker", "info"):
             return Result(tuple(argv), 0, self.node.docker_driver + "\n", "")
         if argv[0] == "kubectl":
@@ -158,7 +160,10 @@ class _DemoFiles(Files):
         self.node_identity = identity
 
 
-FLANNELD_BOOLEANS = frozenset({"ip-masq", "kube-subnet-mgr", "version", "v"})
+FLANNELD_BOOLEANS = frozenset({"ip-masq", "kube-subnet-mgr", "version", "v", "iptables-forward-rules",
+                               "ip-blackhole-route", "ip-masq-fully-random-disable", "set-node-network-unavailable"})
+# a current upstream release unless the scenario says `flanneld_version:` (CentOS 7's package printed 0.7.1)
+DEFAULT_FLANNELD_VERSION = "v0.26.1"
 DOCKERD_BOOLEANS = dockerunit.BOOLEANS
 DOCKER_CONFIG = "/etc/docker/daemon.json"
 
@@ -178,9 +183,17 @@ class SimulatedNode:
         self.cluster = SimCluster(self)
         self.http = _SimHttp(self.cluster)
         etcd = scenario.get("etcd", {})
+        delay = float(scenario.get("delays", {}).get("etcd", 0)) / speed
+        # a key set to null is not there: a scenario removes what its base scenario has
         self.store = MemoryStore("http://127.0.0.1:2379", str(etcd.get("version", "3.4.23")),
-                                 dict(etcd.get("keys", {})), float(scenario.get("delays", {}).get("etcd", 0)) / speed)
+                                 {k: v for k, v in (etcd.get("keys") or {}).items() if v is not None}, delay)
+        # the v2 keys API's keys (`keys_v2:`), apart from v3's as etcd keeps them: flanneld before v0.18 reads these
+        self.store_v2 = MemoryStore(self.store.endpoint, str(etcd.get("version", "3.4.23")),
+                                    {k: v for k, v in (etcd.get("keys_v2") or {}).items() if v is not None}, delay,
+                                    parent=self.store)
         self.store.down = bool(etcd.get("down"))
+        # what `flanneld --version` prints; v0.18.0 and later read the v3 API
+        self.flanneld_version = str(scenario.get("flanneld_version", DEFAULT_FLANNELD_VERSION))
         self.docker_driver = scenario.get("docker", {}).get("default_cgroup_driver", "cgroupfs")
         # why each unit that failed to start did, as its journal would say
         self.unit_log: dict[str, str] = {}
@@ -193,9 +206,15 @@ class SimulatedNode:
         return {"kind": "demo", "scenario": str(self.scenario["name"]), "root": self.root}
 
     def etcd(self, settings: Etcd, password: str | None) -> Store:
-        self.store.endpoint = settings.endpoints[0]
-        self.store.version()  # connect: refused when the scenario has etcd down
-        return _Handle(self.store)
+        store = self.store_v2 if settings.api == "v2" else self.store
+        self.store.endpoint = self.store_v2.endpoint = settings.endpoints[0]
+        store.version()  # connect: refused when the scenario has etcd down
+        return _Handle(store)
+
+    def flanneld_store(self) -> MemoryStore:
+        """The store the installed flanneld reads: v2 before v0.18.0, v3 from then on."""
+        version = parse_flanneld_version(self.flanneld_version)
+        return self.store_v2 if version is not None and api_of(version) == "v2" else self.store
 
     def close(self) -> None:
         return None
@@ -293,8 +312,9 @@ class SimulatedNode:
     def _start_flanneld(self, program: str, args: list[str], env: dict[str, str]) -> str:
         if program == "flanneld-start":
             # the package's wrapper hands flanneld its env file's endpoints and prefix as flags
-            args = [f"-etcd-endpoints={env.get('FLANNEL_ETCD_ENDPOINTS', '')}",
-                    f"-etcd-prefix={env.get('FLANNEL_ETCD_PREFIX', '')}", *args]
+            # (`${FLANNEL_ETCD_ENDPOINTS:-${FLANNEL_ETCD}}`), and execs it with its environment
+            args = [f"-etcd-endpoints={env.get('FLANNEL_ETCD_ENDPOINTS') or env.get('FLANNEL_ETCD', '')}",
+                    f"-etcd-prefix={env.get('FLANNEL_ETCD_PREFIX') or env.get('FLANNEL_ETCD_KEY', '')}", *args]
         opts = simsystemd.flags(args, FLANNELD_BOOLEANS)
 
         def flag(name: str, default: str) -> str:
@@ -304,18 +324,25 @@ class SimulatedNode:
             return value or default
 
         prefix = flag("etcd-prefix", "/coreos.com/network")
-        if self.store.down:
+        store = self.flanneld_store()
+        if store.down:
             return "Couldn't fetch network config: client: etcd cluster is unavailable or misconfigured"
-        found = self.store.get(prefix + "/config")
+        found = store.get(prefix + "/config")
         if found is None:
-            return f"Couldn't fetch network config: 100: Key not found ({prefix}/config)"
+            # each flanneld's own words: the old one reads the v2 keys API, the new one v3
+            if store is self.store_v2:
+                return f"Couldn't fetch network config: 100: Key not found ({prefix}/config)"
+            return ("Couldn't fetch network config: flannel config not found in etcd store. "
+                    "Did you create your config using etcdv3 API?")
         cfg = json.loads(found[0])
         try:
             checked = flannel.check_config(cfg)
         except flannel.ConfigProblem as exc:
             return f"Couldn't fetch network config: {exc.message}"
-        public_ip = self.scenario.get("public_ip", "127.0.0.1")
-        taken = dict(self.store.list(prefix + "/subnets/"))
+        # -public-ip, else an -iface given as an address, else the scenario's address of the default route's device
+        iface = flag("iface", "")
+        public_ip = flag("public-ip", "") or (iface if iface[:1].isdigit() else "") or self.scenario.get("public_ip", "127.0.0.1")
+        taken = dict(store.list(prefix + "/subnets/"))
         mine = next((k for k, v in taken.items() if json.loads(v).get("PublicIP") == public_ip), None)
         lease = flannel.parse_lease_key(mine) if mine else None
         if lease is None:
@@ -324,7 +351,7 @@ class SimulatedNode:
                 return "failed to acquire lease: out of subnets"
             value = {"PublicIP": public_ip, "BackendType": cfg["Backend"]["Type"],
                      "BackendData": {"VNI": 1, "VtepMAC": "c6:d2:32:6f:8f:44"}}
-            self.store.put(f"{prefix}/subnets/{lease.key}", json.dumps(value))
+            store.put(f"{prefix}/subnets/{lease.key}", json.dumps(value))
         device_mtu = self.links.default_mtu() or 1500
         mtu = flannel.backend_mtu(cfg["Backend"], device_mtu)
         masq = flag("ip-masq", "false") == "true"

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 if TYPE_CHECKING:
-    from wizard.answers import Answers
+    from wizard.answers import Answers, Etcd
     from wizard.changes import Change
     from wizard.events import StepEvent
     from wizard.node import NodeLike
-    from wizard.node.etcd import Store
+    from wizard.node.etcd import ApiChoice, Store
     from wizard.node.files import FileState
 
 # The one list of steps, in the order of the manual procedure: the CLI, the TUI and --only/--skip read it.
@@ -111,16 +111,31 @@ class Context:
     # set by the runner while a step verifies: reverses that step's temporary changes (the smoke test's objects)
     release: Callable[[], list[Note]] = lambda: []
     _store: Store | None = None
+    _api: ApiChoice | None = None
 
     def __post_init__(self) -> None:
         from wizard.node.commands import keep_from_children
 
         keep_from_children(self.answers.etcd.password_env)
 
+    def etcd_api(self) -> ApiChoice:
+        """The etcd API for this run (`etcd.api: auto` asks the installed flanneld), chosen once per run."""
+        if self._api is None:
+            from wizard.node.etcd import choose_api
+
+            self._api = choose_api(self.node.commands, self.answers.etcd)
+        return self._api
+
+    def etcd_settings(self) -> Etcd:
+        """The answers' etcd settings with the API resolved: what the connection and a journal record use."""
+        from wizard.node.etcd import resolved
+
+        return resolved(self.answers.etcd, self.etcd_api())
+
     def store(self) -> Store:
         """The etcd connection, made once per run."""
         if self._store is None:
-            self._store = self.node.etcd(self.answers.etcd, self.answers.etcd_password())
+            self._store = self.node.etcd(self.etcd_settings(), self.answers.etcd_password())
         return self._store
 
     def close(self) -> None:

@@ -9,11 +9,17 @@ from typing import TYPE_CHECKING, Any
 from wizard import flannel
 from wizard.changes import EtcdWrite, json_diff
 from wizard.errors import EtcdError, InputError, WizardError
+from wizard.node.etcd import resolved
 from wizard.steps import Note, Plan, Step
 
 if TYPE_CHECKING:
     from wizard.answers import Answers
+    from wizard.node.etcd import ApiChoice
     from wizard.steps import Check, Context
+
+# flanneld's own words when PREFIX/config is only in the store of the other API
+NOT_IN_V2 = "Couldn't fetch network config: 100: Key not found"  # flanneld < v0.18 (v2 keys API)
+NOT_IN_V3 = "flannel config not found in etcd store. Did you create your config using etcdv3 API?"  # >= v0.18
 
 
 @dataclass
@@ -25,6 +31,8 @@ class Facts:
     leases: list[tuple[str, str]] = field(default_factory=list)
     error: EtcdError | None = None
     at_prefix: bool = False
+    api: ApiChoice | None = None  # which API, and why (`etcd.api: auto` asks the installed flanneld)
+    other_store: str | None = None  # PREFIX/config as the other API's store holds it, when this one has none
 
 
 @dataclass(frozen=True)
@@ -39,17 +47,67 @@ def config_key(answers: Answers) -> str:
 
 
 def inspect(ctx: Context) -> Facts:
+    choice = ctx.etcd_api()
     try:
         store = ctx.store()
         prefix = ctx.answers.etcd.prefix
+        current = store.get(prefix + "/config")
         return Facts(
-            True, store.version(), store.endpoint, store.get(prefix + "/config"),
-            store.list(prefix + "/subnets/"), at_prefix=store.get(prefix) is not None,
+            True, store.version(), store.endpoint, current,
+            store.list(prefix + "/subnets/"), at_prefix=store.get(prefix) is not None, api=choice,
+            other_store=_in_other_store(ctx, choice) if current is None else None,
         )
     except EtcdError as exc:
         if not ctx.dry_run:
             raise
-        return Facts(False, error=exc)
+        return Facts(False, error=exc, api=choice)
+
+
+def _in_other_store(ctx: Context, choice: ApiChoice) -> str | None:
+    """PREFIX/config as the other API sees it: etcd keeps v2 and v3 keys apart, and a config written with
+    the wrong one is the classic reason flanneld never finds its network."""
+    other = "v2" if choice.api == "v3" else "v3"
+    settings = ctx.answers.etcd.model_copy(update={"api": other})
+    try:
+        store = ctx.node.etcd(settings, ctx.answers.etcd_password())
+    except EtcdError:
+        return None  # that API is off (etcd >= 3.4 without --enable-v2): nothing can hide there
+    try:
+        found = store.get(config_key(ctx.answers))
+    except EtcdError:
+        return None
+    finally:
+        store.close()
+    return found[0] if found else None
+
+
+def _api_name(api: str) -> str:
+    return "v2 keys API" if api == "v2" else "v3 API"
+
+
+def _not_found_text(reads: str) -> str:
+    """What a flanneld that reads `reads` says when PREFIX/config is only in the other store."""
+    return NOT_IN_V2 if reads == "v2" else NOT_IN_V3
+
+
+def _api_notes(answers: Answers, facts: Facts, result: Plan) -> None:
+    """An API forced against the installed flanneld, and a config only in the other API's store."""
+    choice = facts.api
+    if choice is None:
+        return
+    key = config_key(answers)
+    if choice.reads and choice.reads != choice.api:
+        result.note("failed", f"etcd.api is {choice.api} but flanneld {choice.flanneld} reads only the "
+                    f"{_api_name(choice.reads)}: it would say `{_not_found_text(choice.reads)}`",
+                    f"set etcd.api: auto (or {choice.reads}) so that {key} is written where flanneld reads it")
+    elif facts.current is None and facts.other_store is not None:
+        other = "v2" if choice.api == "v3" else "v3"
+        reader = f"flanneld {choice.flanneld}" if choice.flanneld else "flanneld"
+        remove = f"ETCDCTL_API=2 etcdctl rm {key}" if other == "v2" else f"ETCDCTL_API=3 etcdctl del {key}"
+        result.note("warn", f"{key} is only in the {_api_name(other)} store, which {reader} does not read: "
+                    f"it says `{_not_found_text(choice.api)}`",
+                    f"the wizard writes {key} with the {_api_name(choice.api)}, where {reader} reads it; "
+                    f"remove the {other} copy when sure ({remove})")
 
 
 def _parse(text: str) -> dict[str, Any] | None:
@@ -73,13 +131,17 @@ def plan(answers: Answers, facts: Facts) -> Plan:
     text = flannel.to_json(wanted)
     in_force = wanted
     result.output = Output(in_force)
+    # the write (and the journal's record of it, for undo) names the API actually used
+    settings = resolved(settings, facts.api) if facts.api else settings
     if not facts.reachable:
         assert facts.error is not None
         result.note("warn", f"cannot reach etcd: {facts.error.what}", "the plan assumes PREFIX/config is absent; " + facts.error.fix)
+        _api_notes(answers, facts, result)
         result.add(EtcdWrite(key, text, None, None, settings, shown))
         return result
-    api = "v2 keys API" if settings.api == "v2" else "v3 API"
-    result.note("ok", f"etcd {facts.version} at {facts.endpoint} ({api})")
+    result.note("ok", f"etcd {facts.version} at {facts.endpoint} ({_api_name(settings.api)})",
+                facts.api.why if facts.api else "")
+    _api_notes(answers, facts, result)
     if facts.at_prefix:
         result.note("warn", f"{settings.prefix} itself holds a value; flanneld reads {key}",
                     "a config stored at the prefix instead of PREFIX/config is a known mistake; remove it when sure")
@@ -106,23 +168,52 @@ def plan(answers: Answers, facts: Facts) -> Plan:
                     result.output = Output(existing)
             else:
                 result.add(EtcdWrite(key, text, value, revision, settings, shown, shown_old))
-    result.note(*_leases(settings.prefix, facts.leases, in_force))
+    _leases(settings.prefix, facts.leases, in_force, result)
     return result
 
 
-def _leases(prefix: str, leases: list[tuple[str, str]], cfg: dict[str, Any]) -> tuple[Any, str, str]:
+def v4_key(lease_key: str) -> str:
+    """The IPv4 part of a lease key: dual-stack keys join both subnets, `172.30.5.0-24&fc00:0:0:5::-64`."""
+    return lease_key.rsplit("/", 1)[-1].split("&", 1)[0]
+
+
+def public_ip(value: str) -> str:
+    return str((_parse(value) or {}).get("PublicIP") or "?")
+
+
+def shared_public_ips(leases: list[tuple[str, str]]) -> dict[str, list[str]]:
+    """PublicIP -> the subnets of the leases that give it, for each address more than one lease gives."""
+    by_ip: dict[str, list[str]] = {}
+    for lease_key, value in leases:
+        ip = public_ip(value)
+        if ip != "?":
+            by_ip.setdefault(ip, []).append(flannel.lease_subnet(v4_key(lease_key)))
+    return {ip: subnets for ip, subnets in by_ip.items() if len(subnets) > 1}
+
+
+SHARED_FIX = ("flanneld on those nodes picked the same address (every Vagrant VM has 10.0.2.15 on eth0), so "
+              "vxlan sends the other nodes' pod traffic back to itself; on each node set flanneld.iface to the "
+              "interface of the network the nodes share (flanneld's -iface), or give flanneld -public-ip, and "
+              "restart flanneld")
+
+
+def shared_message(ip: str, subnets: list[str]) -> str:
+    return f"{len(subnets)} leases share PublicIP {ip}: {', '.join(subnets)}"
+
+
+def _leases(prefix: str, leases: list[tuple[str, str]], cfg: dict[str, Any], result: Plan) -> None:
     try:
         total = flannel.subnet_range(cfg).count
     except (flannel.ConfigProblem, ValueError):
-        return "warn", f"{len(leases)} lease(s) under {prefix}/subnets/", ""
-    nodes = []
-    for lease_key, value in leases:
-        public = (_parse(value) or {}).get("PublicIP", "?")
-        nodes.append(f"{flannel.lease_subnet(lease_key)} → {public}")
+        result.note("warn", f"{len(leases)} lease(s) under {prefix}/subnets/")
+        return
+    nodes = [f"{flannel.lease_subnet(lease_key)} → {public_ip(value)}" for lease_key, value in leases]
     left = total - len(leases)
-    status = "ok" if left > 0 else "warn"
-    message = f"{len(leases)} lease(s) taken, {left} of {total} node subnets left"
-    return status, message, "\n".join(nodes)
+    result.note("ok" if left > 0 else "warn", f"{len(leases)} lease(s) taken, {left} of {total} node subnets left",
+                "\n".join(nodes))
+    # not `failed`: that would stop the run before the flanneld step, which is where this node's is fixed
+    for ip, subnets in shared_public_ips(leases).items():
+        result.note("warn", shared_message(ip, subnets), SHARED_FIX)
 
 
 def verify(ctx: Context, facts: Facts) -> list[Check]:

@@ -37,7 +37,9 @@ def findings(ctx: Context) -> list[Finding]:
     if iface:
         # flanneld exits at start with a missing -iface; found here, before anything changes, not at smoke sub-step 7
         names = sorted(name for name, _cidr in node.links.addresses() if name != "lo")
-        out.append(Finding(f"Interface-{iface}", "ERROR", node.links.link(iface) is not None,
+        # -iface takes an address too: then it must be one of this node's
+        present = node.links.link(iface) is not None or any(c.split("/")[0] == iface for _n, c in node.links.addresses())
+        out.append(Finding(f"Interface-{iface}", "ERROR", present,
                            f"flanneld.iface {iface} does not exist on this node",
                            f"set flanneld.iface to the interface other nodes reach this one on "
                            f"({', '.join(dict.fromkeys(names)) or 'none has an address'}), or leave it empty "
