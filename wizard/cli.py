@@ -136,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="the wizard on a simulated node: no root, nothing on this machine changes")
     p.add_argument("--answers", metavar="FILE", help="prefill from FILE instead of the defaults")
     p.add_argument("--scenario", default="fresh-node", metavar="NAME",
-                   help="machine profile: fresh-node (default), cgroup-mismatch, existing-config, etcd-down, smoke-fails")
+                   help=f"machine profile: {_scenario_list()}")
     p.add_argument("--autoplay", action="store_true", help="fill each screen and move on by itself; any key takes over")
     p.add_argument("--speed", type=_speed, default=1.0, metavar="X", help="simulated delays and autoplay pace divided by X")
     p.add_argument("--keep", action="store_true",
@@ -164,6 +164,14 @@ def _speed(value: str) -> float:
     if not 0.1 <= speed <= 100:
         raise argparse.ArgumentTypeError(f"{value} is out of range; give 0.1 to 100")
     return speed
+
+
+def _scenario_list() -> str:
+    """The demo's scenarios as files name them (a glob, no YAML read), so a new one is listed by itself."""
+    from wizard import scenarios
+
+    return ", ".join(f"{n} (default)" if n == scenarios.DEFAULT else n
+                     for n in sorted(scenarios.names(), key=lambda n: (n != scenarios.DEFAULT, n)))
 
 
 def run() -> None:
