@@ -128,7 +128,7 @@ def test_a_flag_in_execstart_that_disagrees_stops_before_writing(etcd: lab.Etcd,
     assert result.returncode == 1
     assert (f"flanneld.service passes -etcd-prefix=/coreos.com/network on flanneld's command line "
             f"(/etc/systemd/system/flanneld.service): a flag beats what /etc/sysconfig/flanneld says, so the "
-            f"answers' {prefix} would be ignored") in result.stdout
+            f"answers' value (etcd.prefix: {prefix}) would be ignored") in result.stdout
     assert ("remove -etcd-prefix from ExecStart= in /etc/systemd/system/flanneld.service (or override ExecStart= in "
             "a drop-in), or set etcd.prefix to /coreos.com/network") in result.stdout
     assert "passes -ip-masq=true" in result.stdout and "or set flanneld.ip_masq to true" in result.stdout
@@ -232,3 +232,21 @@ def test_a_binary_run_with_flannel_options_gets_every_flag_there() -> None:
     assert (write.new or b"").decode() == ('FLANNEL_OPTIONS="-etcd-endpoints=http://127.0.0.1:2379 '
                                            '-etcd-prefix=/kube-centos/network -iface=eth1"\n')
     assert "with $FLANNEL_OPTIONS" in plan.notes[0].message
+
+
+def test_the_operators_own_flags_in_flannel_options_are_kept(etcd: lab.Etcd, standin_env: dict[str, str],
+                                                            tmp_path: Path) -> None:
+    """-public-ip has no answers key (it is the fix for two nodes on one address): rewriting FLANNEL_OPTIONS
+    keeps it, and flanneld leases with it; a flag the answers own (-iface) follows the answers."""
+    root = Path(standin_env["FW_TEST_ROOT"])
+    unitfixtures.install(root, "centos7-flannel")
+    sysconfig = root / "etc/sysconfig/flanneld"
+    sysconfig.write_text(sysconfig.read_text() + 'FLANNEL_OPTIONS="-public-ip=127.0.0.5 -iface=eth9 -iface-regex eth.*"\n')
+    prefix = fresh_prefix()
+    result = apply(write_answers(tmp_path, etcd.endpoint, prefix), standin_env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert ("keeping -public-ip=127.0.0.5 -iface-regex eth.* in FLANNEL_OPTIONS of /etc/sysconfig/flanneld: flags "
+            "the answers have no key for stay as you wrote them") in result.stdout
+    assert 'FLANNEL_OPTIONS="-public-ip=127.0.0.5 -iface-regex eth.*"' in sysconfig.read_text()
+    subnet_env = (root / "run/flannel/subnet.env").read_text()
+    assert lease_of(etcd, prefix, subnet_env)["PublicIP"] == "127.0.0.5"

@@ -192,7 +192,7 @@ def shared_public_ips(leases: list[tuple[str, str]]) -> dict[str, list[str]]:
 
 
 SHARED_FIX = ("flanneld on those nodes picked the same address (every Vagrant VM has 10.0.2.15 on eth0), so "
-              "vxlan sends the other nodes' pod traffic back to itself; on each node set flanneld.iface to the "
+              "each node sends the others' pod traffic to that one address, which is its own; on each node set flanneld.iface to the "
               "interface of the network the nodes share (flanneld's -iface), or give flanneld -public-ip, and "
               "restart flanneld")
 

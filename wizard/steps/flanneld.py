@@ -15,6 +15,7 @@ answers is reported (with the fix) rather than a value written that flanneld wou
 from __future__ import annotations
 
 import ipaddress
+import shlex
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -112,9 +113,38 @@ def flag_values(answers: Answers) -> dict[str, str]:
     }
 
 
-def options(answers: Answers, etcd_flags: bool = False) -> str:
+# the flags flag_values sets: each has an answers key
+FLAGS = ("etcd-endpoints", "etcd-prefix", "iface", "ip-masq", "subnet-file", "etcd-cafile", "etcd-certfile",
+         "etcd-keyfile", "etcd-username")
+
+
+def kept_options(env_text: str | None) -> list[str]:
+    """The words of the env file's FLANNEL_OPTIONS that set flags the answers have no key for
+    (-public-ip, -iface-regex, -iptables-forward-rules, ...): the operator's own, kept as written."""
+    value = flannel.parse_env(env_text).get("FLANNEL_OPTIONS", "") if env_text else ""
+    try:
+        words = shlex.split(value)
+    except ValueError:
+        words = value.split()
+    owned = {*FLAGS, "etcd-password"}
+    kept: list[str] = []
+    i = 0
+    while i < len(words):
+        word = words[i]
+        i += 1
+        name, eq, _value = word.lstrip("-").partition("=")
+        takes_next = word.startswith("-") and not eq and name not in BOOLEANS and i < len(words) \
+            and not words[i].startswith("-")
+        group = [word, words[i]] if takes_next else [word]
+        i += 1 if takes_next else 0
+        if not (word.startswith("-") and name in owned):
+            kept += group
+    return kept
+
+
+def options(answers: Answers, etcd_flags: bool = False, kept: list[str] | None = None) -> str:
     """FLANNEL_OPTIONS: for the wrapper every flag but the two it passes itself; for a unit that runs the
-    binary with $FLANNEL_OPTIONS (`etcd_flags`) every flag."""
+    binary with $FLANNEL_OPTIONS (`etcd_flags`) every flag; then the operator's own flags (`kept`)."""
     opts = []
     for flag, value in flag_values(answers).items():
         if (flag in ("etcd-endpoints", "etcd-prefix") and not etcd_flags) or not value:
@@ -122,7 +152,7 @@ def options(answers: Answers, etcd_flags: bool = False) -> str:
         if flag == "subnet-file" and value == DEFAULT_SUBNET_FILE:
             continue
         opts.append(f"-{flag}" if flag == "ip-masq" else f"-{flag}={value}")
-    return " ".join(opts)
+    return " ".join(opts + (kept or []))  # systemd splits $FLANNEL_OPTIONS at spaces and keeps quotes: words as written
 
 
 def channel(facts: Facts) -> tuple[str, bool]:
@@ -136,19 +166,20 @@ def channel(facts: Facts) -> tuple[str, bool]:
     return "binary", unit.uses_options
 
 
-def env_values(answers: Answers, facts: Facts) -> dict[str, str]:
-    """What the env file must hold for the channel the unit reads."""
+def env_values(answers: Answers, facts: Facts, kept: list[str] | None = None) -> dict[str, str]:
+    """What the env file must hold for the channel the unit reads; `kept`: the operator's own flags
+    already in FLANNEL_OPTIONS."""
     layout, in_options = channel(facts)
     flags = flag_values(answers)
     if layout == "wrapper":
         out = {"FLANNEL_ETCD_ENDPOINTS": flags["etcd-endpoints"], "FLANNEL_ETCD_PREFIX": flags["etcd-prefix"]}
         if in_options:
-            out["FLANNEL_OPTIONS"] = options(answers)
+            out["FLANNEL_OPTIONS"] = options(answers, kept=kept)
         else:  # the wrapper passes its environment on to flanneld, which reads these for flags not given
             out.update({env_name(f): v for f, v in flags.items() if f not in ("etcd-endpoints", "etcd-prefix")})
         return out
     if in_options:  # the unit runs the binary with $FLANNEL_OPTIONS: flags, which beat any variable
-        return {"FLANNEL_OPTIONS": options(answers, etcd_flags=True)}
+        return {"FLANNEL_OPTIONS": options(answers, etcd_flags=True, kept=kept)}
     # every variable the wizard owns, empty when unset (flanneld ignores an empty one), so an old value goes
     return {env_name(f): ("true" if f == "ip-masq" and v else "false" if f == "ip-masq" else v) for f, v in flags.items()}
 
@@ -258,15 +289,15 @@ def _channel_notes(answers: Answers, facts: Facts, result: Plan) -> None:
         elif flag in wanted and value != wanted[flag] and not (flag == "ip-masq" and value == "false" and not wanted[flag]):
             shown = wanted[flag] or "not given (flanneld's default)"
             result.note("failed", f"{unit.name} passes -{flag}={value} on flanneld's command line{via} "
-                        f"({unit.exec_from}): a flag beats what {env_file} says, so the answers' {shown} would be "
-                        "ignored",
+                        f"({unit.exec_from}): a flag beats what {env_file} says, so the answers' value "
+                        f"({ANSWER_OF[flag]}: {shown}) would be ignored",
                         f"remove -{flag} from ExecStart= in {unit.exec_from} (or override ExecStart= in a drop-in), "
                         f"or set {ANSWER_OF[flag]} to {value}")
     writes = env_values(a, facts)
     for variable, value, path in unit.later:
         if variable in writes and value != writes[variable]:
             result.note("failed", f"{path} sets {variable} again after {env_file} in {unit.name}: systemd keeps the "
-                        "last value, so the answers' would be ignored",
+                        "last value, so the answers' value would be ignored",
                         f"remove {variable} from {path}, or make it agree with the answers")
 
 
@@ -285,7 +316,12 @@ def plan(answers: Answers, facts: Facts) -> Plan:
     _channel_notes(a, facts, result)
     if result.failed:
         return result
-    env = envfile.update(text, env_values(a, facts))
+    kept = kept_options(text)
+    values = env_values(a, facts, kept)
+    if kept and "FLANNEL_OPTIONS" in values:
+        result.note("ok", f"keeping {' '.join(kept)} in FLANNEL_OPTIONS of {a.flanneld.env_file}: flags the answers "
+                    "have no key for stay as you wrote them")
+    env = envfile.update(text, values)
     result.add(FileWrite(a.flanneld.env_file, env.encode(), facts.env))
     if facts.unit is not None and not facts.unit.reads_env_file and facts.env_dropin is not None:
         dropin = f"[Service]\nEnvironmentFile={a.flanneld.env_file}\n".encode()
