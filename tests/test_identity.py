@@ -115,3 +115,13 @@ def test_validate_sees_the_interfaces_of_the_namespace_it_runs_in(netns: lab.Net
     path.write_text("version: 1\nflanneld:\n  iface: fwtest-eth1\n")
     assert run_wizard("validate", str(path), env=standin_env, netns=netns).returncode == 0
     assert run_wizard("validate", str(path), env=standin_env).returncode == 2  # not in the host's namespace
+
+
+def test_a_key_that_is_not_a_lease_is_named_not_counted(etcd: lab.Etcd, tmp_path: Path) -> None:
+    prefix = fresh_prefix()
+    etcd.ctl("put", f"{prefix}/subnets/172.30.5.0-24", lease_value("192.168.56.12"))
+    etcd.ctl("put", f"{prefix}/subnets/bogus", "{}")
+    code, events = run_steps(answers(etcd.endpoint, prefix), tmp_path, ["etcd"], dry_run=True)
+    assert code == 0
+    assert any(e.message == "1 lease(s) taken, 254 of 255 node subnets left" for e in events)
+    assert any(e.message == f"1 key(s) under {prefix}/subnets/ are not leases flanneld can read: bogus" for e in events)

@@ -207,10 +207,17 @@ def _leases(prefix: str, leases: list[tuple[str, str]], cfg: dict[str, Any], res
     except (flannel.ConfigProblem, ValueError):
         result.note("warn", f"{len(leases)} lease(s) under {prefix}/subnets/")
         return
-    nodes = [f"{flannel.lease_subnet(lease_key)} → {public_ip(value)}" for lease_key, value in leases]
-    left = total - len(leases)
-    result.note("ok" if left > 0 else "warn", f"{len(leases)} lease(s) taken, {left} of {total} node subnets left",
+    # a key flanneld would not read as a lease (ParseSubnetKey) takes no subnet: named, not counted
+    real = [(k, v) for k, v in leases if flannel.parse_lease_key(k) is not None]
+    stray = [k for k, _v in leases if flannel.parse_lease_key(k) is None]
+    nodes = [f"{flannel.lease_subnet(lease_key)} → {public_ip(value)}" for lease_key, value in real]
+    left = total - len(real)
+    result.note("ok" if left > 0 else "warn", f"{len(real)} lease(s) taken, {left} of {total} node subnets left",
                 "\n".join(nodes))
+    if stray:
+        result.note("warn", f"{len(stray)} key(s) under {prefix}/subnets/ are not leases flanneld can read: "
+                    f"{', '.join(k.rsplit('/', 1)[-1] for k in stray[:5])}{' …' if len(stray) > 5 else ''}",
+                    "flanneld names leases like 172.30.5.0-24; remove keys put there by hand when sure")
     # not `failed`: that would stop the run before the flanneld step, which is where this node's is fixed
     for ip, subnets in shared_public_ips(leases).items():
         result.note("warn", shared_message(ip, subnets), SHARED_FIX)
