@@ -143,7 +143,7 @@ def _write(where: runtimes.Where, state: FileState, want: str, result: Plan) -> 
         return None
     what = WHAT[where.kind] or f"--{where.flag} in {where.variable}"
     if where.why:
-        result.note("ok", f"{path}: {what} is written there", where.why)
+        result.note("ok", f"the driver goes to {path} ({what})", where.why)
     return FileWrite(path, new.encode(), state, why=what)
 
 
