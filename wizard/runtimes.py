@@ -206,7 +206,7 @@ def docker_driver(node: NodeLike, answers: Answers, ask_daemon: bool = True) -> 
         flags = units.flag_words(unit, env)
     config_files = flags.get("config-file")
     path = config_files[-1].text if config_files else (answers.docker.daemon_json or DOCKER_DAEMON_JSON)
-    why_path = "the --config-file dockerd's unit gives" if config_files else "dockerd's configuration file"
+    why_path = "the --config-file dockerd's unit gives" if config_files else ""
     flag = next((w for w in reversed(flags.get("exec-opt", [])) if w.text.partition("=")[0].strip() == "native.cgroupdriver"), None)
     problems: list[tuple[str, str]] = []
     try:
