@@ -578,9 +578,13 @@ def test_snapshot_preflight_detail_of_a_failed_check(snap_compare: Any) -> None:
         table = app.screen.query_one("#preflight-table", DataTable)
         table.focus()
         table.move_cursor(row=[f.name for f in app.screen.findings].index("KernelModule-vxlan"))
+        # the table scrolls to the cursor with an animation: the picture is of where it ends, not of
+        # how far it got by the time the snapshot is taken
+        await pilot.wait_for_scheduled_animations()
         await pilot.pause()
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, FindingDetail))
+        await pilot.wait_for_scheduled_animations()
         await pilot.pause()
 
     assert snap_compare(demo_app(vxlan_missing()), terminal_size=(80, 24), run_before=before)
