@@ -153,8 +153,13 @@ def test_version_2_on_a_version_1_file_is_refused_by_both(tmp_path: Path, standi
 
 
 @needs_containerd
+@pytest.mark.parametrize("existing", [None, "", "# emptied by hand\n"])
 def test_no_config_file_gets_one_both_versions_read(tmp_path: Path, standin_env: dict[str, str],
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+                                                    monkeypatch: pytest.MonkeyPatch, existing: str | None) -> None:
+    """No file, or one with no setting (version 1 by containerd's rule): nothing of version 1 to keep,
+    so the wizard writes version 2, which containerd 1.6 and 2.x both read."""
+    if existing is not None:
+        write(tmp_path, CONFIG, existing)
     wizard(tmp_path, "systemd", standin_env, monkeypatch)
     config = tmp_path / CONFIG
     assert tomllib.loads(config.read_text())["version"] == 2

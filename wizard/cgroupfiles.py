@@ -3,6 +3,7 @@ with every other setting (and, for TOML and YAML, every comment) kept."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import re
@@ -30,8 +31,10 @@ def containerd_config(text: str | None, driver: str, spot: runtimes.ContainerdSp
     if spot is None:
         version = doc.get("version")
         spot = runtimes.ContainerdSpot(runtimes.CRI_TABLE.get(int(version) if version else 1, runtimes.CRI_TABLE[2]))
-    if not text or not text.strip():
-        doc["version"] = 3 if spot.table == runtimes.CRI_TABLE[3] else 2
+    if not doc:  # a new or empty file: nothing of version 1 to keep, so a version both 1.6 and 2.x read
+        version = 3 if spot.table == runtimes.CRI_TABLE[3] else 2
+        doc["version"] = version
+        spot = dataclasses.replace(spot, table=runtimes.CRI_TABLE[version], legacy=False, default_runtime=False)
     cri = _tables(doc, spot.table)
     if spot.legacy:
         cri["systemd_cgroup"] = driver == "systemd"

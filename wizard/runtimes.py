@@ -410,7 +410,8 @@ def containerd_driver(node: NodeLike, main: str = CONTAINERD_CONFIG, major: int 
             files, problems = containerd_files(node, main, 1)
     notes: list[str] = []
     if not files:
-        spot = ContainerdSpot(CRI_TABLE[2])  # a new file: version 2, which containerd 1.x and 2.x both read
+        # a new file: version 2, which containerd 1.x and 2.x both read; 3 for a containerd that is 2.x
+        spot = ContainerdSpot(CRI_TABLE[3] if major >= 2 and not guess else CRI_TABLE[2])
         return Driver("cgroupfs", "containerd's default", Where("containerd", main, containerd=spot,
                       why=f"{main} does not exist yet"), tuple(problems))
     if major >= 2:
