@@ -89,6 +89,24 @@ def test_a_flag_in_etc_default_kubelet_beats_the_config_file_and_is_the_one_edit
     assert (tmp_path / CONFIG_YAML).read_text() == before  # one channel: the flag kubelet reads first
 
 
+def test_a_config_dir_drop_in_beats_the_config_file(tmp_path: Path, standin_env: dict[str, str],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """KEP-3983: --config-dir's *.conf files in lexical order override the --config file; the last one
+    that sets cgroupDriver is the one written."""
+    unitfixtures.install(tmp_path, "kubeadm")  # config.yaml says systemd
+    write(tmp_path, "etc/default/kubelet", "KUBELET_EXTRA_ARGS=--config-dir=/etc/kubernetes/kubelet.conf.d\n")
+    first = write(tmp_path, "etc/kubernetes/kubelet.conf.d/10-driver.conf",
+                  "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\ncgroupDriver: cgroupfs\n")
+    later = write(tmp_path, "etc/kubernetes/kubelet.conf.d/20-other.conf",
+                  "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nmaxPods: 50\n")
+    write(tmp_path, "etc/kubernetes/kubelet.conf.d/30-ignored.yaml", "cgroupDriver: systemd\n")  # not *.conf
+    before = (tmp_path / CONFIG_YAML).read_text()
+    said = run(tmp_path, answers("systemd", "containerd"), standin_env, monkeypatch)
+    assert "kubelet uses cgroupfs (cgroupDriver in /etc/kubernetes/kubelet.conf.d/10-driver.conf)" in said[1]
+    assert yaml.safe_load(first.read_text())["cgroupDriver"] == "systemd"
+    assert "cgroupDriver" not in later.read_text() and (tmp_path / CONFIG_YAML).read_text() == before
+
+
 def test_old_kubeadm_flags_env_carries_the_flag(tmp_path: Path, standin_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     """kubeadm before 1.21 wrote --cgroup-driver into kubeadm-flags.env itself."""
     unitfixtures.install(tmp_path, "kubeadm")

@@ -629,12 +629,39 @@ def _kubelet_from_unit(node: NodeLike, answers: Answers, unit: units.Unit, flags
                 f"change --cgroup-driver there (or in a drop-in under /etc/systemd/system/{unit.name}.d/), then "
                 f"systemctl daemon-reload"))
         return Driver(flag.text, source, where), config
+    dropin = _config_dir_setting(node, flags)
+    if dropin is not None:
+        path, value, data = dropin
+        if config is not None:
+            gates = {**(config.get("featureGates") or {}), **(data.get("featureGates") or {})}
+            config = {**config, "featureGates": gates}
+        return Driver(value, f"cgroupDriver in {path}", Where(
+            "yaml", path, why="the last drop-in of kubelet's --config-dir that sets it (drop-ins beat the --config file)")), config
     if config_path:
         where = Where("yaml", config_path, why=f"the file kubelet's --config names ({unit.where('ExecStart')})")
         if config and config.get("cgroupDriver"):
             return Driver(str(config["cgroupDriver"]), f"cgroupDriver in {config_path}", where), config
         return Driver("cgroupfs", f"kubelet's default (no cgroupDriver in {config_path})", where), config
     return Driver("cgroupfs", "kubelet's default (no --cgroup-driver, no --config)", _kubelet_flag_home(node, unit, origin)), None
+
+
+def _config_dir_setting(node: NodeLike, flags: dict[str, list[units.Word]]) -> tuple[str, str, dict[str, Any]] | None:
+    """cgroupDriver from kubelet's --config-dir drop-ins (KEP-3983, kubelet >= 1.28): its *.conf files in
+    lexical order, a later one overriding an earlier one and all of them the --config file. The file
+    that sets it last, the value, and the merged drop-ins."""
+    words = flags.get("config-dir")
+    if not words:
+        return None
+    found: tuple[str, str] | None = None
+    merged: dict[str, Any] = {}
+    for path in node.files.list(words[-1].text):
+        if not path.endswith(".conf"):
+            continue
+        data = _yaml(node.files.read_text(path)) or {}
+        merged.update(data)
+        if data.get("cgroupDriver"):
+            found = (path, str(data["cgroupDriver"]))
+    return (found[0], found[1], merged) if found else None
 
 
 def _kubelet_flag_home(node: NodeLike, unit: units.Unit, origin: dict[str, str]) -> Where:
