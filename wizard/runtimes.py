@@ -83,7 +83,6 @@ class Driver:
     source: str  # where it was read, in the operator's words
     where: Where | None = None  # where to write it; None: the answers' default file
     problems: tuple[tuple[str, str], ...] = ()  # (what, fix): the service would not start as configured
-    notes: tuple[str, ...] = ()  # what the operator should know about how it was read
 
 
 @dataclass(frozen=True)
@@ -408,15 +407,14 @@ def containerd_driver(node: NodeLike, main: str = CONTAINERD_CONFIG, major: int 
         major = 2 if any(f.version >= 3 for f in files) else 1
         if guess and major == 1:
             files, problems = containerd_files(node, main, 1)
-    notes: list[str] = []
     if not files:
         # a new file: version 2, which containerd 1.x and 2.x both read; 3 for a containerd that is 2.x
         spot = ContainerdSpot(CRI_TABLE[3] if major >= 2 and not guess else CRI_TABLE[2])
         return Driver("cgroupfs", "containerd's default", Where("containerd", main, containerd=spot,
                       why=f"{main} does not exist yet"), tuple(problems))
     if major >= 2:
-        return _containerd2(files, problems, main)
-    return _containerd1(files, problems, main, notes)
+        return _containerd2(files, problems)
+    return _containerd1(files, problems)
 
 
 def _runtime_of(containerd: dict[str, Any], legacy_ok: bool) -> tuple[str, dict[str, Any] | None, bool]:
@@ -433,7 +431,7 @@ def _driver_of(value: Any) -> str:
     return "systemd" if value is True else "cgroupfs"
 
 
-def _containerd1(files: list[ContainerdFile], problems: list[tuple[str, str]], main: str, notes: list[str]) -> Driver:
+def _containerd1(files: list[ContainerdFile], problems: list[tuple[str, str]]) -> Driver:
     """containerd 1.x: the version is the last one a file gives (mergo.WithOverride); version 1 reads
     plugins by short name (`cri`), 2 by URI; a later file's plugin table replaces an earlier one's whole
     (services/server/config/config.go, mergeConfig: "Replace entire sections")."""
@@ -466,14 +464,14 @@ def _containerd1(files: list[ContainerdFile], problems: list[tuple[str, str]], m
     if legacy:
         value = (cri or {}).get("systemd_cgroup")
         source = f"{target.path} systemd_cgroup" if value is not None else "containerd's default"
-        return Driver(_driver_of(value), source, where, tuple(problems), tuple(notes))
+        return Driver(_driver_of(value), source, where, tuple(problems))
     options = (rt or {}).get("options")
     value = options.get("SystemdCgroup") if isinstance(options, dict) else None
     source = f"{target.path} SystemdCgroup of runtime {name}" if value is not None else "containerd's default"
-    return Driver(_driver_of(value), source, where, tuple(problems), tuple(notes))
+    return Driver(_driver_of(value), source, where, tuple(problems))
 
 
-def _containerd2(files: list[ContainerdFile], problems: list[tuple[str, str]], main: str) -> Driver:
+def _containerd2(files: list[ContainerdFile], problems: list[tuple[str, str]]) -> Driver:
     """containerd 2.x: each file migrated to the current version, then merged key by key, the later
     file winning (cmd/containerd/server/config/config.go: LoadConfigWithPlugins, mergeConfig)."""
     merged: dict[str, Any] = {}
