@@ -150,6 +150,13 @@ def test_detection_follows_kubelets_runtime_endpoint_not_this_machines_path(
     no_kubelet = tmp_path / "other"
     unitfixtures.install(no_kubelet, "debian12-docker")
     assert runtimes.runtime(Node(str(no_kubelet)), parse(answers("cgroupfs"))) == "docker"
+    in_config = tmp_path / "in-config"  # newer kubeadm: the endpoint in config.yaml, not a flag
+    unitfixtures.install(in_config, "kubeadm", "debian12-docker")
+    write(in_config, "var/lib/kubelet/kubeadm-flags.env", 'KUBELET_KUBEADM_ARGS=""\n')
+    assert runtimes.runtime(Node(str(in_config)), parse(answers("cgroupfs"))) == "docker"  # by docker's unit
+    config = in_config / CONFIG_YAML
+    config.write_text(config.read_text() + "containerRuntimeEndpoint: unix:///run/containerd/containerd.sock\n")
+    assert runtimes.runtime(Node(str(in_config)), parse(answers("cgroupfs"))) == "containerd"
     empty = tmp_path / "empty"
     write(empty, "etc/crio/crio.conf", '[crio.runtime]\ncgroup_manager = "systemd"\n')
     assert runtimes.runtime(Node(str(empty)), parse(answers("cgroupfs"))) == "cri-o"

@@ -127,6 +127,10 @@ def runtime(node: NodeLike, answers: Answers) -> str:
         return chosen
     _unit_, flags, _origin = kubelet_flags(node, answers)
     endpoint = (flags.get("container-runtime-endpoint") or [units.Word("")])[-1].text
+    if not endpoint and flags.get("config"):
+        # newer kubeadm writes it into the config file (containerRuntimeEndpoint, kubelet >= 1.27)
+        config = _yaml(node.files.read_text(flags["config"][-1].text)) or {}
+        endpoint = str(config.get("containerRuntimeEndpoint") or "")
     for socket, name in SOCKETS.items():
         if endpoint.endswith(socket):
             return name
