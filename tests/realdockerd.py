@@ -1,89 +1,120 @@
-"""The real dockerd as the judge of a configuration: flags plus a daemon.json, accepted or refused.
+"""The real dockerd as the judge of a configuration: does it accept these flags with this daemon.json?
 
-dockerd reads its flags and its configuration file, and refuses a directive given in both (`unable to
-configure the Docker daemon with file …: the following directives are specified both as a flag and in
-the configuration file: …`), before it needs cgroups. On the test machines it then stops at `Devices
-cgroup isn't mounted`: any error after the configuration was read means it was accepted. (Debian's
-dockerd 20.10 has no `--validate`; that came with 23.0.)
+Debian's docker.io (dockerd 20.10, no `dockerd --validate`: that came with 23.0) loads its flags and the
+config file, and refuses a setting given both ways (`unable to configure the Docker daemon with file
+…: the following directives are specified both as a flag and in the configuration file: …`), before
+it needs anything this machine lacks. Once both are loaded and checked it logs `Starting up`; here it
+then stops at `failed to start daemon: Devices cgroup isn't mounted`. So `Starting up` is the verdict
+"accepted", and an exit before it is "refused" with dockerd's own words.
 
-It runs in a throwaway network namespace (its bridge and iptables rules stay there) with its own
---data-root, --exec-root, --pidfile and socket under a temp dir; the namespace is deleted after, which
-kills whatever it started (its managed containerd too), and the temp dir is removed.
+Each run is sealed off: a network namespace of its own (`fwtest-dockerd-…`, deleted afterwards, any
+process left in it killed), a private mount namespace where /run is an empty tmpfs and /etc/docker is
+a scratch directory (dockerd writes /etc/docker/key.json and /run/docker/plugins whatever its flags
+say), its own --data-root, --exec-root, --pidfile and API socket in a temporary directory that is
+removed, and a deadline after which it is killed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import re
 import shutil
+import signal
 import subprocess
 import tempfile
+import threading
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.lab import Netns
+from tests import lab
 
-REFUSED = "unable to configure the Docker daemon"
-# flags that point dockerd at this machine's resources: the judge gives its own instead
-HOST_FLAGS = ("-H", "--host", "--containerd", "--data-root", "--exec-root", "--pidfile", "-p", "--config-file", "-G", "--group")
+DOCKERD = shutil.which("dockerd")
+NS_PREFIX = lab.NS_PREFIX + "dockerd-"
+STARTED = 'msg="Starting up"'  # logged after flags and config file are loaded and checked
+_LOGRUS = re.compile(r'^time="[^"]*" level=(\w+) msg=')
+# in a private mount namespace: an empty /run, a scratch /etc/docker, then dockerd itself
+_SEAL = 'mount -t tmpfs fwtest-run /run && mount --bind "$0" /etc/docker && exec "$@"'
 
 
 @dataclass(frozen=True)
 class Verdict:
-    accepted: bool
-    stderr: str
-
-    @property
-    def reason(self) -> str:
-        """dockerd's last words: why it refused, or where it stopped after accepting."""
-        lines = [line for line in self.stderr.splitlines() if "level=" not in line]
-        return lines[-1] if lines else self.stderr.strip().splitlines()[-1] if self.stderr.strip() else ""
+    accepted: bool  # dockerd got past its flags and configuration file
+    message: str  # dockerd's own words: why it refused, or how it ended after accepting
 
 
-def own_flags(flags: list[str]) -> list[str]:
-    """`flags` without those that would use this machine's sockets and directories."""
-    out: list[str] = []
-    skip = False
-    for flag in flags:
-        if skip:
-            skip = False
-            continue
-        name = flag.split("=", 1)[0]
-        if name in HOST_FLAGS:
-            skip = "=" not in flag
-            continue
-        out.append(flag)
-    return out
+def missing() -> str:
+    """Why the real dockerd cannot judge here ("" when it can): for pytest.skip."""
+    if DOCKERD is None:
+        return "dockerd is not installed (Debian: apt-get install docker.io)"
+    if os.geteuid() != 0:
+        return "running dockerd in a network namespace needs root"
+    if not os.path.isdir("/etc/docker"):
+        return "/etc/docker does not exist (docker.io creates it), so it cannot be sealed off"
+    return ""
 
 
-def judge(flags: list[str], daemon_json: str | None, timeout: float = 60) -> Verdict:
-    """Run dockerd with `flags` and `daemon_json` (its text; None: an empty file) until it stops."""
-    scratch = Path(tempfile.mkdtemp(prefix="fwtest-dockerd-"))
-    config = scratch / "daemon.json"
-    config.write_text(daemon_json if daemon_json is not None else "{}\n")
-    netns = Netns()
-    argv = [*netns.prefix(), "dockerd", *own_flags(flags), "--config-file", str(config),
-            "--data-root", str(scratch / "data"), "--exec-root", str(scratch / "exec"),
-            "--pidfile", str(scratch / "dockerd.pid"), "-H", f"unix://{scratch}/dockerd.sock"]
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+def _message(lines: list[str]) -> str:
+    """dockerd's closing words: what it prints when it exits (not a log record), else its last errors."""
+    said = [line for line in lines if line.strip() and not _LOGRUS.match(line)]
+    if said:
+        return " ".join(said)
+    errors = [line for line in lines if (m := _LOGRUS.match(line)) and m.group(1) in ("error", "fatal")]
+    return " ".join(errors[-2:]) or (lines[-1] if lines else "")
+
+
+def judge(args: list[str], config: Path, timeout: float = 60, settle: float = 20) -> Verdict:
+    """Run the real dockerd with `args` and `--config-file config`; accepted once it logs `Starting up`.
+    After that it gets `settle` seconds to end on its own, so the message says how (else it is killed)."""
+    if DOCKERD is None:
+        raise RuntimeError(missing())
+    work = Path(tempfile.mkdtemp(prefix="fwtest-dockerd-"))
+    name = NS_PREFIX + uuid.uuid4().hex[:8]
+    proc: subprocess.Popen[str] | None = None
+    lines: list[str] = []
+    seen = threading.Condition()
+    state = {"started": False, "ended": False}
+
+    def read() -> None:
+        assert proc is not None and proc.stdout is not None
+        for line in proc.stdout:
+            with seen:
+                lines.append(line.rstrip("\n"))
+                state["started"] = state["started"] or STARTED in line
+                seen.notify_all()
+        with seen:
+            state["ended"] = True
+            seen.notify_all()
+
+    reader = threading.Thread(target=read, daemon=True)
     try:
-        out, _ = proc.communicate(timeout=timeout)
-        return Verdict(REFUSED not in out, out)
-    except subprocess.TimeoutExpired:
-        # still running: it got past its configuration (a machine where it can start)
-        proc.kill()
-        out, _ = proc.communicate()
-        return Verdict(REFUSED not in out, out)
+        lab.run("ip", "netns", "add", name)
+        (work / "etc-docker").mkdir()
+        argv = ["ip", "netns", "exec", name, "unshare", "--mount", "--propagation", "private", "--",
+                "sh", "-c", _SEAL, str(work / "etc-docker"), DOCKERD, *args, "--config-file", str(config),
+                "--data-root", str(work / "data"), "--exec-root", str(work / "exec"),
+                "--pidfile", str(work / "dockerd.pid"), "-H", f"unix://{work}/d.sock"]
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                text=True, errors="replace", start_new_session=True)
+        reader.start()
+        with seen:  # whichever comes first: the verdict line, or the end of its output (it exited)
+            if not seen.wait_for(lambda: state["started"] or state["ended"], timeout):
+                return Verdict(False, f"dockerd neither started nor exited within {timeout}s: {_message(lines)}")
+            if not state["started"]:
+                return Verdict(False, _message(lines))
+            if seen.wait_for(lambda: state["ended"], settle):
+                return Verdict(True, _message(lines))
+        return Verdict(True, f"still starting after {settle}s (flags and config file accepted)")
     finally:
-        netns.delete()  # kills what dockerd started in it
-        _unmount_under(scratch)
-        shutil.rmtree(scratch, ignore_errors=True)
-
-
-def _unmount_under(path: Path) -> None:
-    """Anything dockerd mounted under its data root (none seen on the test machines; a machine with a
-    working dockerd mounts its overlay and netns files there)."""
-    with open("/proc/self/mounts") as mounts:
-        points = [line.split()[1] for line in mounts if line.split()[1].startswith(str(path))]
-    for point in sorted(points, reverse=True):
-        with contextlib.suppress(subprocess.CalledProcessError):
-            subprocess.run(["umount", "-l", point], check=True, capture_output=True, timeout=10)
+        if proc is not None and proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+        for pid in lab.run("ip", "netns", "pids", name, check=False).stdout.split():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid), signal.SIGKILL)  # containerd, which dockerd started in its own group
+        lab.run("ip", "netns", "del", name, check=False)
+        if reader.ident is not None:
+            reader.join(10)
+        shutil.rmtree(work, ignore_errors=True)

@@ -9,7 +9,6 @@ gets past its configuration.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,9 @@ from tests.engine import messages, run_steps
 from wizard import units
 from wizard.node.files import Files
 
-needs_dockerd = pytest.mark.skipif(shutil.which("dockerd") is None, reason="dockerd is not installed")
+needs_dockerd = pytest.mark.skipif(bool(realdockerd.missing()), reason=realdockerd.missing() or "dockerd can judge")
+# flags of a unit that point dockerd at this machine's sockets: the judge runs it on its own
+HOST_FLAGS = ("-H", "--host", "--containerd")
 DAEMON_JSON = "etc/docker/daemon.json"
 BOTH = "specified both as a flag and in the configuration file"
 
@@ -43,6 +44,21 @@ def wizard(root: Path, driver: str, code: int = 0) -> list[str]:
     return [e.message + (f"\n{e.detail}" if e.detail else "") for e in events]  # the fix is in the detail
 
 
+def own(flags: list[str]) -> list[str]:
+    """A unit's flags without those naming this machine's sockets (dockerd would wait a minute for a
+    containerd that is not there)."""
+    out: list[str] = []
+    skip = False
+    for flag in flags:
+        if skip:
+            skip = False
+        elif flag.split("=", 1)[0] in HOST_FLAGS:
+            skip = "=" not in flag
+        else:
+            out.append(flag)
+    return out
+
+
 def exec_opts(root: Path) -> list[str]:
     """The unit's --exec-opt flags as systemd expands them. Only those: RHEL's dockerd-current has
     flags upstream dockerd lacks (--signature-verification), and exec-opts is the directive judged."""
@@ -54,11 +70,11 @@ def exec_opts(root: Path) -> list[str]:
 
 
 @needs_dockerd
-def test_the_judge_refuses_exec_opts_given_twice() -> None:
+def test_the_judge_refuses_exec_opts_given_twice(tmp_path: Path) -> None:
     """The real dockerd can fail this test: the same directive as a flag and in daemon.json."""
-    verdict = realdockerd.judge(["--exec-opt=native.cgroupdriver=systemd"],
-                                '{"exec-opts": ["native.cgroupdriver=systemd"]}\n')
-    assert not verdict.accepted and BOTH in verdict.reason and "exec-opts" in verdict.reason
+    config = write(tmp_path, "daemon.json", '{"exec-opts": ["native.cgroupdriver=systemd"]}\n')
+    verdict = realdockerd.judge(["--exec-opt=native.cgroupdriver=systemd"], config)
+    assert not verdict.accepted and BOTH in verdict.message and "exec-opts" in verdict.message
 
 
 @needs_dockerd
@@ -69,8 +85,8 @@ def test_centos7_flag_already_systemd_leaves_daemon_json_alone(tmp_path: Path) -
     said = wizard(tmp_path, "systemd")
     assert "docker uses systemd (--exec-opt native.cgroupdriver=systemd in /usr/lib/systemd/system/docker.service)" in said[1]
     assert (tmp_path / DAEMON_JSON).read_text() == text
-    verdict = realdockerd.judge(exec_opts(tmp_path), (tmp_path / DAEMON_JSON).read_text())
-    assert verdict.accepted, verdict.reason
+    verdict = realdockerd.judge(exec_opts(tmp_path), tmp_path / DAEMON_JSON)
+    assert verdict.accepted, verdict.message
 
 
 def test_centos7_flag_that_differs_fails_the_plan_with_the_fix(tmp_path: Path) -> None:
@@ -89,17 +105,17 @@ def test_a_flag_from_an_environment_file_is_edited_there(tmp_path: Path) -> None
     """Debian's unit passes $DOCKER_OPTS from /etc/default/docker: the flag is changed in that file,
     daemon.json keeps no exec-opts, and the real dockerd accepts the unit's expanded command."""
     unitfixtures.install(tmp_path, "debian12-docker")
-    opts = write(tmp_path, "etc/default/docker", 'DOCKER_OPTS="--exec-opt native.cgroupdriver=cgroupfs --log-level=warn"\n')
+    opts = write(tmp_path, "etc/default/docker", 'DOCKER_OPTS="--exec-opt native.cgroupdriver=cgroupfs --icc=false"\n')
     write(tmp_path, DAEMON_JSON, '{"log-driver": "json-file"}\n')
     wizard(tmp_path, "systemd")
-    assert opts.read_text() == 'DOCKER_OPTS="--exec-opt native.cgroupdriver=systemd --log-level=warn"\n'
+    assert opts.read_text() == 'DOCKER_OPTS="--exec-opt native.cgroupdriver=systemd --icc=false"\n'
     assert json.loads((tmp_path / DAEMON_JSON).read_text()) == {"log-driver": "json-file"}
     files = Files(str(tmp_path))
     unit = units.load(files, "docker")
     assert unit is not None
     command = units.command(unit, units.environment(files, unit))
-    verdict = realdockerd.judge(command[1:], (tmp_path / DAEMON_JSON).read_text())
-    assert verdict.accepted, verdict.reason
+    verdict = realdockerd.judge(own(command[1:]), tmp_path / DAEMON_JSON)
+    assert verdict.accepted, verdict.message
 
 
 @needs_dockerd
@@ -111,8 +127,8 @@ def test_config_file_named_by_the_unit_is_the_daemon_json_written(tmp_path: Path
     wizard(tmp_path, "systemd")
     assert json.loads(custom.read_text()) == {"log-driver": "json-file", "exec-opts": ["native.cgroupdriver=systemd"]}
     assert not (tmp_path / DAEMON_JSON).exists()
-    verdict = realdockerd.judge([], custom.read_text())
-    assert verdict.accepted, verdict.reason
+    verdict = realdockerd.judge([], custom)
+    assert verdict.accepted, verdict.message
 
 
 def test_a_flag_and_exec_opts_already_in_daemon_json_is_named(tmp_path: Path) -> None:
