@@ -73,6 +73,9 @@ class CgroupPage(StepScreen):
         if mismatch is not None:
             banner.update(Text(mismatch.message, style="bold"))
             banner.set_class(True, "banner-error")
+        elif facts.kubelet_from_cri:
+            banner.update(Text(facts.kubelet_from_cri, style="green"))
+            banner.set_class(False, "banner-error")
         else:
             banner.update(Text(f"kubelet and {facts.runtime} agree: {rt.driver}", style="green"))
             banner.set_class(False, "banner-error")

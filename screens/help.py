@@ -52,9 +52,10 @@ ABOUT: dict[str, str] = {
         "passes them (then not in daemon.json too: dockerd refuses both), else daemon.json."
     ),
     "cgroup": (
-        "One cgroup driver for kubelet and the container runtime: the drivers as detected side by "
-        "side, kubelet's own message when they differ, and the choice — auto follows PID 1 "
-        "(systemd when PID 1 is systemd)."
+        "One cgroup driver for kubelet and the container runtime: the drivers side by side, each read "
+        "where its service reads it (kubelet: its flags, then its --config file), kubelet's own message "
+        "when they differ under docker (the wizard's own finding under containerd or CRI-O), and the "
+        "choice — auto follows PID 1 (systemd when PID 1 is systemd)."
     ),
     "review": (
         "Every change the plan holds, step by step, each with its diff. Nothing has been touched "

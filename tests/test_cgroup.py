@@ -48,7 +48,10 @@ def test_containerd_step_detects_and_fixes(tmp_path: Path, standin_env: dict[str
     (tmp_path / "etc/containerd/config.toml").write_text(CONTAINERD_V2)
     code, events = run_steps(answers("auto"), tmp_path, ["cgroup"])
     assert code == 0, messages(events)
-    assert 'misconfiguration: kubelet cgroup driver: "cgroupfs" is different from containerd cgroup driver: "systemd"' in messages(events)
+    said = "\n".join(messages(events))
+    # kubelet prints no mismatch line for containerd: the wizard says it is its own finding, in no component's words
+    assert "kubelet's cgroup driver (cgroupfs) is not containerd's (systemd) — the wizard's own finding" in said
+    assert "misconfiguration" not in said and "different from containerd cgroup driver" not in said
     assert "SystemdCgroup = false" in (tmp_path / "etc/containerd/config.toml").read_text()
     assert "kubelet and containerd both report cgroupfs" in messages(events)
 
@@ -92,3 +95,15 @@ def test_kubelet_yaml_edit_keeps_comments_and_keys() -> None:
 def test_docker_exec_opts_keeps_other_options() -> None:
     out = json.loads(cgroupfiles.docker_daemon_json('{"exec-opts": ["native.umask=normal", "native.cgroupdriver=systemd"]}', "cgroupfs"))
     assert out == {"exec-opts": ["native.umask=normal", "native.cgroupdriver=cgroupfs"]}
+
+
+def test_mismatch_words_are_kubelets_only_for_docker() -> None:
+    """kubelet printed its mismatch line in the dockershim era, for docker; for containerd and CRI-O
+    no component prints one, so the wizard says it is its own finding instead of inventing kubelet text."""
+    from wizard import runtimes
+
+    assert runtimes.mismatch_message("cgroupfs", "docker", "systemd") == (
+        'misconfiguration: kubelet cgroup driver: "cgroupfs" is different from docker cgroup driver: "systemd"')
+    for name in ("containerd", "cri-o"):
+        said = runtimes.mismatch_message("systemd", name, "cgroupfs")
+        assert "the wizard's own finding" in said and "misconfiguration" not in said and "cgroup driver:" not in said

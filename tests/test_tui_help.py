@@ -577,10 +577,21 @@ def test_snapshot_preflight_detail_of_a_failed_check(snap_compare: Any) -> None:
         await until(pilot, lambda: app.screen.findings is not None)
         table = app.screen.query_one("#preflight-table", DataTable)
         table.focus()
-        table.move_cursor(row=[f.name for f in app.screen.findings].index("KernelModule-vxlan"))
+        row = [f.name for f in app.screen.findings].index("KernelModule-vxlan")
+        table.move_cursor(row=row)
+        # The highlighted check's detail under the table (longer for this one) shrinks the table after
+        # the table has scrolled its cursor into view, so where the scroll ends depended on timing.
+        # Once the detail is there, the cursor is brought into view again: the picture is of that.
+        detail = app.screen.query_one("#finding-detail")
+        await until(pilot, lambda: "vxlan" in str(detail.content), what="the check's detail")
+        await pilot.pause()
+        table.move_cursor(row=row)
+        await pilot.pause()
+        await pilot.wait_for_scheduled_animations()
         await pilot.pause()
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, FindingDetail))
+        await pilot.wait_for_scheduled_animations()
         await pilot.pause()
 
     assert snap_compare(demo_app(vxlan_missing()), terminal_size=(80, 24), run_before=before)

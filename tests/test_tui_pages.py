@@ -464,8 +464,12 @@ def test_quit_during_apply_stops_after_the_change_in_flight() -> None:
 
 
 def test_paths_read_while_typed_never_crash_the_page() -> None:
+    # a node without a kubelet unit: only then does kubelet's driver come from the answers' files
+    profile = scenarios.load("fresh-node")
+    profile["units"] = {"kubelet.service": None}
+
     async def main() -> None:
-        app = demo_app()
+        app = demo_app(profile)
         async with app.run_test(size=(80, 24)) as pilot:
             await goto(pilot, app, "cgroup")
             await until(pilot, lambda: app.screen.facts is not None, what="drivers")

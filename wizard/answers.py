@@ -557,11 +557,14 @@ class Cgroup(Section):
         "auto", description="auto = systemd when PID 1 is systemd, else cgroupfs")
     runtime: Literal["auto", "docker", "containerd", "cri-o"] = Field(
         "auto", description="the container runtime set to the driver: auto | docker | containerd | cri-o (auto: "
-        "the one installed on this node)")
+        "kubelet's --container-runtime-endpoint, else the runtime whose unit or config is on the node)")
     kubelet_config: Annotated[str, _node_path("/var/lib/kubelet/config.yaml")] = Field(
-        "/var/lib/kubelet/config.yaml", description="KubeletConfiguration (cgroupDriver:)")
+        "/var/lib/kubelet/config.yaml", description="KubeletConfiguration (cgroupDriver:). kubelet's driver is "
+        "read where kubelet reads it: the flags its unit passes (kubeadm-flags.env, /etc/default/kubelet, ...) beat "
+        "the file its --config names. These two are read only where no kubelet unit exists.")
     kubelet_env: Annotated[str, _node_path("/etc/kubernetes/kubelet")] = Field(
-        "/etc/kubernetes/kubelet", description='old packages: KUBELET_ARGS="--cgroup-driver=..."')
+        "/etc/kubernetes/kubelet", description='old packages: KUBELET_ARGS="--cgroup-driver=..." (read only where no '
+        "kubelet unit exists)")
     kubelet_service: Annotated[str, _unit_name("kubelet")] = Field(
         "kubelet", description="kubelet's systemd service, restarted after its driver changes.")
 

@@ -3,8 +3,10 @@ with every other setting (and, for TOML and YAML, every comment) kept."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
+import re
 import shlex
 from typing import Any
 
@@ -18,20 +20,50 @@ def docker_daemon_json(text: str | None, driver: str) -> str:
     return json.dumps(data, indent=2) + "\n"
 
 
-def containerd_config(text: str | None, driver: str) -> str:
+def containerd_config(text: str | None, driver: str, spot: runtimes.ContainerdSpot | None = None) -> str:
+    """The containerd file with the default runtime's driver set where `spot` says, in the file's own
+    version: a version line is never added or changed (version 2 on a version-1 file makes
+    containerd refuse its `[plugins.cri]`). A runtime table the wizard creates gets its runtime_type,
+    which containerd does not fill in for a runtime named in the file (checked with `config dump`)."""
     import tomlkit
 
     doc = tomlkit.parse(text or "")
-    if "version" not in doc:
-        doc["version"] = 2
-    version = int(doc["version"])
-    table: Any = doc
-    for part in runtimes.CONTAINERD_RUNC.get(version, runtimes.CONTAINERD_RUNC[2]):
-        if part not in table:
-            table[part] = tomlkit.table(is_super_table=True)
-        table = table[part]
-    table["SystemdCgroup"] = driver == "systemd"
+    if spot is None:
+        version = doc.get("version")
+        spot = runtimes.ContainerdSpot(runtimes.CRI_TABLE.get(int(version) if version else 1, runtimes.CRI_TABLE[2]))
+    if not doc:  # a new or empty file: nothing of version 1 to keep, so a version both 1.6 and 2.x read
+        version = 3 if spot.table == runtimes.CRI_TABLE[3] else 2
+        doc["version"] = version
+        spot = dataclasses.replace(spot, table=runtimes.CRI_TABLE[version], legacy=False, default_runtime=False)
+    cri = _tables(doc, spot.table)
+    if spot.legacy:
+        cri["systemd_cgroup"] = driver == "systemd"
+        return tomlkit.dumps(doc)
+    containerd = _tables(cri, ("containerd",))
+    if spot.default_runtime:
+        runtime = _tables(containerd, ("default_runtime",))
+    else:
+        runtimes_table = _tables(containerd, ("runtimes",))
+        created = spot.runtime not in runtimes_table
+        runtime = _tables(runtimes_table, (spot.runtime,), last_plain=True)
+        if created or "runtime_type" not in runtime:
+            runtime["runtime_type"] = runtimes.RUNC_V2
+    options = _tables(runtime, ("options",), last_plain=True)
+    options["SystemdCgroup"] = driver == "systemd"
     return tomlkit.dumps(doc)
+
+
+def _tables(table: Any, path: tuple[str, ...], last_plain: bool = False) -> Any:
+    """The table at `path` under `table`, made where missing: a table with only sub-tables is written
+    as a header-less super table, as containerd's own files are."""
+    import tomlkit
+
+    for i, part in enumerate(path):
+        if part not in table:
+            plain = last_plain and i == len(path) - 1
+            table[part] = tomlkit.table(is_super_table=not plain)
+        table = table[part]
+    return table
 
 
 def crio_dropin(driver: str) -> str:
@@ -63,9 +95,9 @@ def kubelet_config(text: str | None, driver: str) -> str:
     return out.getvalue()
 
 
-def kubelet_env(text: str, driver: str) -> str:
-    """KUBELET_ARGS with its --cgroup-driver replaced; other arguments and lines untouched."""
-    args = flannel.parse_env(text).get("KUBELET_ARGS", "")
+def kubelet_env(text: str, driver: str, variable: str = "KUBELET_ARGS") -> str:
+    """`variable` with its --cgroup-driver replaced (or added); other arguments and lines untouched."""
+    args = flannel.parse_env(text).get(variable, "")
     words = shlex.split(args)
     out: list[str] = []
     skip = False
@@ -80,4 +112,15 @@ def kubelet_env(text: str, driver: str) -> str:
             continue
         out.append(word)
     out.append(f"--cgroup-driver={driver}")
-    return envfile.update(text, {"KUBELET_ARGS": shlex.join(out)})
+    return envfile.update(text, {variable: shlex.join(out)})
+
+
+def docker_env(text: str, driver: str, variable: str) -> str:
+    """`variable` with the value of its `--exec-opt native.cgroupdriver=` replaced, the rest as it was."""
+    args = flannel.parse_env(text).get(variable, "")
+    new = re.sub(r"(native\.cgroupdriver\s*=\s*)[^\s'\"]*", lambda m: m.group(1) + driver, args)
+    return envfile.update(text, {variable: new})
+
+
+def env_flag(text: str, driver: str, variable: str, flag: str) -> str:
+    return docker_env(text, driver, variable) if flag == "exec-opt" else kubelet_env(text, driver, variable)
