@@ -27,6 +27,7 @@ class Facts:
     iface: str
     iface_mtu: int
     iface_found: bool = True  # False: flanneld.iface is on no link here, and iface_mtu is only assumed
+    flanneld_version: tuple[int, int, int] | None = None  # from `flanneld --version`; None: not known
 
 
 def _flannel_device(dev: str | None, bridge: str) -> bool:
@@ -56,8 +57,12 @@ def iface_mtu(links: Links, iface: str) -> tuple[str, int, bool]:
 
 def inspect(ctx: Context) -> Facts:
     links = ctx.node.links
+    from wizard.node.etcd import parse_flanneld_version
+
     iface, mtu, found = iface_mtu(links, ctx.answers.flanneld.iface)
-    return Facts(links.addresses(), links.routes(), links.link(ctx.answers.docker.bridge), iface, mtu, found)
+    shown = ctx.etcd_api().flanneld  # the etcd step asked the installed flanneld already; asked once per run
+    return Facts(links.addresses(), links.routes(), links.link(ctx.answers.docker.bridge), iface, mtu, found,
+                 parse_flanneld_version(shown) if shown else None)
 
 
 def plan(answers: Answers, facts: Facts) -> Plan:
@@ -95,6 +100,9 @@ def plan(answers: Answers, facts: Facts) -> Plan:
             continue  # the connected route of an address already reported
         result.note("failed", f"flannel network {net} overlaps the route {route}",
                     "traffic to pods would leave through that route: choose another network.cidr")
+    if facts.flanneld_version is not None:  # refused here, before etcd holds a config flanneld cannot run
+        for what, fix in flannel.not_in_release(cfg, facts.flanneld_version):
+            result.note("failed", what, fix)
     if result.failed:
         return result
     result.note(
