@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import unitfixtures
 from tests.conftest import run_wizard
 from tests.nodelab import IGNORE, LabNode
 from tests.test_tui_lab import HOST_GW, UDP
@@ -21,9 +22,13 @@ def _result(stdout: str) -> dict:
     return closing
 
 
-@pytest.mark.parametrize("name", ["config.example.yaml", "host-gw", "udp"])
+@pytest.mark.parametrize("name", ["config.example.yaml", "host-gw", "udp", "centos7-flannel"])
 def test_plan_counts_what_apply_makes_on_the_lab_node(node: LabNode, tmp_path: Path, name: str) -> None:
     source = {"host-gw": HOST_GW, "udp": UDP}.get(name)
+    units = name == "centos7-flannel"
+    if units:  # flanneld's unit, whose ExecStartPost= the docker step follows (the stand-in does not run it)
+        unitfixtures.install(node.root, name)
+        name = "config.example.yaml"
     path = name if source is None else str(tmp_path / f"{name}.yaml")
     if source is not None:
         Path(path).write_text(source)
@@ -40,6 +45,11 @@ def test_plan_counts_what_apply_makes_on_the_lab_node(node: LabNode, tmp_path: P
     per_step = {s["name"]: len([c for c in s["changes"] if c["state"] in ("planned", "pending")]) for s in plan["steps"]}
     made = {s["name"]: len([c for c in s["changes"] if c["state"] in ("applied", "rolled-back")]) for s in done["steps"]}
     assert per_step == made
+    if units:  # the file flanneld's ExecStartPost= writes, with its -k, and the plan line says so
+        docker = next(s for s in plan["steps"] if s["name"] == "docker")
+        assert any("flanneld's ExecStartPost" in json.dumps(c) for c in docker["changes"]), docker["changes"]
+        env = node.subnet_env()
+        assert f'DOCKER_NETWORK_OPTIONS=" --bip={env["FLANNEL_SUBNET"]}' in (node.root / "run/flannel/docker").read_text()
     again = run_wizard("plan", path, *common, env=node.env, netns=node.ns)
     assert _result(again.stdout)["planned"] == 0  # and once applied, nothing is left to do
 

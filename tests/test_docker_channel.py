@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
+import shlex
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -17,6 +20,7 @@ from tests import unitfixtures
 from wizard import dockerunit, units
 from wizard.answers import Answers, parse
 from wizard.changes import FileWrite
+from wizard.node import Node
 from wizard.node.files import Files
 from wizard.node.linkinfo import LinkInfo, Route
 from wizard.steps import Plan, docker
@@ -41,7 +45,8 @@ def facts(root: Path, a: Answers, env: dict[str, str] | None = ENV, **kw: object
     base: dict[str, object] = dict(
         subnet_env=dict(env) if env else None, files={p: files.state(p) for p in dict.fromkeys(paths)},
         bridge=DOCKER0, routes=[], iface_mtu=1500, lease="known" if env else "pending",
-        config=a.network.flannel_config(secrets=False), unit=unit)
+        config=a.network.flannel_config(secrets=False), unit=unit,
+        flanneld_writes=docker.flanneld_writes(Node(str(root)), a.flanneld.service))
     base.update(kw)
     return docker.Facts(**base)  # type: ignore[arg-type]
 
@@ -79,8 +84,10 @@ def test_centos_flags_come_from_the_flannel_drop_in_and_daemon_json_loses_bip_an
     assert files["/run/flannel/docker"].new == (
         b'DOCKER_OPT_BIP="--bip=172.30.46.1/24"\nDOCKER_OPT_IPMASQ="--ip-masq=true"\nDOCKER_OPT_MTU="--mtu=1450"\n'
         b'DOCKER_NETWORK_OPTIONS=" --bip=172.30.46.1/24 --ip-masq=true --mtu=1450"\n')
-    assert files["/run/flannel/docker"].why == ("as mk-docker-opts.sh writes it; docker.service passes "
-                                                "$DOCKER_NETWORK_OPTIONS to dockerd")
+    assert files["/run/flannel/docker"].why == (
+        "as mk-docker-opts.sh writes it; docker.service passes $DOCKER_NETWORK_OPTIONS to dockerd; flanneld's "
+        "ExecStartPost (mk-docker-opts.sh -k DOCKER_NETWORK_OPTIONS, in /usr/lib/systemd/system/flanneld.service) "
+        "writes it too, at every restart")
     assert json.loads(files[DAEMON].new or b"") == {"debug": True}
     assert files[DAEMON].why == ("bip and mtu taken out: docker.service passes them as flags, and dockerd refuses a "
                                  "setting given both ways")
@@ -262,3 +269,95 @@ def test_a_refused_route_says_what_the_script_would_do(tmp_path: Path) -> None:
     assert plan.to_make == []
     narrower = docker.plan(a, facts(root, a, routes=[route("172.30.46.128/25", "192.0.2.1")]))
     assert not narrower.failed and [n.status for n in narrower.notes] == ["warn"]
+
+
+# ---------------------------------------------------------------- flanneld's ExecStartPost= (mk-docker-opts.sh)
+
+SCRIPT = "/usr/libexec/flannel/mk-docker-opts.sh"
+PACKAGED = f"{SCRIPT} -k DOCKER_NETWORK_OPTIONS -d /run/flannel/docker"
+
+
+def execstartpost(line: str) -> dict[str, str]:
+    """A drop-in that replaces the flannel package's ExecStartPost= with `line`."""
+    return {"/etc/systemd/system/flanneld.service.d/10-post.conf": f"[Service]\nExecStartPost=\nExecStartPost={line}\n"}
+
+
+def run_the_script(root: Path, line: str, environment: dict[str, str] | None = None) -> bytes:
+    """Run flannel's own mk-docker-opts.sh (the package's, under `root`) as flanneld's ExecStartPost= would,
+    each absolute path moved under `root`, on the subnet.env of ENV; what it wrote to its -d file."""
+    (root / "run/flannel").mkdir(parents=True, exist_ok=True)
+    (root / "run/flannel/subnet.env").write_text("".join(f"{k}={v}\n" for k, v in ENV.items()))
+    words = [str(root) + w if w.startswith("/") else w for w in shlex.split(line.lstrip("-"))]
+    post = dockerunit.flanneld_writes(units.Unit("flanneld.service", "", exec_start_post=[(line, "")]), {})[0]
+    env = {"PATH": os.environ["PATH"], **(environment or {})}
+    subprocess.run(["sh", words[0], "-f", f"{root}/run/flannel/subnet.env", *words[1:]], env=env, check=True,
+                   timeout=10, capture_output=True)
+    return (root / post.file.lstrip("/")).read_bytes()
+
+
+@pytest.mark.parametrize("line", [PACKAGED, f"{SCRIPT} -c -m -k DOCKER_NETWORK_OPTIONS -d /run/flannel/docker",
+                                  f"-{SCRIPT} -cmkDOCKER_NETWORK_OPTIONS -d /run/flannel/docker"])
+def test_auto_answers_write_what_flanneld_s_execstartpost_writes(tmp_path: Path, line: str) -> None:
+    """The article's node: the wizard's write of /run/flannel/docker is byte for byte what flannel's own
+    script writes there at flanneld's next restart, -c/-m included."""
+    root = node(tmp_path, *CENTOS, daemon={}, files={} if line == PACKAGED else execstartpost(line))
+    a = answers()
+    plan = docker.plan(a, facts(root, a))
+    assert failures(plan) == []
+    written = writes(plan)["/run/flannel/docker"]
+    assert written.new == run_the_script(root, line)
+    assert DAEMON not in writes(plan)  # -m: no --ip-masq flag, and none put into daemon.json instead
+    flags = "-k DOCKER_NETWORK_OPTIONS" + ("" if line == PACKAGED else " -c -m")
+    assert written.why.endswith(f"flanneld's ExecStartPost (mk-docker-opts.sh {flags}, in "
+                                f"{'/usr/lib/systemd/system/flanneld.service' if line == PACKAGED else '/etc/systemd/system/flanneld.service.d/10-post.conf'}) "
+                                "writes it too, at every restart")
+
+
+def test_a_value_in_flanneld_s_environment_is_put_first_as_the_script_does(tmp_path: Path) -> None:
+    """flanneld.service reads /etc/sysconfig/docker-network: a $DOCKER_NETWORK_OPTIONS there leads the line."""
+    root = node(tmp_path, *CENTOS, daemon={},
+                files={"/etc/sysconfig/docker-network": 'DOCKER_NETWORK_OPTIONS="--iptables=true"\n'})
+    a = answers()
+    written = writes(docker.plan(a, facts(root, a)))["/run/flannel/docker"].new or b""
+    assert b'DOCKER_NETWORK_OPTIONS="--iptables=true  --bip=' in written
+    assert written == run_the_script(root, PACKAGED, {"DOCKER_NETWORK_OPTIONS": "--iptables=true"})
+
+
+def test_answers_that_flanneld_s_execstartpost_would_undo_fail_with_the_answers_to_set(tmp_path: Path) -> None:
+    root = node(tmp_path, *CENTOS, daemon={})
+    a = answers("docker:\n  opts: {ip_masq: false}\n")
+    plan = docker.plan(a, facts(root, a))
+    assert plan.to_make == []
+    assert failures(plan) == [
+        "flanneld's ExecStartPost rewrites /run/flannel/docker at every restart with $DOCKER_NETWORK_OPTIONS and the "
+        f"DOCKER_OPT_* lines, with --ip-masq (`{PACKAGED}` in /usr/lib/systemd/system/flanneld.service), so what the "
+        "answers would write there lasts only until flanneld restarts | set docker.opts.ip_masq: true (the defaults "
+        "follow flanneld's unit)"]
+    # no docker unit: the same variable in another file, and another variable in flanneld's file
+    bare = node(tmp_path / "bare", "centos7-flannel")
+    other_file = answers("docker:\n  opts_file: /run/docker_opts.env\n  opts: {combined_key: DOCKER_NETWORK_OPTIONS}\n")
+    (failure,) = failures(docker.plan(other_file, facts(bare, other_file)))
+    assert failure.startswith("flanneld's ExecStartPost rewrites /run/flannel/docker at every restart with "
+                              "$DOCKER_NETWORK_OPTIONS")
+    assert failure.endswith("docker.opts_file: /run/docker_opts.env would hold another $DOCKER_NETWORK_OPTIONS: two "
+                            "files give dockerd's options, and only flanneld's is kept up to date | set "
+                            "docker.opts_file: /run/flannel/docker (or auto, which follows flanneld's unit)")
+    other_key = answers("docker:\n  opts_file: /run/flannel/docker\n  opts: {combined_key: DOCKER_OPTS, combined: false}\n")
+    (failure,) = failures(docker.plan(other_key, facts(bare, other_key)))
+    assert failure.endswith("| set docker.opts.combined_key: DOCKER_NETWORK_OPTIONS and docker.opts.combined: true "
+                            "(the defaults follow flanneld's unit)")
+    auto = answers()
+    plan = docker.plan(auto, facts(bare, auto))
+    assert failures(plan) == []
+    assert plan.output == docker.Output("/run/flannel/docker", "DOCKER_NETWORK_OPTIONS", DAEMON)
+
+
+def test_docker_and_flanneld_disagreeing_on_the_variable_is_said_once_with_the_units_to_change(tmp_path: Path) -> None:
+    """Debian's docker.service with the flannel package's drop-in expands $DOCKER_OPTS from /run/flannel/docker,
+    where flanneld writes $DOCKER_NETWORK_OPTIONS: no answer helps, the units must agree."""
+    root = node(tmp_path, "centos7-flannel", "debian12-docker", daemon={})
+    a = answers()
+    (failure,) = failures(docker.plan(a, facts(root, a)))
+    assert "flanneld's ExecStartPost rewrites /run/flannel/docker at every restart with $DOCKER_NETWORK_OPTIONS" in failure
+    assert failure.endswith("| make them agree: -k DOCKER_OPTS in flanneld's ExecStartPost=, or $DOCKER_NETWORK_OPTIONS "
+                            "in docker.service's ExecStart= (a drop-in), then run the wizard again")

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests import lab
+from tests.conftest import run_wizard
 from wizard.answers import Answers, parse
 from wizard.node import Node
 from wizard.steps import Context, network, preflight
@@ -100,3 +102,36 @@ def test_ipsec_checks_ike_ports_as_warnings(tmp_path: Path, monkeypatch: pytest.
     found = port_findings("  backend: {type: ipsec, psk_env: FW_TEST_PSK}\n", tmp_path)
     assert [(f.name, f.severity) for f in found.values()] == [("Port-500", "WARNING"), ("Port-4500", "WARNING")]
     assert "charon" in found["Port-500"].message
+
+
+@pytest.fixture
+def ns_with_eth0() -> Iterator[lab.Netns]:
+    """A namespace whose eth0 (a veth) holds 192.168.56.11/24 with MTU 1450, unlike the 1500 default."""
+    ns = lab.Netns()
+    try:
+        ns.ip("link", "add", "eth0", "mtu", "1450", "type", "veth", "peer", "name", "eth0-peer")
+        ns.ip("addr", "add", "192.168.56.11/24", "dev", "eth0")
+        ns.ip("link", "set", "eth0", "up")
+        yield ns
+    finally:
+        ns.delete()
+
+
+def _network_lines(ns: lab.Netns, tmp_path: Path, iface: str) -> list[str]:
+    (tmp_path / "a.yaml").write_text(f"version: 1\nflanneld:\n  iface: {iface}\n")
+    result = run_wizard("plan", str(tmp_path / "a.yaml"), "--only", "network", "--root", str(tmp_path), netns=ns)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return [line for line in result.stdout.splitlines() if "FLANNEL_MTU" in line]
+
+
+def test_an_iface_given_as_an_address_takes_the_mtu_of_the_link_that_holds_it(ns_with_eth0: lab.Netns,
+                                                                             tmp_path: Path) -> None:
+    assert _network_lines(ns_with_eth0, tmp_path, "192.168.56.11") == [
+        "[ ok ] network: FLANNEL_MTU will be 1400 (MTU 1450 of eth0 (192.168.56.11) − 50 for vxlan)"]
+
+
+@pytest.mark.parametrize("iface", ["192.168.56.99", "eth7"])
+def test_an_iface_that_is_not_here_gets_no_confident_mtu(ns_with_eth0: lab.Netns, tmp_path: Path, iface: str) -> None:
+    (line,) = _network_lines(ns_with_eth0, tmp_path, iface)
+    assert line.startswith(f"[warn] network: FLANNEL_MTU would be 1450 (MTU 1500 of {iface} − 50 for vxlan), but "
+                           f"{iface} is not a link or an address of this node, so its MTU is unknown")

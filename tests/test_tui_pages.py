@@ -21,6 +21,7 @@ from tests.tui import (
 )
 from wizard import answers as answers_mod
 from wizard import scenarios
+from wizard.node import simsystemd
 
 
 def test_preflight_error_blocks_next_until_ignored_by_name() -> None:
@@ -210,8 +211,14 @@ def test_flanneld_page_previews_the_env_file_lines() -> None:
 
 
 def test_docker_page_shows_bridge_now_and_after_and_the_exact_opts_file() -> None:
+    # flanneld's unit without the package's ExecStartPost=: no file of flanneld's to follow, so every
+    # docker.opts answer is the operator's (test_page_agreement covers the demo's unit, which has one)
+    profile = scenarios.load("fresh-node")
+    profile["units"] = {"flanneld.service": "\n".join(line for line in simsystemd.FLANNELD_UNIT.splitlines()
+                                                      if not line.startswith("ExecStartPost="))}
+
     async def main() -> None:
-        app = demo_app()
+        app = demo_app(profile)
         async with app.run_test(size=(80, 24)) as pilot:
             await goto(pilot, app, "docker")
             await until(pilot, lambda: app.screen.facts is not None, what="docker0")

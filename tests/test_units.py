@@ -82,3 +82,20 @@ def test_systemctl_cat_output_is_read_file_by_file() -> None:
 
 def test_no_unit_is_none(root: Files) -> None:
     assert units.load(root, "flanneld") is None
+
+
+def test_execstartpost_is_a_list_that_an_empty_assignment_resets(tmp_path: Path, root: Files) -> None:
+    unitfixtures.install(tmp_path, "centos7-flannel")
+    unit = units.load(root, "flanneld")
+    assert unit is not None and unit.exec_start_post == [
+        ("/usr/libexec/flannel/mk-docker-opts.sh -k DOCKER_NETWORK_OPTIONS -d /run/flannel/docker",
+         "/usr/lib/systemd/system/flanneld.service")]
+    dropin = tmp_path / "etc/systemd/system/flanneld.service.d/10-opts.conf"
+    dropin.parent.mkdir(parents=True)
+    dropin.write_text("[Service]\nExecStartPost=\nExecStartPost=/bin/true\nExecStartPost=-/usr/libexec/flannel/"
+                      "mk-docker-opts.sh -m -d /run/flannel/docker\n")
+    unit = units.load(root, "flanneld")
+    assert unit is not None and [line for line, _src in unit.exec_start_post] == [
+        "/bin/true", "-/usr/libexec/flannel/mk-docker-opts.sh -m -d /run/flannel/docker"]
+    assert {src for _line, src in unit.exec_start_post} == {"/etc/systemd/system/flanneld.service.d/10-opts.conf"}
+    assert unit.exec_start == "/usr/bin/flanneld-start $FLANNEL_OPTIONS"  # ExecStart= is its own setting

@@ -507,13 +507,15 @@ class Flanneld(Section):
 
 
 class DockerOpts(Section):
-    """The lines of opts_file, as mk-docker-opts.sh's flags choose them."""
+    """The lines of opts_file, as mk-docker-opts.sh's flags choose them. Where flanneld's ExecStartPost= runs
+    the script on opts_file, the booleans' default (true) follows its -i/-c/-m; false must agree with it."""
 
     individual: bool = Field(True, description="DOCKER_OPT_BIP=..., DOCKER_OPT_IPMASQ=..., DOCKER_OPT_MTU=... (-i)")
     combined: bool = Field(True, description='DOCKER_OPTS=" --bip=... --ip-masq=... --mtu=..." (-c)')
     combined_key: str = Field("auto", description="the variable name of the combined line (-k); auto = the "
-                              "variable docker.service expands from opts_file (DOCKER_NETWORK_OPTIONS on the "
-                              "article's CentOS node), else DOCKER_OPTS")
+                              "-k of flanneld's ExecStartPost= where it writes opts_file (DOCKER_NETWORK_OPTIONS on "
+                              "the article's CentOS node), else the variable docker.service expands from it, else "
+                              "DOCKER_OPTS")
     ip_masq: bool = Field(True, description="false = -m: leave --ip-masq out")
 
     @field_validator("combined_key")
@@ -532,7 +534,7 @@ class Docker(Section):
     opts_file: Annotated[str, _node_path("/run/docker_opts.env", auto=True)] = Field(
         "auto", description="Written exactly as flannel's mk-docker-opts.sh writes it. auto = the file "
         "docker.service passes to dockerd as flags (/run/flannel/docker with the flannel package's drop-in), else "
-        "/run/docker_opts.env. It holds docker's options from subnet.env (--bip, --ip-masq, --mtu).")
+        "the -d of flanneld's ExecStartPost= mk-docker-opts.sh, else /run/docker_opts.env. It holds docker's options from subnet.env (--bip, --ip-masq, --mtu).")
     opts: DockerOpts = Field(default_factory=DockerOpts, description="which lines go into opts_file, as "
                              "mk-docker-opts.sh's -i, -c, -k and -m choose them.")
     daemon_json: Annotated[str, _node_path("/etc/docker/daemon.json")] | None = Field(

@@ -15,6 +15,7 @@ content the step is about to write, and answers by expanding ExecStart= the way 
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -71,6 +72,8 @@ class Channels:
     flags: dict[str, list[Source]] = field(default_factory=dict)  # setting -> its flags, ours included
     problems: list[tuple[str, str]] = field(default_factory=list)  # (what, fix): the step must not go on
     why: str = ""  # how the unit gives dockerd flannel's file as flags, for the plan
+    format: MkDockerOpts = field(default_factory=lambda: MkDockerOpts())  # the flags the opts file is written with
+    flanneld: MkDockerOpts | None = None  # flanneld's ExecStartPost= run that rewrites the same file
 
     def ours(self, setting: str) -> bool:
         """Whether `setting` reaches dockerd as a flag from the opts file the step writes."""
@@ -83,6 +86,91 @@ class Channels:
     @property
     def as_flags(self) -> list[str]:
         return [s for s in SETTINGS if self.flags.get(s)]
+
+
+SCRIPT = "mk-docker-opts.sh"
+DEFAULT_SUBNET_FILE = "/run/flannel/subnet.env"
+
+
+@dataclass(frozen=True)
+class MkDockerOpts:
+    """One run of mk-docker-opts.sh in flanneld's ExecStartPost=: the file flanneld itself rewrites at
+    every start, and the flags that decide its bytes (the script's defaults where a flag is absent)."""
+
+    file: str = DEFAULT_OPTS_FILE  # -d
+    key: str = DEFAULT_KEY  # -k
+    individual: bool = True  # -i, or neither -i nor -c
+    combined: bool = True  # -c, or neither -i nor -c
+    ip_masq: bool = True  # false: -m
+    subnet_file: str = DEFAULT_SUBNET_FILE  # -f
+    inherited: str = ""  # $KEY in flanneld's environment, which the script puts before the options
+    line: str = ""  # the ExecStartPost= value, for messages
+    source: str = ""  # the unit file or drop-in that holds it
+
+    def flags(self) -> str:
+        """The flags that shape the file's bytes, as the script reads them: `-k DOCKER_NETWORK_OPTIONS -m`."""
+        parts = [f"-k {self.key}" if self.key != DEFAULT_KEY else ""]
+        if self.individual != self.combined:
+            parts.append("-i" if self.individual else "-c")
+        parts.append("" if self.ip_masq else "-m")
+        return " ".join(p for p in parts if p) or "no flags"
+
+    def lines(self) -> str:
+        """What it writes, in words: `$DOCKER_NETWORK_OPTIONS and the DOCKER_OPT_* lines, with --ip-masq`."""
+        what = [f"${self.key}" if self.combined else "", "the DOCKER_OPT_* lines" if self.individual else ""]
+        return " and ".join(w for w in what if w) + (", with --ip-masq" if self.ip_masq else ", without --ip-masq (-m)")
+
+
+def getopts(args: list[str], spec: str) -> dict[str, str] | None:
+    """The options of a shell script's `getopts SPEC` loop: `-ic`, `-k KEY` and `-kKEY` alike, up to the
+    first word that is not an option (or `--`); None when getopts would reach its usage branch."""
+    takes = {spec[i] for i in range(len(spec) - 1) if spec[i + 1] == ":"}
+    found: dict[str, str] = {}
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        i += 1
+        if arg == "--" or not arg.startswith("-") or arg == "-":
+            break
+        j = 1
+        while j < len(arg):
+            opt = arg[j]
+            j += 1
+            if opt not in spec or opt == ":":
+                return None
+            if opt in takes:
+                if j < len(arg):
+                    value = arg[j:]
+                elif i < len(args):
+                    value, i = args[i], i + 1
+                else:
+                    return None
+                found[opt] = value
+                break
+            found[opt] = "true"
+    return found
+
+
+def flanneld_writes(unit: units.Unit | None, env: Mapping[str, str]) -> list[MkDockerOpts]:
+    """Each mk-docker-opts.sh run in `unit`'s ExecStartPost= (flanneld's), its words expanded with `env`
+    (flanneld's environment) as systemd would. A run the script would refuse (a bad flag) writes nothing."""
+    if unit is None:
+        return []
+    found: list[MkDockerOpts] = []
+    for line, source in unit.exec_start_post:
+        words = [w.text for w in units.words(unit, dict(env), line)]
+        if not words or os.path.basename(words[0]) != SCRIPT:
+            continue
+        opts = getopts(words[1:], "f:d:icmk:?h")
+        if opts is None or "?" in opts or "h" in opts:
+            continue
+        individual, combined = "i" in opts, "c" in opts
+        if not individual and not combined:
+            individual = combined = True
+        key = opts.get("k", DEFAULT_KEY)
+        found.append(MkDockerOpts(opts.get("d", DEFAULT_OPTS_FILE), key, individual, combined, "m" not in opts,
+                                  opts.get("f", DEFAULT_SUBNET_FILE), env.get(key, ""), line, source))
+    return found
 
 
 def _text(data: bytes | None) -> str | None:
@@ -156,24 +244,52 @@ def _unit_channel(unit: units.Unit, files: Mapping[str, bytes | None]) -> tuple[
     return None
 
 
+def _format(docker: Docker, key: str, post: MkDockerOpts | None) -> tuple[MkDockerOpts, list[str]]:
+    """The flags the wizard writes the opts file with, and the answers that contradict flanneld's run of
+    the script on that file. The three booleans have no `auto`: their default (true: the script without
+    -i/-c/-m) follows flanneld's flags, and false is the operator's choice, a conflict where flanneld's
+    run differs."""
+    opts = docker.opts
+    if post is None:
+        return MkDockerOpts(key=key, individual=opts.individual, combined=opts.combined, ip_masq=opts.ip_masq), []
+    wrong: list[str] = []
+    if key != post.key:
+        wrong.append(f"docker.opts.combined_key: {post.key}")
+    chosen = {"individual": opts.individual, "combined": opts.combined, "ip_masq": opts.ip_masq}
+    theirs = {"individual": post.individual, "combined": post.combined, "ip_masq": post.ip_masq}
+    for name, value in chosen.items():
+        if not value and theirs[name]:
+            wrong.append(f"docker.opts.{name}: true")
+    fmt = MkDockerOpts(post.file, key, post.individual, post.combined, post.ip_masq, post.subnet_file, post.inherited,
+                       post.line, post.source)
+    return fmt, wrong
+
+
 def resolve(docker: Docker, unit: units.Unit | None, files: Mapping[str, bytes | None],
-            render: Callable[[str], str]) -> Channels:
-    """The channels for these answers on this unit. `render(key)` is the opts file the step writes
-    with `key` as its combined variable (mk-docker-opts.sh's output for the lease, or an example)."""
+            render: Callable[[MkDockerOpts], str], posts: tuple[MkDockerOpts, ...] | list[MkDockerOpts] = ()) -> Channels:
+    """The channels for these answers on this unit. `render(fmt)` is the opts file the step writes with
+    those mk-docker-opts.sh flags (its output for the lease, or an example). `posts` are the script's runs
+    in flanneld's ExecStartPost=: flanneld rewrites those files at every start, so `auto` follows them and
+    answers that contradict them fail."""
     auto_file, auto_key = docker.opts_file == "auto", docker.opts.combined_key == "auto"
+    post_of = {p.file: p for p in posts}  # the last run that writes a file decides its bytes
+    found = _unit_channel(unit, files) if unit is not None else None
+    # auto: the file docker's unit reads as flags, else the one flanneld writes, else the script's default
+    path = docker.opts_file if not auto_file else (found[0] if found else posts[-1].file if posts else DEFAULT_OPTS_FILE)
+    post = post_of.get(path)
+    key = docker.opts.combined_key if not auto_key else (
+        post.key if post else found[1] if found and found[0] == path else DEFAULT_KEY)
+    fmt, wrong = _format(docker, key, post)
+    content = render(fmt)
+    problems = _flanneld_problems(docker, path, key, post, posts, wrong)  # after the unit's own, below
     if unit is None:
-        path = DEFAULT_OPTS_FILE if auto_file else docker.opts_file
-        key = DEFAULT_KEY if auto_key else docker.opts.combined_key
         config = docker.daemon_json or DEFAULT_CONFIG
-        return Channels(path, key, render(key), config)
-    found = _unit_channel(unit, files)
-    path = docker.opts_file if not auto_file else (found[0] if found else DEFAULT_OPTS_FILE)
-    key = docker.opts.combined_key if not auto_key else (found[1] if found and found[0] == path else DEFAULT_KEY)
-    content = render(key)
+        return Channels(path, key, content, config, problems=problems, format=fmt, flanneld=post)
     sources, words, missing = flag_sources(unit, files, {path: content})
     configs = _sources(unit, files, {path: content}, "config-file")
     config = configs[-1].value if configs else DEFAULT_CONFIG
-    result = Channels(path, key, content, config, configs[-1].where() if configs else "", sources)
+    result = Channels(path, key, content, config, configs[-1].where() if configs else "", sources,
+                      format=fmt, flanneld=post)
     if found:
         where = unit.where("ExecStart")
         result.why = (f"{unit.name} reads {found[0]} (EnvironmentFile=) and its ExecStart= (in {where}) expands "
@@ -192,12 +308,42 @@ def resolve(docker: Docker, unit: units.Unit | None, files: Mapping[str, bytes |
         if docker.opts.individual and not docker.opts.combined and not unit.uses(INDIVIDUAL["bip"]):
             wanted.append("docker.opts.combined: true")
         fix = " and ".join(w for w in wanted if w) or "docker.opts_file and docker.opts.combined_key"
+        theirs = post_of.get(found[0])
+        if theirs is not None and theirs.key != found[1]:
+            # flanneld rewrites that file with another variable at every start: no answer can fix it
+            result.problems.append((
+                f"{result.why}, but flanneld's ExecStartPost rewrites {found[0]} at every restart with "
+                f"${theirs.key} (`{theirs.line}` in {theirs.source}): dockerd never gets flannel's options",
+                f"make them agree: -k {found[1]} in flanneld's ExecStartPost=, or ${theirs.key} in {unit.name}'s "
+                "ExecStart= (a drop-in), then run the wizard again"))
+            return result
         said = ", ".join(s for s, explicit in ((f"docker.opts_file: {docker.opts_file}", not auto_file),
                                                  (f"docker.opts.combined_key: {key}", not auto_key)) if explicit)
         result.problems.append((
             f"{result.why}: dockerd takes its network options from there as flags, and what the wizard would "
             f"write ({said or 'with these docker.opts'}) does not reach it", f"set {fix} (or auto, which follows the unit)"))
+    result.problems += problems
     return result
+
+
+def _flanneld_problems(docker: Docker, path: str, key: str, post: MkDockerOpts | None,
+                       posts: tuple[MkDockerOpts, ...] | list[MkDockerOpts], wrong: list[str]) -> list[tuple[str, str]]:
+    """Answers that flanneld's ExecStartPost= would undo at its next restart: the same file written with
+    other flags, or the same variable written into another file."""
+    out: list[tuple[str, str]] = []
+    if post is not None and wrong:
+        out.append((f"flanneld's ExecStartPost rewrites {post.file} at every restart with {post.lines()} "
+                    f"(`{post.line}` in {post.source}), so what the answers would write there lasts only until "
+                    "flanneld restarts", f"set {' and '.join(wrong)} (the defaults follow flanneld's unit)"))
+    if post is None and docker.opts_file != "auto":
+        for other in posts:
+            if other.key == key and other.combined:
+                out.append((f"flanneld's ExecStartPost rewrites {other.file} at every restart with ${key} "
+                            f"(`{other.line}` in {other.source}), and docker.opts_file: {path} would hold another "
+                            f"${key}: two files give dockerd's options, and only flanneld's is kept up to date",
+                            f"set docker.opts_file: {other.file} (or auto, which follows flanneld's unit)"))
+                break
+    return out
 
 
 # flags whose daemon.json key is another word: docker's list-valued ("named") options, and short flags by

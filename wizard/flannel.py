@@ -634,3 +634,37 @@ def mk_docker_opts(
     if combined:
         lines.append(f'{combined_key}="{value}"\n')
     return "".join(lines)
+
+
+# ---------------------------------------------------------------- what each flanneld release has
+
+# the first release with each backend (the backend's directory in flannel-io/flannel's tags: backend/hostgw
+# first in v0.2.1, extension v0.8.0, ipip v0.10.0, ipsec v0.11.0, tencent-vpc v0.14.0, wireguard v0.16.0)
+BACKEND_SINCE: dict[str, tuple[int, int, int]] = {
+    "udp": (0, 1, 0), "alloc": (0, 1, 0), "vxlan": (0, 2, 0), "host-gw": (0, 2, 1), "extension": (0, 8, 0),
+    "ipip": (0, 10, 0), "ipsec": (0, 11, 0), "tencent-vpc": (0, 14, 0), "wireguard": (0, 16, 0),
+}
+IPV6_SINCE = (0, 15, 0)  # EnableIPv6 / IPv6Network in subnet/config.go: dual-stack came in v0.15.0
+
+
+def _shown(version: tuple[int, int, int]) -> str:
+    return "v" + ".".join(map(str, version))
+
+
+def not_in_release(config: dict[str, Any], version: tuple[int, int, int]) -> list[tuple[str, str]]:
+    """(what, fix) for each part of `config` the flanneld of `version` does not have: a backend it does not
+    know fails with flannel's own `unknown backend type: NAME`; EnableIPv6 is a key it silently ignores."""
+    out: list[tuple[str, str]] = []
+    running = _shown(version)
+    kind = str((config.get("Backend") or {}).get("Type", ""))
+    since = BACKEND_SINCE.get(kind)
+    if since is not None and version < since:
+        have = ", ".join(k for k, v in BACKEND_SINCE.items() if v <= version and k not in ("alloc", "extension"))
+        out.append((f"unknown backend type: {kind} — that is what flanneld {running} would say: the {kind} backend "
+                    f"came in {_shown(since)}", f"choose a backend this flanneld has ({have}), or install "
+                    f"flanneld {_shown(since)} or later"))
+    if config.get("EnableIPv6") and version < IPV6_SINCE:
+        out.append((f"flanneld {running} ignores EnableIPv6 (dual-stack came in {_shown(IPV6_SINCE)}): this node "
+                    "would get no IPv6 subnet", f"set network.enable_ipv6: false, or install flanneld "
+                    f"{_shown(IPV6_SINCE)} or later"))
+    return out

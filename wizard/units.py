@@ -40,6 +40,8 @@ class Unit:
     environment_files: list[tuple[str, bool]] = field(default_factory=list)  # (path, optional)
     environment: dict[str, str] = field(default_factory=dict)
     exec_start: str = ""
+    # ExecStartPost= lines in order (flannel's package runs mk-docker-opts.sh there), each with its file
+    exec_start_post: list[tuple[str, str]] = field(default_factory=list)
     # which file set each setting last: "Environment:NAME" / "ExecStart" -> path, for messages
     origin: dict[str, str] = field(default_factory=dict)
 
@@ -169,6 +171,11 @@ def apply(unit: Unit, text: str, source: str = "") -> None:
         elif key == "ExecStart":
             unit.exec_start = value  # a service unit has one; an empty assignment clears it
             unit.origin["ExecStart"] = source
+        elif key == "ExecStartPost":
+            if not value:
+                unit.exec_start_post.clear()  # an empty assignment resets the list, as for EnvironmentFile=
+            else:
+                unit.exec_start_post.append((value, source))
 
 
 def environment(files: Files, unit: Unit, origin: dict[str, str] | None = None) -> dict[str, str]:
@@ -199,12 +206,14 @@ class Word:
     variable: str = ""  # the $VARIABLE the word came from; "" for a word written in ExecStart= itself
 
 
-def words(unit: Unit, env: dict[str, str]) -> list[Word]:
-    """ExecStart= as systemd expands it, each word with the variable it came from."""
+def words(unit: Unit, env: dict[str, str], line: str | None = None) -> list[Word]:
+    """ExecStart= (or another Exec line, `line`) as systemd expands it, each word with the variable it
+    came from."""
+    line = unit.exec_start if line is None else line
     try:
-        raw = shlex.split(unit.exec_start.lstrip("-@+!:"))
+        raw = shlex.split(line.lstrip("-@+!:"))
     except ValueError:
-        raw = unit.exec_start.lstrip("-@+!:").split()
+        raw = line.lstrip("-@+!:").split()
     out: list[Word] = []
     for word in raw:
         alone = re.fullmatch(r"\$([A-Za-z_][A-Za-z0-9_]*)", word)

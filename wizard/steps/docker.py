@@ -21,6 +21,7 @@ from wizard.steps.flanneld import read_subnet_env
 
 if TYPE_CHECKING:
     from wizard.answers import Answers
+    from wizard.node import NodeLike
     from wizard.node.linkinfo import LinkInfo, Route
     from wizard.steps import Check, Context
     from wizard.units import Unit
@@ -45,6 +46,8 @@ class Facts:
     config: dict[str, Any] = field(default_factory=dict)  # the flannel config in force
     unit: Unit | None = None  # docker's service unit as systemd loads it; None: no unit found
     cni: LinkInfo | None = None  # cni0, when flannel's CNI plugin made it
+    # mk-docker-opts.sh in flanneld's ExecStartPost=: files flanneld itself rewrites at every start
+    flanneld_writes: list[dockerunit.MkDockerOpts] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -84,7 +87,19 @@ def inspect(ctx: Context) -> Facts:
             if word.text.startswith("/") and word.text not in files:
                 files[word.text] = ctx.file_state(word.text)
     return Facts(env, files, links.link(a.docker.bridge), links.routes(), iface_mtu(links, a.flanneld.iface)[1],
-                 lease, in_force(ctx), unit, links.link(CNI_BRIDGE))
+                 lease, in_force(ctx), unit, links.link(CNI_BRIDGE), flanneld_writes(ctx.node, a.flanneld.service))
+
+
+def flanneld_writes(node: NodeLike, service: str) -> list[dockerunit.MkDockerOpts]:
+    """The mk-docker-opts.sh runs in flanneld's ExecStartPost=, expanded with flanneld's environment."""
+    unit = units.read(node, service)
+    if unit is None:
+        return []
+    try:
+        env = units.environment(node.files, unit)
+    except units.MissingEnvironmentFile:
+        env = dict(unit.environment)  # flanneld would not start; the flanneld step says so
+    return dockerunit.flanneld_writes(unit, env)
 
 
 def _edit_daemon_json(state: FileState, put: dict[str, Any], drop: list[str], path: str) -> bytes | None:
@@ -137,20 +152,21 @@ class _Files:
 def _channels(a: Answers, facts: Facts, env: dict[str, str], result: Plan, pending: bool) -> _Files | None:
     """Decide through which channel dockerd gets bip, mtu and ip-masq (flags from the opts file its unit
     reads, or daemon.json), and how daemon.json must change; None after a failed note."""
-    opts = a.docker.opts
     data = {p: s.data for p, s in facts.files.items()}
     try:
-        ch = dockerunit.resolve(a.docker, facts.unit, data, lambda key: flannel.mk_docker_opts(
-            env, opts.individual, opts.combined, key, opts.ip_masq))
+        ch = dockerunit.resolve(a.docker, facts.unit, data, lambda f: flannel.mk_docker_opts(
+            env, f.individual, f.combined, f.key, f.ip_masq, f.inherited), facts.flanneld_writes)
     except WizardError as exc:
         result.note("failed", exc.what, exc.fix)
         return None
     for what, fix in ch.problems:
         result.note("failed", what, fix)
     masq = env.get("FLANNEL_IPMASQ")
-    # what mk-docker-opts.sh gives dockerd: flannel masquerading means docker must not (and -m: say nothing)
+    # what mk-docker-opts.sh gives dockerd: flannel masquerading means docker must not (and -m: say nothing);
+    # ch.format: the answers' flags, or flanneld's where its ExecStartPost= writes the same file
     wanted: dict[str, Any] = {"bip": env.get("FLANNEL_SUBNET", ""), "mtu": int(env.get("FLANNEL_MTU", "0") or 0),
-                              "ip-masq": None if not opts.ip_masq or masq not in ("true", "false") else masq == "false"}
+                              "ip-masq": None if not ch.format.ip_masq or masq not in ("true", "false")
+                              else masq == "false"}
     for setting in dockerunit.SETTINGS:
         for source in ch.others(setting):
             if wanted[setting] is None:
@@ -245,15 +261,19 @@ def _channel_note(a: Answers, facts: Facts, ch: dockerunit.Channels, put: dict[s
 
 
 def _opts_why(facts: Facts, ch: dockerunit.Channels) -> str:
-    """Why the opts file is written, and whether dockerd reads it: the plan says which channel it is."""
-    unit = facts.unit
+    """Why the opts file is written, whether dockerd reads it (the plan says which channel it is), and
+    whether flanneld rewrites it too (then its flags shaped these bytes)."""
+    unit, post = facts.unit, ch.flanneld
+    also = "" if post is None else (f"; flanneld's ExecStartPost ({dockerunit.SCRIPT} {post.flags()}, in "
+                                    f"{post.source}) writes it too, at every restart")
     if unit is None:
-        return "as mk-docker-opts.sh writes it"
+        return "as mk-docker-opts.sh writes it" + also
     variables = sorted({s.variable for setting in ch.as_flags if ch.ours(setting) for s in ch.flags[setting]
                         if s.file == ch.opts_file and s.variable})
     if variables:
-        return f"as mk-docker-opts.sh writes it; {unit.name} passes {', '.join('$' + v for v in variables)} to dockerd"
-    return f"as mk-docker-opts.sh writes it; {unit.name} does not pass it to dockerd"
+        return (f"as mk-docker-opts.sh writes it; {unit.name} passes {', '.join('$' + v for v in variables)} to "
+                f"dockerd{also}")
+    return f"as mk-docker-opts.sh writes it; {unit.name} does not pass it to dockerd{also}"
 
 
 def _daemon_why(facts: Facts, ch: dockerunit.Channels, put: dict[str, Any], drop: list[str]) -> str:

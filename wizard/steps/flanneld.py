@@ -17,7 +17,7 @@ from __future__ import annotations
 import ipaddress
 import shlex
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from wizard import envfile, flannel, units
 from wizard.changes import FileWrite, Restart
@@ -367,6 +367,9 @@ def verify(ctx: Context, facts: Facts) -> list[Check]:
         checks.append(Note("failed", f"{a.flanneld.subnet_file} has FLANNEL_NETWORK={network}, not {in_force['Network']}",
                            f"flanneld runs with another config; restart {service} and check FLANNEL_ETCD_PREFIX"))
         return checks
+    v6_problems = _ipv6_env_problems(a, env, in_force)
+    if v6_problems:
+        return v6_problems
     lease = flannel.env_lease(env)  # with FLANNEL_IPV6_SUBNET the key is flannel's dual-stack `v4&v6` one
     if lease is None:
         return [Note("failed", f"FLANNEL_SUBNET={subnet!r} in {a.flanneld.subnet_file} is not a subnet")]
@@ -384,12 +387,52 @@ def verify(ctx: Context, facts: Facts) -> list[Check]:
         return [Note("failed", f"no lease {key} in etcd for FLANNEL_SUBNET={subnet}",
                      f"the subnet file is stale; restart {service} and check that it reaches etcd")]
     public = public_ip(mine[1])
-    checks.append(Note("ok", f"lease {lease} for {public} in etcd matches FLANNEL_SUBNET={subnet} (MTU {env.get('FLANNEL_MTU', '?')})"))
+    held = flannel.parse_lease_key(mine[0])
+    if _wants_ipv6(a, in_force) and held is not None and held.ipv6_subnet != lease.ipv6_subnet:
+        # matched by the IPv4 part: the lease in etcd is not the one subnet.env names for IPv6
+        part = f"IPv6 part {held.ipv6_subnet}" if held.ipv6_subnet else "no IPv6 part"
+        return [Note("failed", f"this node's lease {mine[0]} in etcd has {part}, but {a.flanneld.subnet_file} has "
+                     f"FLANNEL_IPV6_SUBNET={env.get('FLANNEL_IPV6_SUBNET')}", f"the subnet file is stale or the lease "
+                     f"was taken without IPv6; restart {service} so it takes a dual-stack lease and rewrites the file")]
+    checks.append(Note("ok", f"lease {lease} for {public} in etcd matches FLANNEL_SUBNET={subnet}"
+                       + (f" and FLANNEL_IPV6_SUBNET={env['FLANNEL_IPV6_SUBNET']}" if lease.ipv6_subnet else "")
+                       + f" (MTU {env.get('FLANNEL_MTU', '?')})"))
     shared = shared_public_ips(leases).get(public)
     if shared:
         checks.append(Note("failed", f"this node's lease {lease} has PublicIP {public}, as other leases do: "
                            + shared_message(public, shared), SHARED_FIX))
     return checks
+
+
+def _wants_ipv6(a: Answers, in_force: dict[str, Any]) -> bool:
+    return bool(a.network.enable_ipv6 or in_force.get("EnableIPv6"))
+
+
+def _ipv6_env_problems(a: Answers, env: dict[str, str], in_force: dict[str, Any]) -> list[Check]:
+    """With IPv6 on, flanneld writes FLANNEL_IPV6_NETWORK (the config's IPv6Network) and FLANNEL_IPV6_SUBNET
+    into subnet.env; a file without them comes from a flanneld that took no IPv6 subnet, and pods get none."""
+    if not _wants_ipv6(a, in_force):
+        return []
+    service, path = a.flanneld.service, a.flanneld.subnet_file
+    wanted = in_force.get("IPv6Network") or a.network.flannel_config(secrets=False).get("IPv6Network")
+    found = env.get("FLANNEL_IPV6_NETWORK", "")
+    why = (f"restart {service} so it reads the config with EnableIPv6 (flanneld takes an IPv6 subnet only when "
+           "its interface has a global IPv6 address, or -public-ipv6 names one), then check `journalctl -u "
+           f"{service}`")
+    if not found:
+        return [Note("failed", f"{path} has no FLANNEL_IPV6_NETWORK, though the flannel config enables IPv6 "
+                     f"(IPv6Network {wanted}): flanneld runs without IPv6", why)]
+    try:
+        same = ipaddress.ip_network(found, strict=False) == ipaddress.ip_network(str(wanted), strict=False)
+    except ValueError:
+        same = False
+    if not same:
+        return [Note("failed", f"{path} has FLANNEL_IPV6_NETWORK={found}, not the config's IPv6Network {wanted}",
+                     f"flanneld runs with another config; restart {service} and check FLANNEL_ETCD_PREFIX")]
+    if not env.get("FLANNEL_IPV6_SUBNET"):
+        return [Note("failed", f"{path} has FLANNEL_IPV6_NETWORK={found} but no FLANNEL_IPV6_SUBNET: this node "
+                     "has no IPv6 lease", why)]
+    return []
 
 
 STEP = Step("flanneld", "flanneld environment and lease", inspect, plan, verify, needs=("etcd",))

@@ -26,25 +26,43 @@ class Facts:
     bridge: LinkInfo | None
     iface: str
     iface_mtu: int
+    iface_found: bool = True  # False: flanneld.iface is on no link here, and iface_mtu is only assumed
+    flanneld_version: tuple[int, int, int] | None = None  # from `flanneld --version`; None: not known
 
 
 def _flannel_device(dev: str | None, bridge: str) -> bool:
     return bool(dev) and (dev == bridge or dev.startswith("flannel") or dev in ("cni0", "flannel-wg"))
 
 
-def iface_mtu(links: Links, iface: str) -> tuple[str, int]:
-    """The device flanneld will use and its MTU, the way flanneld picks it: `iface`, else the default
-    route's device; 1500 when neither can be read."""
-    if iface:
-        info = links.link(iface)
-        return iface, (info.mtu if info else None) or 1500
-    return "the default route's device", links.default_mtu() or 1500
+def iface_mtu(links: Links, iface: str) -> tuple[str, int, bool]:
+    """The device flanneld will use, its MTU, and whether it was found, the way flanneld picks it: `iface`
+    as a link name, or as an address the link that holds it (flannel's GetInterfaceByIP), else the default
+    route's device; 1500 (not found) when none can be read."""
+    if not iface:
+        mtu = links.default_mtu()
+        return "the default route's device", mtu or 1500, True  # no default route: flanneld says so itself
+    info = links.link(iface)
+    if info is None:
+        try:
+            wanted = ipaddress.ip_address(iface)
+        except ValueError:
+            return iface, 1500, False
+        name = next((dev for dev, cidr in links.addresses() if ipaddress.ip_interface(cidr).ip == wanted), None)
+        info = links.link(name) if name else None
+        if info is None:
+            return iface, 1500, False
+        iface = f"{info.name} ({iface})"
+    return iface, info.mtu or 1500, bool(info.mtu)
 
 
 def inspect(ctx: Context) -> Facts:
     links = ctx.node.links
-    iface, mtu = iface_mtu(links, ctx.answers.flanneld.iface)
-    return Facts(links.addresses(), links.routes(), links.link(ctx.answers.docker.bridge), iface, mtu)
+    from wizard.node.etcd import parse_flanneld_version
+
+    iface, mtu, found = iface_mtu(links, ctx.answers.flanneld.iface)
+    shown = ctx.etcd_api().flanneld  # the etcd step asked the installed flanneld already; asked once per run
+    return Facts(links.addresses(), links.routes(), links.link(ctx.answers.docker.bridge), iface, mtu, found,
+                 parse_flanneld_version(shown) if shown else None)
 
 
 def plan(answers: Answers, facts: Facts) -> Plan:
@@ -82,6 +100,9 @@ def plan(answers: Answers, facts: Facts) -> Plan:
             continue  # the connected route of an address already reported
         result.note("failed", f"flannel network {net} overlaps the route {route}",
                     "traffic to pods would leave through that route: choose another network.cidr")
+    if facts.flanneld_version is not None:  # refused here, before etcd holds a config flanneld cannot run
+        for what, fix in flannel.not_in_release(cfg, facts.flanneld_version):
+            result.note("failed", what, fix)
     if result.failed:
         return result
     result.note(
@@ -112,6 +133,11 @@ def _mtu_note(backend: dict[str, Any], facts: Facts) -> tuple[str, str, str]:
     overhead = (underlay or facts.iface_mtu) - mtu
     source = f"Backend.MTU {underlay}" if underlay else f"MTU {facts.iface_mtu} of {facts.iface}"
     how = f"{source} − {overhead} for {kind}" if overhead else f"{source}, {kind} adds no header"
+    if not facts.iface_found and not underlay:
+        # flanneld.iface names no link (the flanneld step and preflight say so): the MTU is a guess
+        return ("warn", f"FLANNEL_MTU would be {mtu} ({how}), but {facts.iface} is not a link or an address of "
+                "this node, so its MTU is unknown", "set flanneld.iface to one of this node's interfaces or "
+                "addresses (ip -br addr), or leave it empty for the default route's")
     if underlay and underlay > facts.iface_mtu:
         # the wizard's own finding: flannel sets what it is told, and the kernel then drops or fragments
         return ("warn", f"FLANNEL_MTU will be {mtu} ({how}), but {facts.iface} carries only {facts.iface_mtu}",
