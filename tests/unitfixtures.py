@@ -1,9 +1,9 @@
 """The units and settings files real packages install, put under a test node's root where they live.
 
-The files in tests/fixtures/units/ are the packages' own: CentOS 7's flannel 0.7 and docker 1.13
-(the article's node) with
-flannel's own mk-docker-opts.sh of that release, Debian 12's docker.io (copied from the installed package), and kubeadm's kubelet
-drop-in with the files `kubeadm init` writes.
+The files in tests/fixtures/units/ are the packages' units and settings files: CentOS 7's flannel 0.7
+and docker 1.13 (the article's node), Debian 12's docker.io (copied from the installed package), and
+kubeadm's kubelet drop-in with the files `kubeadm init` writes. Scripts of upstream's (mk-docker-opts.sh)
+are not kept: tests compare with the bytes facts.md gives.
 """
 
 from __future__ import annotations
@@ -21,8 +21,6 @@ SETS: dict[str, dict[str, str]] = {
         "centos7/flannel.conf": f"{LIB}/docker.service.d/flannel.conf",
         "centos7/flanneld.sysconfig": "etc/sysconfig/flanneld",
         "centos7/flanneld-start": "usr/bin/flanneld-start",
-        # flannel v0.7.1's dist/mk-docker-opts.sh, which the package runs from flanneld's ExecStartPost=
-        "centos7/mk-docker-opts.sh": "usr/libexec/flannel/mk-docker-opts.sh",
     },
     "centos7-docker": {
         "centos7/docker.service": f"{LIB}/docker.service",
