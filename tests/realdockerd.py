@@ -33,6 +33,9 @@ from tests import lab
 DOCKERD = shutil.which("dockerd")
 NS_PREFIX = lab.NS_PREFIX + "dockerd-"
 STARTED = 'msg="Starting up"'  # logged after flags and config file are loaded and checked
+# dockerd's error once the daemon itself fails to come up, after its configuration was taken: the verdict
+# too when the configuration raises log-level above info and `Starting up` is never logged
+PAST_CONFIG = "failed to start daemon:"
 _LOGRUS = re.compile(r'^time="[^"]*" level=(\w+) msg=')
 # in a private mount namespace: an empty /run, a scratch /etc/docker, then dockerd itself
 _SEAL = 'mount -t tmpfs fwtest-run /run && mount --bind "$0" /etc/docker && exec "$@"'
@@ -81,7 +84,7 @@ def judge(args: list[str], config: Path, timeout: float = 60, settle: float = 20
         for line in proc.stdout:
             with seen:
                 lines.append(line.rstrip("\n"))
-                state["started"] = state["started"] or STARTED in line
+                state["started"] = state["started"] or STARTED in line or line.startswith(PAST_CONFIG)
                 seen.notify_all()
         with seen:
             state["ended"] = True

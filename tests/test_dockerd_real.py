@@ -223,3 +223,12 @@ def test_a_whole_run_on_the_article_node_plans_what_it_makes_and_dockerd_accepts
     assert f"--bip={subnet}" in args and "--mtu=1450" in args
     verdict = realdockerd.judge(args, root / DAEMON)
     assert verdict.accepted, (args, verdict.message)
+
+
+def test_the_judge_sees_acceptance_when_the_config_quiets_dockerds_log(tmp_path: Path) -> None:
+    """With log-level warn in daemon.json, `Starting up` is never logged: the daemon's own later failure
+    (`failed to start daemon: ...`) still says the configuration was taken."""
+    config = tmp_path / "daemon.json"
+    config.write_text('{"log-level": "warn", "bip": "172.30.46.1/24"}\n')
+    verdict = realdockerd.judge([], config, settle=5)
+    assert verdict.accepted and verdict.message.startswith("failed to start daemon:"), verdict.message
