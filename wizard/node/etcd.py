@@ -71,8 +71,13 @@ class ApiChoice:
 
     api: Literal["v2", "v3"]
     why: str
-    flanneld: str = ""  # the version `flanneld --version` printed, "" when none could be read
+    release: tuple[int, int, int] | None = None  # what `flanneld --version` printed; None when none could be read
     reads: Literal["v2", "v3", ""] = ""  # the API that flanneld reads, "" when unknown
+
+    @property
+    def flanneld(self) -> str:
+        """The release as said in messages (`0.7.1`), "" when unknown."""
+        return ".".join(map(str, self.release)) if self.release else ""
 
 
 def parse_flanneld_version(text: str) -> tuple[int, int, int] | None:
@@ -88,22 +93,22 @@ def api_of(version: tuple[int, int, int]) -> Literal["v2", "v3"]:
     return "v3" if version >= V3_SINCE else "v2"
 
 
-def flanneld_reads(commands: CommandsLike) -> tuple[str, Literal["v2", "v3", ""], str]:
-    """(version text, the API that flanneld reads, why) from `flanneld --version`; ("", "", why) when
+def flanneld_reads(commands: CommandsLike) -> tuple[tuple[int, int, int] | None, Literal["v2", "v3", ""], str]:
+    """(release, the API that flanneld reads, why) from `flanneld --version`; (None, "", why) when
     flanneld is not installed or did not tell."""
     if commands.which("flanneld") is None:
-        return "", "", "flanneld is not installed"
+        return None, "", "flanneld is not installed"
     result = commands.run("flanneld", "--version", timeout=VERSION_TIMEOUT_S)
     said = (result.err + "\n" + result.out).strip()
     version = parse_flanneld_version(said) if result.ok else None
     if version is None:
         first = said.splitlines()[0][:120] if said else f"exit status {result.rc}"
-        return "", "", f"`flanneld --version` did not give a version ({first})"
+        return None, "", f"`flanneld --version` did not give a version ({first})"
     shown = ".".join(map(str, version))
     reads: Literal["v2", "v3"] = api_of(version)
     if reads == "v2":
-        return shown, reads, f"flanneld {shown} (older than v0.18.0) reads only the v2 keys API"
-    return shown, reads, f"flanneld {shown} (v0.18.0 or later) reads only the v3 API"
+        return version, reads, f"flanneld {shown} (older than v0.18.0) reads only the v2 keys API"
+    return version, reads, f"flanneld {shown} (v0.18.0 or later) reads only the v3 API"
 
 
 def choose_api(commands: CommandsLike, settings: Etcd) -> ApiChoice:

@@ -57,12 +57,9 @@ def iface_mtu(links: Links, iface: str) -> tuple[str, int, bool]:
 
 def inspect(ctx: Context) -> Facts:
     links = ctx.node.links
-    from wizard.node.etcd import parse_flanneld_version
-
     iface, mtu, found = iface_mtu(links, ctx.answers.flanneld.iface)
-    shown = ctx.etcd_api().flanneld  # the etcd step asked the installed flanneld already; asked once per run
-    return Facts(links.addresses(), links.routes(), links.link(ctx.answers.docker.bridge), iface, mtu, found,
-                 parse_flanneld_version(shown) if shown else None)
+    release = ctx.etcd_api().release  # asked once per run; the etcd step uses the same answer
+    return Facts(links.addresses(), links.routes(), links.link(ctx.answers.docker.bridge), iface, mtu, found, release)
 
 
 def plan(answers: Answers, facts: Facts) -> Plan:
