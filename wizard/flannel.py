@@ -63,6 +63,10 @@ IPSEC_UDP_ENCAP_OVERHEAD = 8  # ipsec_network.go udpEncapOverhead: the UDP heade
 # host-gw: v6 routes). udp, ipip and ipsec never look at EnableIPv6 or at a lease's IPv6 subnet.
 IPV6_BACKENDS = ("vxlan", "wireguard", "host-gw")
 
+# flanneld's boolean flags (main.go): alone on a command line they never take the next word
+FLANNELD_BOOLEANS = frozenset({"ip-masq", "kube-subnet-mgr", "version", "iptables-forward-rules", "ip-blackhole-route",
+                               "ip-masq-fully-random-disable", "set-node-network-unavailable"})
+
 # flannel's own keys in PREFIX/config; Go's encoding/json matches them case-insensitively.
 CONFIG_KEYS = ("EnableIPv4", "EnableIPv6", "EnableNFTables", "Network", "IPv6Network", "SubnetMin", "SubnetMax",
                "IPv6SubnetMin", "IPv6SubnetMax", "SubnetLen", "IPv6SubnetLen", "Backend")

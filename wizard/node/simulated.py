@@ -160,8 +160,7 @@ class _DemoFiles(Files):
         self.node_identity = identity
 
 
-FLANNELD_BOOLEANS = frozenset({"ip-masq", "kube-subnet-mgr", "version", "v", "iptables-forward-rules",
-                               "ip-blackhole-route", "ip-masq-fully-random-disable", "set-node-network-unavailable"})
+FLANNELD_BOOLEANS = flannel.FLANNELD_BOOLEANS | {"v"}
 # a current upstream release unless the scenario says `flanneld_version:` (CentOS 7's package printed 0.7.1)
 DEFAULT_FLANNELD_VERSION = "v0.26.1"
 DOCKERD_BOOLEANS = dockerunit.BOOLEANS

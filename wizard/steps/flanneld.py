@@ -33,9 +33,7 @@ if TYPE_CHECKING:
 DEFAULT_SUBNET_FILE = "/run/flannel/subnet.env"
 WRAPPER = "flanneld-start"
 BINARY = "flanneld"
-# flanneld's boolean flags (main.go): alone on the command line they never take the next word
-BOOLEANS = frozenset({"ip-masq", "kube-subnet-mgr", "version", "iptables-forward-rules", "ip-blackhole-route",
-                      "ip-masq-fully-random-disable", "set-node-network-unavailable"})
+BOOLEANS = flannel.FLANNELD_BOOLEANS
 # the flags the wizard sets, and the answers key each comes from (for the fix in a conflict)
 ANSWER_OF = {"etcd-endpoints": "etcd.endpoints", "etcd-prefix": "etcd.prefix", "iface": "flanneld.iface",
              "ip-masq": "flanneld.ip_masq", "subnet-file": "flanneld.subnet_file", "etcd-cafile": "etcd.ca_file",
@@ -113,11 +111,6 @@ def flag_values(answers: Answers) -> dict[str, str]:
     }
 
 
-# the flags flag_values sets: each has an answers key
-FLAGS = ("etcd-endpoints", "etcd-prefix", "iface", "ip-masq", "subnet-file", "etcd-cafile", "etcd-certfile",
-         "etcd-keyfile", "etcd-username")
-
-
 def kept_options(env_text: str | None) -> list[str]:
     """The words of the env file's FLANNEL_OPTIONS that set flags the answers have no key for
     (-public-ip, -iface-regex, -iptables-forward-rules, ...): the operator's own, kept as written."""
@@ -126,7 +119,7 @@ def kept_options(env_text: str | None) -> list[str]:
         words = shlex.split(value)
     except ValueError:
         words = value.split()
-    owned = {*FLAGS, "etcd-password"}
+    owned = {*ANSWER_OF, "etcd-password"}  # the flags the wizard sets, and the password it keeps apart
     kept: list[str] = []
     i = 0
     while i < len(words):
