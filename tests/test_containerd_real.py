@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from tests.engine import messages, run_steps
+from tests.unitfixtures import write
 from wizard import cgroupfiles, runtimes
 from wizard.node import Node
 
@@ -51,13 +52,6 @@ def wizard(root: Path, driver: str, standin_env: dict[str, str], monkeypatch: py
     code, events = run_steps(answers(driver), root, ["cgroup"])
     assert code == 0, messages(events)
     return messages(events)
-
-
-def write(root: Path, path: str, text: str) -> Path:
-    target = root / path
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(text)
-    return target
 
 
 @needs_containerd

@@ -15,6 +15,7 @@ import pytest
 
 from tests import realdockerd, unitfixtures
 from tests.engine import messages, run_steps
+from tests.unitfixtures import write
 from wizard import units
 from wizard.node.files import Files
 
@@ -27,13 +28,6 @@ BOTH = "specified both as a flag and in the configuration file"
 
 def answers(driver: str) -> str:
     return f"version: 1\ncgroup:\n  runtime: docker\n  driver: {driver}\n"
-
-
-def write(root: Path, path: str, text: str) -> Path:
-    target = root / path
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(text)
-    return target
 
 
 def wizard(root: Path, driver: str, code: int = 0) -> list[str]:

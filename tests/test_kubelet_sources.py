@@ -10,6 +10,7 @@ import yaml
 
 from tests import unitfixtures
 from tests.engine import messages, run_steps
+from tests.unitfixtures import write
 from wizard import runtimes
 from wizard.answers import parse
 from wizard.node import Node
@@ -46,13 +47,6 @@ WantedBy=multi-user.target
 
 def answers(driver: str, runtime: str = "auto") -> str:
     return f"version: 1\ncgroup:\n  runtime: {runtime}\n  driver: {driver}\n"
-
-
-def write(root: Path, path: str, text: str) -> Path:
-    target = root / path
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(text)
-    return target
 
 
 def run(root: Path, text: str, standin_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, code: int = 0) -> list[str]:

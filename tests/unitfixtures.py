@@ -43,3 +43,11 @@ def install(root: Path, *names: str) -> None:
             path = root / target
             path.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(HERE / source, path)
+
+
+def write(root: Path, path: str, text: str) -> Path:
+    """Put one file of `text` at `path` under `root` (directories made), for what no package set holds."""
+    target = root / path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text)
+    return target
