@@ -234,27 +234,16 @@ def command(unit: Unit, env: dict[str, str]) -> list[str]:
 def flags(args: list[str], booleans: frozenset[str] = frozenset()) -> dict[str, list[str]]:
     """Go-style flags: `-name=value`, `--name value`, and `-name` alone for a boolean (which never
     takes the next word); a flag given again adds a value."""
-    out: dict[str, list[str]] = {}
-    i = 0
-    while i < len(args):
-        arg = args[i]
-        i += 1
-        if not arg.startswith("-") or arg in ("-", "--"):
-            continue
-        name, eq, value = arg.lstrip("-").partition("=")
-        if not eq:
-            if name not in booleans and i < len(args) and not args[i].startswith("-"):
-                value = args[i]
-                i += 1
-            else:
-                value = "true"
-        out.setdefault(name, []).append(value)
-    return out
+    return {name: [w.text for w in values] for name, values in _parse([Word(a) for a in args], booleans).items()}
 
 
 def flag_words(unit: Unit, env: dict[str, str], booleans: frozenset[str] = frozenset()) -> dict[str, list[Word]]:
     """Like `flags`, for ExecStart=: each flag's values with the variable (if any) they came from."""
-    items = words(unit, env)[1:]
+    return _parse(words(unit, env)[1:], booleans)
+
+
+def _parse(items: list[Word], booleans: frozenset[str]) -> dict[str, list[Word]]:
+    """The one Go-style flag walk: a value keeps the variable its flag's word came from."""
     out: dict[str, list[Word]] = {}
     i = 0
     while i < len(items):
