@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from wizard.node.etcd import Store
     from wizard.node.linkinfo import LinkInfo, Route
     from wizard.node.links import Links
+    from wizard.node.meshinfo import Overlay, Probe, ProbeResult
 
 
 class CommandsLike(Protocol):
@@ -46,6 +47,23 @@ class LinksLike(Protocol):
     def close(self) -> None: ...
 
 
+class MeshLike(Protocol):
+    """What the mesh step reads of the overlay and sends across it (all reading: probes change nothing)."""
+
+    def overlay(self, device: str | None) -> Overlay:
+        """The backend's device (None: none, as for host-gw), the main table's routes, and the device's
+        neighbours and fdb entries."""
+        ...
+
+    def probe(self, probes: list[Probe], timeout: float) -> list[ProbeResult]:
+        """Send every probe at once and wait at most `timeout` seconds in all; results in the probes' order."""
+        ...
+
+    def gateway_to(self, address: str) -> str | None:
+        """The gateway the kernel would use to reach `address` (`ip route get`): None when it is on-link."""
+        ...
+
+
 class NodeLike(Protocol):
     """What the engine may use of a node: the real `Node` and the demo's `SimulatedNode` both give
     exactly this, so code typed against it cannot reach for a demo-only call."""
@@ -61,6 +79,8 @@ class NodeLike(Protocol):
     def http(self) -> HttpLike: ...
     @property
     def links(self) -> LinksLike: ...
+    @property
+    def mesh(self) -> MeshLike: ...
     def etcd(self, settings: Etcd, password: str | None) -> Store: ...
     def close(self) -> None: ...
     def identity(self) -> dict[str, str]:
@@ -79,6 +99,7 @@ class Node:
         self.kernel = Kernel()
         self.http = Http()
         self._links: Links | None = None
+        self._mesh: MeshLike | None = None
 
     @property
     def links(self) -> Links:
@@ -88,6 +109,14 @@ class Node:
 
             self._links = Links()
         return self._links
+
+    @property
+    def mesh(self) -> MeshLike:
+        if self._mesh is None:
+            from wizard.node.overlay import RealMesh
+
+            self._mesh = RealMesh(self.links)
+        return self._mesh
 
     def etcd(self, settings: Etcd, password: str | None) -> Store:
         from wizard.node.etcd import connect
