@@ -84,6 +84,12 @@ class MemoryStore(Store):
         with self._lock:
             return sorted((k, v) for k, (v, _) in self._data.items() if k.startswith(prefix))
 
+    def snapshot(self, prefix: str) -> list[tuple[str, str]]:
+        """The keys under `prefix` as a watcher already holds them (the simulated flanneld's view of the
+        leases): no round trip, so no delay, and no refusal while etcd is down."""
+        with self._lock:
+            return sorted((k, v) for k, (v, _) in self._data.items() if k.startswith(prefix))
+
     def put(self, key: str, value: str) -> None:
         """Unconditional write, as the simulated flanneld takes its lease."""
         with self._lock:

@@ -18,6 +18,7 @@ import os
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from wizard import dockerunit, flannel
@@ -27,6 +28,15 @@ from wizard.node.etcd import Store, api_of, parse_flanneld_version
 from wizard.node.files import Files
 from wizard.node.linkinfo import LinkInfo, Route, default_mtu
 from wizard.node.memstore import MemoryStore
+from wizard.node.meshinfo import (
+    FdbEntry,
+    Neighbour,
+    Overlay,
+    OverlayRoute,
+    Probe,
+    ProbeResult,
+    VxlanDevice,
+)
 from wizard.node.simcluster import SimCluster
 
 if TYPE_CHECKING:
@@ -42,6 +52,12 @@ class Clock:
 
     def wait(self, what: str) -> None:
         seconds = float(self.delays.get(what, 0.0)) / self.speed
+        if seconds > 0:
+            time.sleep(seconds)
+
+    def wait_at_most(self, what: str, limit: float) -> None:
+        """The delay `what`, but never past `limit` real seconds (a caller's own deadline)."""
+        seconds = min(float(self.delays.get(what, 0.0)) / self.speed, limit)
         if seconds > 0:
             time.sleep(seconds)
 
@@ -116,6 +132,315 @@ class SimLinks:
             # the kernel's connected routes follow the addresses
             self._routes = [r for r in self._routes if r.dev != name or r.gateway]
             self._routes += [Route(ipaddress.IPv4Interface(c).network, None, name) for c in wanted]
+
+
+# ---------------------------------------------------------------- the other nodes, and the overlay to them
+
+THIS_VTEP_MAC = "c6:d2:32:6f:8f:44"  # this node's flannel.<VNI> MAC, as its lease gives it to the others
+VXLAN_OVERHEAD = 50  # outer IPv4 + UDP + VXLAN + inner Ethernet: what vxlan adds to every packet
+HEADERS = 28  # IPv4 + ICMP (or UDP) headers on top of a probe's payload (ping's -s)
+RTT_MS = {"underlay": 0.4, "overlay": 0.6}  # fixed: the demo gives the same answers every run
+PEER_KEYS = frozenset({"public_ip", "subnet", "vtep_mac", "down", "udp_blocked", "udp_rejected", "mtu", "bridge"})
+
+
+@dataclass(frozen=True)
+class SimPeer:
+    """Another node of the cluster as a scenario's `mesh: {peers: [...]}` describes it: where it is, the
+    lease its flanneld holds, and what is wrong between this node and it."""
+
+    public_ip: str
+    subnet: ipaddress.IPv4Network | None  # the lease it holds (None: the first free one when it joins)
+    vtep_mac: str
+    down: bool = False  # powered off or unplugged: its lease stays in etcd until the 24 h TTL ends
+    udp_blocked: frozenset[int] = frozenset()  # a firewall drops these UDP ports to it: nothing comes back
+    udp_rejected: frozenset[int] = frozenset()  # ... or rejects them (iptables REJECT: ICMP port unreachable)
+    mtu: int | None = None  # the largest packet the path to it carries; larger ones vanish without an ICMP
+    bridge: bool = True  # its docker0 holds its lease's .1 (False: docker there never moved onto flannel)
+
+    @classmethod
+    def parse(cls, scenario: str, item: dict[str, Any], n: int) -> SimPeer:
+        unknown = sorted(set(item) - PEER_KEYS)
+        if unknown or "public_ip" not in item:
+            # a typo in a scenario would otherwise make a healthy peer out of a broken one, without a word
+            raise ValueError(f"scenario {scenario}: mesh peer {n}: " +
+                             (f"unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(PEER_KEYS))})"
+                              if unknown else "public_ip is required"))
+        subnet = item.get("subnet")
+        return cls(str(item["public_ip"]), ipaddress.IPv4Network(subnet) if subnet else None,
+                   str(item.get("vtep_mac") or f"6e:4c:1a:0b:9d:{n:02x}"),
+                   bool(item.get("down", False)), frozenset(int(p) for p in item.get("udp_blocked") or ()),
+                   frozenset(int(p) for p in item.get("udp_rejected") or ()),
+                   int(item["mtu"]) if item.get("mtu") else None, bool(item.get("bridge", True)))
+
+
+@dataclass(frozen=True)
+class FlannelRun:
+    """What the simulated flanneld last started with: it decides what its backend programmed. (A flanneld
+    that later fails to start leaves that state in the kernel, as the real one does.)"""
+
+    store: MemoryStore
+    prefix: str
+    backend: dict[str, Any]
+    lease: ipaddress.IPv4Network
+    public_ip: str
+    mtu: int  # FLANNEL_MTU, the vxlan device's MTU
+
+    @property
+    def kind(self) -> str:
+        return str(self.backend.get("Type") or "udp").lower()
+
+    @property
+    def vni(self) -> int:
+        return int(self.backend.get("VNI") or 1)
+
+    @property
+    def port(self) -> int:
+        return int(self.backend.get("Port") or 8472)  # 0: the kernel's default VXLAN port
+
+    @property
+    def device(self) -> str:
+        return f"flannel.{self.vni}"
+
+
+def lease_value(public_ip: str, backend: dict[str, Any], vtep_mac: str) -> str:
+    """A lease's value as flanneld writes it: Go's encoding/json (no spaces), PublicIPv6 null on a
+    single-stack node, BackendData the vxlan backend's VNI and VtepMAC (null for host-gw and the rest)."""
+    kind = str(backend.get("Type") or "udp")
+    data = {"VNI": int(backend.get("VNI") or 1), "VtepMAC": vtep_mac} if kind.lower() == "vxlan" else None
+    return json.dumps({"PublicIP": public_ip, "PublicIPv6": None, "BackendType": kind, "BackendData": data},
+                      separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class _Remote:
+    """One other lease as this node's flanneld sees it, with the peer behind it (None: no such machine)."""
+
+    subnet: ipaddress.IPv4Network
+    public_ip: str
+    vtep_mac: str | None
+    peer: SimPeer | None
+
+
+class SimMesh:
+    """The overlay from this node to the scenario's other nodes: the demo's MeshLike.
+
+    `overlay()` gives what flannel's backend programs on this node for every other lease in etcd (vxlan:
+    a route `<subnet> via <.0> dev flannel.<VNI> onlink`, a permanent neighbour `<.0> lladdr <VtepMAC>`
+    and an fdb entry `<VtepMAC> dst <PublicIP>`, as vxlan_network.go does; host-gw: `<subnet> via
+    <PublicIP>`). `probe()` follows each packet along that state to the peer and answers as the network
+    would for the peer's faults. Nothing is sent anywhere; one scenario gives the same answers every run."""
+
+    def __init__(self, node: SimulatedNode) -> None:
+        self.node = node
+        name = str(node.scenario.get("name", ""))
+        items = (node.scenario.get("mesh") or {}).get("peers") or []
+        self.peers = [SimPeer.parse(name, item, n) for n, item in enumerate(items, start=1)]
+
+    # ------------------------------------------------------------ the peers' flanneld
+
+    def join(self, run: FlannelRun, checked: flannel.NetworkConfig, taken: dict[str, str]) -> None:
+        """The other nodes' flanneld take their leases, in the store and under the prefix this node's reads,
+        as they would have once the config was there. One a peer already holds (found by its PublicIP,
+        as flanneld finds its own) is kept; a subnet that is taken or outside Network gives the first free."""
+        held = set()
+        for value in taken.values():
+            try:
+                held.add(json.loads(value).get("PublicIP"))
+            except (ValueError, AttributeError):
+                continue
+        network = checked.v4.network if checked.v4 is not None else None
+        for peer in self.peers:
+            if peer.public_ip in held:
+                continue
+            used = [lease.subnet for lease in map(flannel.parse_lease_key, taken) if lease and lease.subnet]
+            subnet = peer.subnet
+            if subnet is None or network is None or not subnet.subnet_of(network) or \
+                    any(u.overlaps(subnet) for u in used):
+                free = flannel.first_free_lease(checked, taken)
+                subnet = free.subnet if free is not None else None
+            if subnet is None:
+                continue  # out of subnets: that node's flanneld fails and holds no lease
+            key = f"{run.prefix}/subnets/{flannel.Lease(subnet).key}"
+            taken[key] = lease_value(peer.public_ip, run.backend, peer.vtep_mac)
+            run.store.put(key, taken[key])
+
+    def _remotes(self, run: FlannelRun) -> list[_Remote]:
+        """Every other lease, as flanneld's watch holds them (no etcd round trip)."""
+        by_ip = {p.public_ip: p for p in self.peers}
+        out = []
+        for key, value in run.store.snapshot(run.prefix + "/subnets/"):
+            lease = flannel.parse_lease_key(key)
+            try:
+                attrs = json.loads(value)
+            except ValueError:
+                continue  # flanneld skips a lease it cannot decode
+            if lease is None or lease.subnet is None or not isinstance(attrs, dict) or lease.subnet == run.lease:
+                continue
+            public = str(attrs.get("PublicIP") or "")
+            data = attrs.get("BackendData") if str(attrs.get("BackendType", "")).lower() == run.kind else None
+            mac = data.get("VtepMAC") if isinstance(data, dict) else None
+            out.append(_Remote(lease.subnet, public, str(mac) if mac else None, by_ip.get(public)))
+        return out
+
+    # ------------------------------------------------------------ MeshLike
+
+    def overlay(self, device: str | None) -> Overlay:
+        self.node.clock.wait("command")  # `ip -d link show`, `ip route`, `ip neigh`, `bridge fdb`
+        main = [OverlayRoute(r.dst, r.gateway, r.dev, False) for r in self.node.links.routes()]
+        run = self.node.flannel
+        if run is None:  # flanneld never ran here: no device, no routes to other nodes
+            return Overlay(None, tuple(main), (), ())
+        routes, neighbours, fdb = self._programmed(run)
+        if device != run.device or run.kind != "vxlan":
+            return Overlay(None, tuple(main + routes), (), ())
+        vxlan = VxlanDevice(run.device, run.vni, run.port, run.public_ip, False, run.mtu, THIS_VTEP_MAC, True,
+                            (f"{run.lease.network_address}/32",))
+        return Overlay(vxlan, tuple(main + routes), tuple(neighbours), tuple(fdb))
+
+    def _programmed(self, run: FlannelRun) -> tuple[list[OverlayRoute], list[Neighbour], list[FdbEntry]]:
+        routes: list[OverlayRoute] = []
+        neighbours: list[Neighbour] = []
+        fdb: list[FdbEntry] = []
+        for remote in self._remotes(run):
+            if run.kind == "vxlan" and remote.vtep_mac:
+                gateway = str(remote.subnet.network_address)
+                routes.append(OverlayRoute(remote.subnet, gateway, run.device, True))
+                neighbours.append(Neighbour(gateway, remote.vtep_mac, True))
+                fdb.append(FdbEntry(remote.vtep_mac, remote.public_ip))
+            elif run.kind == "host-gw" and self.gateway_to(remote.public_ip) is None:
+                # host-gw routes only to nodes on the same link (flannel logs an error for the others)
+                dev = self._route(remote.public_ip)
+                routes.append(OverlayRoute(remote.subnet, remote.public_ip, dev.dev if dev else None, False))
+        return routes, neighbours, fdb
+
+    def gateway_to(self, address: str) -> str | None:
+        route = self._route(address)
+        return route.gateway if route is not None else None
+
+    def _route(self, address: str, table: list[OverlayRoute] | None = None) -> OverlayRoute | None:
+        """The longest-prefix match, as the kernel picks it."""
+        ip = ipaddress.IPv4Address(address)
+        routes = table if table is not None else [OverlayRoute(r.dst, r.gateway, r.dev, False)
+                                                   for r in self.node.links.routes()]
+        found = [r for r in routes if ip in r.dst]
+        return max(found, key=lambda r: r.dst.prefixlen) if found else None
+
+    def probe(self, probes: list[Probe], timeout: float) -> list[ProbeResult]:
+        results = [self._answer(p) for p in probes]
+        # all at once, as the real probes go out: the replies in a moment, a silence until the deadline
+        # (the scenario's `silence:` delay stands for it, so a demo keeps moving)
+        self.node.clock.wait_at_most("silence" if any(r.outcome == "silent" for r in results) else "probe", timeout)
+        return results
+
+    # ------------------------------------------------------------ one packet's way
+
+    def _answer(self, probe: Probe) -> ProbeResult:
+        try:
+            target = ipaddress.IPv4Address(probe.address)
+        except ValueError:
+            return ProbeResult(probe, "error", f"not an IPv4 address: {probe.address}")
+        run = self.node.flannel
+        local = {ipaddress.IPv4Interface(c).ip for _n, c in self.node.links.addresses()}
+        if run is not None and run.kind == "vxlan":
+            local.add(run.lease.network_address)
+        if target in local:
+            return self._arrived(probe, None, "underlay", listening=run is not None and run.kind == "vxlan"
+                                 and probe.port == run.port)
+        table = [OverlayRoute(r.dst, r.gateway, r.dev, False) for r in self.node.links.routes()]
+        neighbours: list[Neighbour] = []
+        fdb: list[FdbEntry] = []
+        if run is not None:
+            routes, neighbours, fdb = self._programmed(run)
+            table += routes
+        route = self._route(probe.address, table)
+        if route is None:
+            return ProbeResult(probe, "unreachable", "connect: Network is unreachable")
+        length = probe.size + HEADERS
+        if run is not None and run.kind == "vxlan" and route.dev == run.device:
+            return self._through_vxlan(probe, run, route, length, neighbours, fdb)
+        return self._through_underlay(probe, route, length, run)
+
+    def _through_underlay(self, probe: Probe, route: OverlayRoute, length: int, run: FlannelRun | None) -> ProbeResult:
+        link = self.node.links.link(route.dev or "")
+        mtu = link.mtu if link is not None else 1500
+        if length > mtu:
+            if probe.df:  # this kernel refuses it before it leaves: `ping: local error: message too long, mtu=1500`
+                return ProbeResult(probe, "too-big", str(mtu))
+            length = mtu  # sent in fragments of the link's MTU
+        # the node the packet is for: a peer by its PublicIP, or (host-gw) the peer it is routed through
+        peer = next((p for p in self.peers if p.public_ip == probe.address), None) or \
+            next((p for p in self.peers if route.gateway and p.public_ip == route.gateway), None)
+        on_link = route.gateway is None or (peer is not None and route.gateway == peer.public_ip)
+        if peer is None or peer.down:
+            # on the link and nobody answers ARP: the kernel says so; past a router nothing comes back
+            return ProbeResult(probe, "unreachable", "Destination Host Unreachable") if on_link else \
+                ProbeResult(probe, "silent")
+        if peer.mtu is not None and length > peer.mtu:
+            return ProbeResult(probe, "silent")
+        if peer.public_ip == probe.address:
+            vxlan = run is not None and run.kind == "vxlan" and probe.port == run.port
+            return self._arrived(probe, peer, "underlay", listening=vxlan)
+        # host-gw: routed via the peer to an address in its lease
+        return self._in_subnet(probe, peer, self._subnet_of(run, peer), "underlay")
+
+    def _through_vxlan(self, probe: Probe, run: FlannelRun, route: OverlayRoute, length: int,
+                       neighbours: list[Neighbour], fdb: list[FdbEntry]) -> ProbeResult:
+        if length > run.mtu:
+            if probe.df:  # flannel.1's own MTU: `ping: local error: message too long, mtu=1450`
+                return ProbeResult(probe, "too-big", str(run.mtu))
+            length = run.mtu
+        neighbour = next((n for n in neighbours if n.dst == route.gateway), None)
+        if neighbour is None or not neighbour.lladdr:
+            # nolearning and no entry: the ARP request has nowhere to go
+            return ProbeResult(probe, "unreachable", "Destination Host Unreachable")
+        entry = next((f for f in fdb if f.lladdr == neighbour.lladdr), None)
+        if entry is None or entry.dst is None:
+            return ProbeResult(probe, "silent")  # no VTEP for that MAC: the frame is dropped
+        peer = next((p for p in self.peers if p.public_ip == entry.dst), None)
+        outer = length + VXLAN_OVERHEAD
+        underlay = self._route(entry.dst)
+        link = self.node.links.link(underlay.dev or "") if underlay is not None else None
+        if peer is None or peer.down or underlay is None:
+            return ProbeResult(probe, "silent")
+        if link is not None and outer > link.mtu:
+            return ProbeResult(probe, "silent")  # a vxlan frame over the underlay's MTU is dropped on the way out
+        if peer.mtu is not None and outer > peer.mtu:
+            return ProbeResult(probe, "silent")
+        if run.port in peer.udp_blocked or run.port in peer.udp_rejected:
+            # the encapsulated packet never reaches its vxlan socket (a REJECT's port-unreachable goes to
+            # this node's vxlan socket, not to the ping)
+            return ProbeResult(probe, "silent")
+        return self._in_subnet(probe, peer, self._subnet_of(run, peer), "overlay")
+
+    def _subnet_of(self, run: FlannelRun | None, peer: SimPeer) -> ipaddress.IPv4Network | None:
+        if run is None:
+            return None
+        return next((r.subnet for r in self._remotes(run) if r.peer == peer), None)
+
+    def _in_subnet(self, probe: Probe, peer: SimPeer, subnet: ipaddress.IPv4Network | None, way: str) -> ProbeResult:
+        """Delivered to the peer, for an address in its lease: its flannel.1 holds .0, its docker0 .1."""
+        if subnet is None or ipaddress.IPv4Address(probe.address) not in subnet:
+            return ProbeResult(probe, "silent")
+        index = int(ipaddress.IPv4Address(probe.address)) - int(subnet.network_address)
+        held = (index == 0 and way == "overlay") or (index == 1 and peer.bridge)
+        if not held:
+            return ProbeResult(probe, "silent")  # no pod and no address there: nobody answers
+        if probe.kind == "udp":
+            return ProbeResult(probe, "refused", "ICMP port unreachable")
+        return ProbeResult(probe, "answered", rtt_ms=RTT_MS[way])
+
+    def _arrived(self, probe: Probe, peer: SimPeer | None, way: str, listening: bool) -> ProbeResult:
+        """Delivered to a node's own address (this one's when `peer` is None)."""
+        if probe.kind == "icmp":
+            return ProbeResult(probe, "answered", rtt_ms=RTT_MS[way])
+        if peer is not None and probe.port in peer.udp_blocked:
+            return ProbeResult(probe, "silent")
+        if peer is not None and probe.port in peer.udp_rejected:
+            return ProbeResult(probe, "refused", "ICMP port unreachable")
+        if listening:
+            # the vxlan socket takes the datagram and drops it (not a VXLAN frame for its VNI): no answer
+            return ProbeResult(probe, "silent")
+        return ProbeResult(probe, "refused", "ICMP port unreachable")
 
 
 class SimCommands:
@@ -193,6 +518,8 @@ class SimulatedNode:
         self.store.down = bool(etcd.get("down"))
         # what `flanneld --version` prints; v0.18.0 and later read the v3 API
         self.flanneld_version = str(scenario.get("flanneld_version", DEFAULT_FLANNELD_VERSION))
+        self.flannel: FlannelRun | None = None  # set when the simulated flanneld starts
+        self._mesh = SimMesh(self)
         self.docker_driver = scenario.get("docker", {}).get("default_cgroup_driver", "cgroupfs")
         # why each unit that failed to start did, as its journal would say
         self.unit_log: dict[str, str] = {}
@@ -200,6 +527,11 @@ class SimulatedNode:
         for path, text in scenario.get("files", {}).items():
             self.files.write(path, text.encode())
         self._docker_at_boot()
+
+    @property
+    def mesh(self) -> SimMesh:
+        """The overlay to the scenario's other nodes: simulated probes, no socket and no netlink."""
+        return self._mesh
 
     def identity(self) -> dict[str, str]:
         return {"kind": "demo", "scenario": str(self.scenario["name"]), "root": self.root}
@@ -348,11 +680,15 @@ class SimulatedNode:
             lease = flannel.first_free_lease(checked, taken)
             if lease is None:
                 return "failed to acquire lease: out of subnets"
-            value = {"PublicIP": public_ip, "BackendType": cfg["Backend"]["Type"],
-                     "BackendData": {"VNI": 1, "VtepMAC": "c6:d2:32:6f:8f:44"}}
-            store.put(f"{prefix}/subnets/{lease.key}", json.dumps(value))
+            key = f"{prefix}/subnets/{lease.key}"
+            taken[key] = lease_value(public_ip, cfg["Backend"], THIS_VTEP_MAC)
+            store.put(key, taken[key])
         device_mtu = self.links.default_mtu() or 1500
         mtu = flannel.backend_mtu(cfg["Backend"], device_mtu)
+        if lease.subnet is not None:
+            self.flannel = FlannelRun(store, prefix, dict(cfg["Backend"]), lease.subnet, public_ip, mtu)
+            # after this node's lease: it keeps the subnet it gets on every run (172.30.1.0/24 in the scenarios)
+            self._mesh.join(self.flannel, checked, taken)
         masq = flag("ip-masq", "false") == "true"
         subnet_file = flag("subnet-file", "/run/flannel/subnet.env")
         self.files.write(subnet_file, flannel.subnet_env(checked, lease, mtu, masq).encode())
