@@ -393,3 +393,63 @@ def test_a_real_apply_will_not_record_its_changes_in_the_demos_journal(tmp_path:
     with pytest.raises(InputError, match="belongs to the demo; nothing was changed"):
         journal.begin(Restart("docker", True), "docker")
     assert len(json.loads((Path(demo.root) / "var/lib/flannel-wizard/journal.json").read_text())["entries"]) == 1
+
+
+# ---------------------------------------------------------------- the mesh: simulated probes, nothing sent
+
+SEALED_RUN = r'''
+import json, sys
+
+seen = []
+
+
+def hook(event, args):
+    # every socket made or used, and any import of what the real node probes and reads links with
+    if event.startswith("socket."):
+        seen.append(event)
+    elif event == "import" and str(args[0]).split(".")[0] == "pyroute2" or \
+            event == "import" and str(args[0]) in ("wizard.node.links", "wizard.node.overlay", "wizard.node.probes"):
+        seen.append(f"import {args[0]}")
+
+
+sys.addaudithook(hook)
+
+from wizard import scenarios, steps
+from wizard.node.meshinfo import Probe
+from wizard.node.simulated import SimulatedNode
+from wizard.session import Session
+
+node = SimulatedNode(scenarios.load("mesh-broken"), speed=float(sys.argv[2]), root=sys.argv[1])
+session = Session(node, scenario=node.scenario)
+answers = session.answers()
+applied = session.runner(answers, lambda e: None, dry_run=False).run()
+checked = session.check(lambda e: None) if hasattr(session, "check") else None
+probes = [Probe("icmp", "192.168.56.13"), Probe("udp", "192.168.56.13", port=8472), Probe("icmp", "172.30.40.0"),
+          Probe("icmp", "172.30.27.0", size=1422, df=True)]
+answered = [r.outcome for r in node.mesh.probe(probes, 1.0)]
+demo_seen = list(seen)
+import socket  # the control: the hook does see a socket made here
+
+socket.socket(socket.AF_INET, socket.SOCK_DGRAM).close()
+print(json.dumps({"seen": demo_seen, "control": seen[len(demo_seen):], "steps": [s.name for s in applied.steps], "mesh_ran": "mesh" in steps.ORDER,
+                  "checked": checked is not None and [s.name for s in checked.steps], "answered": answered}))
+'''
+
+
+def test_the_demos_mesh_sends_nothing_and_reads_no_link_on_this_machine(tmp_path: Path) -> None:
+    """The whole demo apply (and check) on mesh-broken, probes and all, in a process that audits itself:
+    not one socket is made, and neither pyroute2 nor the real node's link and probe modules are imported."""
+    import subprocess
+    import sys
+
+    from tests import lab
+
+    result = subprocess.run([sys.executable, "-c", SEALED_RUN, str(tmp_path / "demo"), str(FAST)], capture_output=True,
+                            text=True, timeout=120, cwd=lab.REPO, env={**os.environ, "PYTHONPATH": str(lab.REPO)})
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out["answered"] == ["answered", "silent", "silent", "answered"]  # the probes ran, simulated
+    if out["mesh_ran"]:
+        assert "mesh" in out["steps"] and "mesh" in out["checked"]
+    assert out["seen"] == []
+    assert "socket.__new__" in out["control"]
