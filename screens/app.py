@@ -57,6 +57,10 @@ class WizardApp(App[int]):
         self.session = session
         self.statuses: dict[str, str] = {}
         self.events: list[StepEvent] = []  # everything the last apply emitted, for the later pages
+        # the mesh step's checks from the last Apply (its events, live) or Check this node (its result),
+        # whichever came last: the Mesh page renders them
+        self.mesh_checks: list[Any] = []
+        self.mesh_origin = ""  # "apply" | "check"
         self.autoplay = autoplay
         self.speed = speed
         self.save_path = self._default_save_path()
@@ -103,6 +107,12 @@ class WizardApp(App[int]):
 
         for sidebar in self.screen.query(Sidebar):
             sidebar.show(self.statuses)
+
+    def mesh_event(self) -> None:
+        """New mesh checks (from Apply live, or from Check this node): the Mesh page redraws."""
+        page = self.get_screen("mesh")
+        if getattr(page, "ready", False):
+            page.show()  # type: ignore[attr-defined]
 
     def smoke_event(self) -> None:
         """The smoke test's sub-steps arrive during Apply: the Smoke page follows them live."""

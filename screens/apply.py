@@ -90,6 +90,8 @@ class ApplyPage(StepScreen):
         self.rolled = False
         self.query_one("#rollback").display = True
         self.wizard.events = []
+        self.wizard.mesh_checks, self.wizard.mesh_origin = [], "apply"
+        self.wizard.mesh_event()
         self.state = {step: {"status": "pending", "t0": 0.0, "subs": []} for step in ORDER}
         for step in ORDER:
             self.query_one(f"#line-{step}", Static).update(Text(f"○ {step}", style="dim"))
@@ -139,6 +141,9 @@ class ApplyPage(StepScreen):
             return
         if event.step == "smoke":
             self.wizard.smoke_event()
+        if event.step == "mesh" and event.kind == "check" and self.wizard.mesh_origin == "apply":
+            self.wizard.mesh_checks.append(event)  # the Mesh page follows the step's checks as they come
+            self.wizard.mesh_event()
         if event.kind == "substep" and event.status == "running":
             state["message"] = event.message  # the spinner line follows the smoke test's sub-steps
             self.draw_line(event.step)
@@ -195,10 +200,10 @@ class ApplyPage(StepScreen):
                 state["status"] = "failed"
                 self.draw_line(step)
         summary = self.query_one("#apply-summary", Static)
+        self.mark_checking_steps()
         if code == 0:
             summary.update(Text(f"✓ {result.message or 'done'}", style="green"))
             self.wizard.mark(self.NAME, "ok")
-            self.mark_smoke()
             return
         failed = result.failed_step
         message = Text(f"✗ {result.message or 'stopped'}\n", style="bold red")
@@ -221,9 +226,13 @@ class ApplyPage(StepScreen):
         self.wizard.mark(self.NAME, "failed")
         self.query_one("#retry", Button).focus()
 
-    def mark_smoke(self) -> None:
-        smoke = self.result.step("smoke") if self.result else None
-        self.wizard.mark("smoke", smoke.status if smoke is not None else "")
+    def mark_checking_steps(self) -> None:
+        """The pages after Apply show how their step ended (not run: no mark), in the sidebar too."""
+        for name in ("mesh", "smoke"):
+            step = self.result.step(name) if self.result else None
+            if step is not None and step.status not in ("ok", "warn", "failed", "skipped"):
+                step = None  # still running when the run stopped: it has no result
+            self.wizard.mark(name, step.status if step is not None else "")
 
     # ------------------------------------------------------------ failure choices
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-PAGES: tuple[str, ...] = ("preflight", "etcd", "network", "flanneld", "docker", "cgroup", "review", "apply", "smoke", "finish")
+# after Apply, the pages of the steps that only check, in the steps' order: mesh, then smoke
+PAGES: tuple[str, ...] = ("preflight", "etcd", "network", "flanneld", "docker", "cgroup", "review", "apply", "mesh",
+                          "smoke", "finish")
 TITLES: dict[str, str] = {
     "preflight": "Welcome",
     "etcd": "etcd",
@@ -12,6 +14,7 @@ TITLES: dict[str, str] = {
     "cgroup": "cgroup driver",
     "review": "Review",
     "apply": "Apply",
+    "mesh": "Mesh",
     "smoke": "Smoke test",
     "finish": "Finish",
 }

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from rich.text import Text
 from textual import work
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Static
 
@@ -87,6 +87,7 @@ class PreflightPage(StepScreen):
           for b in StepScreen.BINDINGS),
         Binding("i", "ignore", "Ignore"),
         Binding("r", "recheck", "Recheck"),
+        Binding("c", "check_node", "Check node", tooltip="check this node now: every step's verify, no change"),
     ]
 
     findings: list[Finding] | None = None
@@ -104,7 +105,10 @@ class PreflightPage(StepScreen):
         table.add_columns("result", "check")
         yield table
         yield Static("", id="finding-detail")
-        yield Button("Check again", id="recheck", compact=True)
+        with Horizontal(id="preflight-buttons"):
+            yield Button("Check again", id="recheck", compact=True)
+            # the doctor: is this node (already set up, or half) healthy? Reads only, changes nothing
+            yield Button("Check this node", id="check-node", compact=True)
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -233,7 +237,22 @@ class PreflightPage(StepScreen):
             event.stop()
             self.action_recheck()
             return
+        if event.button.id == "check-node":
+            event.stop()
+            self.action_check_node()
+            return
         super().on_button_pressed(event)
+
+    def action_check_node(self) -> None:
+        """Check this node: the engine's check (inspect, plan, verify of every step; no change) on its own
+        screen, which Esc leaves; what was typed on the pages stays."""
+        from screens.check import CheckScreen
+
+        if getattr(self.wizard.get_screen("apply"), "running", False):
+            # a check read while Apply changes the node would report states in between
+            self.notify("Apply is running: check the node once it has finished", severity="warning")
+            return
+        self.app.push_screen(CheckScreen())
 
     def blocked(self) -> str:
         if self.findings is None:

@@ -48,7 +48,7 @@ def test_demo_bad_options_are_clear() -> None:
     done = run_wizard("demo", "--scenario", "laptop")
     assert done.returncode == 2
     assert ("error: no demo scenario 'laptop' — scenarios are cgroup-mismatch, etcd-down, existing-config, "
-            "fresh-node, old-flanneld, smoke-fails") in done.stderr
+            "fresh-node, mesh-broken, old-flanneld, smoke-fails") in done.stderr
     done = run_wizard("demo", "--speed", "0")
     assert done.returncode == 2 and "0 is out of range; give 0.1 to 100" in done.stderr
 

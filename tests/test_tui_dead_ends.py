@@ -96,7 +96,8 @@ def test_after_roll_back_the_way_on_is_visible_and_named(tmp_path: Path) -> None
                 assert not page.query_one("#rollback").display
                 assert page.blocked() == ""  # Next goes on; nothing claims the apply must be retried
                 assert not page.check_action("roll_back", ())  # not offered (nor in the footer) once done
-                assert await next_page(pilot, app) == "smoke"
+                assert await next_page(pilot, app) == "mesh"  # the pages after Apply: it did not run
+                assert "nothing has run yet" in shown(app, "#mesh-summary")
                 # and a Retry that goes through leaves no stale "did not finish"
                 app.session.node.store.down = False
                 await goto(pilot, app, "apply")

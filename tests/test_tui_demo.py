@@ -101,6 +101,7 @@ def test_walkthrough(name: str) -> None:
                     assert "✓ 8/8 cleanup" in steps
                     assert app.screen.query_one("#smoke-tree").display
                 return
+            assert await next_page(pilot, app) == "mesh"
             assert await next_page(pilot, app) == "smoke"
             assert "✓ smoke test passed: the service answered through kube-proxy" in shown(app, "#smoke-results")
             steps = shown(app, "#smoke-steps")
@@ -139,7 +140,9 @@ def test_autoplay_walks_through_hands_free() -> None:
     async def main() -> None:
         app = demo_app(autoplay=True, speed=FAST)
         async with app.run_test(size=(80, 24)) as pilot:
-            await until(pilot, lambda: app.screen_name == "finish", timeout=60, what="autoplay to reach Finish")
+            # ready too: a test that ends the app while Finish is still mounting sees its on_mount fail
+            await until(pilot, lambda: app.screen_name == "finish" and app.screen.ready, timeout=60,
+                        what="autoplay to reach Finish")
             assert app.get_screen("apply").exit_code == 0
             assert app.statuses["etcd"] == "ok" and app.statuses["apply"] == "ok"
 

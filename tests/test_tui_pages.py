@@ -355,6 +355,7 @@ def test_smoke_page_shows_the_skip_honestly_and_finish_saves_a_replayable_file(t
             assert "nothing has run yet" in shown(app, "#smoke-results")
             await goto(pilot, app, "review")
             assert await confirm_apply(pilot, app) == 0
+            assert await next_page(pilot, app) == "mesh"
             assert await next_page(pilot, app) == "smoke"
             assert "smoke test passed" in shown(app, "#smoke-results")
             assert await next_page(pilot, app) == "finish"
