@@ -315,7 +315,7 @@ class SimMesh:
 
     def gateway_to(self, address: str) -> str | None:
         route = self._route(address)
-        return route.gateway if route is not None else None
+        return route.gateway if route is not None else ""  # "": no route at all, as `ip route get` fails
 
     def _route(self, address: str, table: list[OverlayRoute] | None = None) -> OverlayRoute | None:
         """The longest-prefix match, as the kernel picks it."""
