@@ -16,7 +16,7 @@ from textual.screen import Screen
 from textual.widgets import Button, Footer, Static
 
 from screens.pages import SPINNER
-from screens.widgets import demo_marker
+from screens.widgets import demo_marker, diff_text
 from wizard.steps import ORDER
 
 if TYPE_CHECKING:
@@ -45,18 +45,23 @@ def findings(result: RunResult) -> list[tuple[str, NoteInfo]]:
     for step in result.steps:
         notes = [*step.notes, *step.checks]
         out += [(step.name, n) for n in notes]
-        if step.status == "failed" and not any(n.status == "failed" for n in notes):
-            out.append((step.name, NoteInfo("failed", step.message, step.detail)))
+        if step.status in ("failed", "skipped") and not any(n.status == step.status for n in notes):
+            # a step that could not read the node, or that check leaves alone (the smoke test): why
+            out.append((step.name, NoteInfo(step.status, step.message, step.detail)))
     return sorted(out, key=lambda item: RANK.get(item[1].status, 4))  # stable: steps keep their order
 
 
-def finding_text(step: str, note: NoteInfo) -> Text:
+def finding_widgets(step: str, note: NoteInfo) -> list[Static]:
+    """Where (step · node · hop), then what was found and what to do, indented under it (wrapped lines
+    too); a diff in the detail coloured as diffs are."""
     icon, style = ICON.get(note.status, ("·", ""))
-    out = Text(f"{icon} ", style=style)
-    out.append(where(step, note), style="bold")
-    out.append(f"\n    {note.message}")
+    head = Text(f"{icon} ", style=style)
+    head.append(where(step, note), style="bold")
+    out = [Static(head, classes="finding-where"), Static(note.message, classes="finding-what")]
     if note.detail and note.status != "ok":
-        out.append("\n" + "\n".join(f"    → {line}" for line in note.detail.strip().splitlines()), style="dim")
+        detail = note.detail.strip("\n")
+        fix = diff_text(detail) if "\n@@ " in detail else Text(detail, style="dim")
+        out.append(Static(fix, classes="finding-fix"))
     return out
 
 
@@ -86,7 +91,7 @@ class CheckScreen(Screen[None]):
             yield Static("", id="check-status")
             with VerticalScroll(id="check-results"):
                 yield Static("", id="check-steps")
-                yield Static("", id="check-findings")
+                yield Vertical(id="check-findings")
             with Horizontal(id="check-buttons"):
                 yield Button("Back to the wizard", id="check-back", variant="primary", compact=True)
                 yield Button("Check again", id="check-again", compact=True)
@@ -108,7 +113,7 @@ class CheckScreen(Screen[None]):
         self.state = {}
         target = "the simulated node" if self.wizard.session.demo else "this node"
         self.query_one("#check-status", Static).update(f"checking {target}: reading only, nothing is changed…")
-        self.query_one("#check-findings", Static).update("")
+        self.query_one("#check-findings").remove_children()
         self.refresh_bindings()
         self.run_check()
 
@@ -177,12 +182,9 @@ class CheckScreen(Screen[None]):
             status.update(Text(f"{'✗' if result.code else '⚠'} {failed} problem(s), {len(problems) - failed} "
                                f"warning(s) in {len(result.steps)} step(s) — problems first",
                                style="bold red" if result.code else "yellow"))
-        out = Text()
-        for n, (step, note) in enumerate(found):
-            if n:
-                out.append("\n")
-            out.append_text(finding_text(step, note))
-        self.query_one("#check-findings", Static).update(out)
+        box = self.query_one("#check-findings")
+        box.remove_children()
+        box.mount_all([w for step, note in found for w in finding_widgets(step, note)])
         mesh = result.step("mesh")
         if mesh is not None:  # the Mesh page shows the latest of Apply and this
             self.wizard.mesh_checks = list(mesh.checks)

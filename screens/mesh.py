@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from rich.text import Text
+from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
 from screens.base import StepScreen
@@ -20,11 +21,12 @@ from screens.widgets import status_text
 if TYPE_CHECKING:
     from textual.app import ComposeResult
 
-ABOUT = ("From this node to every other node's lease in etcd: the underlay, the vxlan port, the overlay "
-         "state flannel programmed, traffic through it to the peer's flannel.1 and docker0, the path MTU.")
+ABOUT = ("Each other node's lease, from here: underlay, port, overlay state, its flannel.1 and "
+         "docker0 via the tunnel, path MTU.")
 RESULT = {"ok": ("ok", "green"), "warn": ("warning", "yellow"), "failed": ("failed", "bold red"),
           "skipped": ("skipped", "dim"), "running": ("…", "bold"), "pending": ("…", "dim")}
-WORST = ("failed", "warn", "skipped", "ok")  # a row shows the worst status among its checks
+WORST = ("failed", "warn", "skipped", "ok")
+ICON = {"ok": ("✓", "green"), "warn": ("⚠", "yellow"), "failed": ("✗", "bold red"), "skipped": ("–", "dim")}  # a row shows the worst status among its checks
 
 
 class CheckLike(Protocol):
@@ -81,7 +83,7 @@ class MeshPage(StepScreen):
         table: DataTable[Any] = DataTable(id="mesh-table", cursor_type="row", zebra_stripes=True)
         table.add_columns("result", "node", "first failing hop")
         yield table
-        yield Static("", id="mesh-detail")
+        yield Vertical(id="mesh-detail")
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -113,19 +115,23 @@ class MeshPage(StepScreen):
             table.clear()
             table.display = False
             self.query_one("#mesh-node", Static).display = False
-            self.query_one("#mesh-detail", Static).display = False
+            self.show_detail(None)
             return
         failed = [p for p, cs in peers.items() if worst(cs) == "failed"]
-        where = "the last Apply" if origin == "apply" else "Check this node"
+        where = "last Apply" if origin == "apply" else "last check"
         if failed:
-            text = Text(f"✗ {len(failed)} of {len(peers)} node(s) not reached through the overlay", style="bold red")
+            text = Text(f"✗ {len(failed)} of {len(peers)} nodes not reached via the overlay", style="bold red")
         elif any(worst(cs) == "warn" for cs in peers.values()):
-            text = Text(f"⚠ {len(peers)} node(s) reached, with warnings", style="yellow")
+            text = Text(f"⚠ {len(peers)} nodes reached, with warnings", style="yellow")
+        elif peers:
+            text = Text(f"✓ {len(peers)} nodes reached via the overlay", style="green")
         else:
-            text = Text(f"✓ {len(peers)} node(s) reached through the overlay", style="green")
-        text.append(f" — from {where}", style="dim")
+            text = Text("no other node to reach", style="dim")
+        text.append(f" · {where}", style="dim")
         summary.update(text)
-        node = [c for c in checks if not c.subject]
+        # node-wide checks about something (a hop: forward policy, this node's port, its device); the
+        # step's own tally has none and says what the table shows, unless there is no table
+        node = [c for c in checks if not c.subject and (c.hop or not peers)]
         box = self.query_one("#mesh-node", Static)
         lines = Text()
         for n, check in enumerate(sorted(node, key=lambda c: WORST.index(c.status) if c.status in WORST else 9)):
@@ -150,18 +156,22 @@ class MeshPage(StepScreen):
         self.show_detail(target)
 
     def show_detail(self, subject: str | None) -> None:
-        """The selected peer's checks, whole and wrapped: never cut at the table's edge."""
-        box = self.query_one("#mesh-detail", Static)
+        """The selected peer's checks, whole and wrapped (never cut at the table's edge): for each, the hop
+        and what was found, and what to do indented under it."""
+        box = self.query_one("#mesh-detail", Vertical)
         mine = by_peer(self.checks()).get(subject or "", [])
-        out = Text()
-        if mine:
-            out.append(f"{subject}\n", style="bold")
-        for n, check in enumerate(mine):
-            if n:
-                out.append("\n")
-            label = f"{check.hop}: {check.message}" if check.hop else check.message
-            out.append_text(status_text(check.status, label, check.detail))
-        box.update(out)
+        box.remove_children()
+        widgets: list[Static] = []
+        for check in mine:
+            icon, style = ICON.get(check.status, ("·", ""))
+            line = Text(f"{icon} ", style=style)
+            if check.hop:
+                line.append(f"{check.hop}: ", style="bold")
+            line.append(check.message)
+            widgets.append(Static(line, classes="mesh-what"))
+            if check.detail:
+                widgets.append(Static(Text(check.detail.strip(), style="dim"), classes="mesh-fix"))
+        box.mount_all(widgets)
         box.display = bool(mine)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
