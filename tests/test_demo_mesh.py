@@ -129,3 +129,22 @@ def test_every_scenario_has_healthy_peers(tmp_path: Path) -> None:
         peers = SimulatedNode(scenarios.load(name), speed=FAST, root=str(tmp_path / name)).mesh.peers
         healthy = [p for p in peers if not (p.down or p.udp_blocked or p.udp_rejected or p.mtu or not p.bridge)]
         assert len(healthy) >= 2, name
+
+
+def test_on_a_dual_stack_network_a_peer_needs_an_ipv6_address_to_take_a_lease(tmp_path: Path) -> None:
+    profile = scenarios.load("fresh-node")
+    profile["etcd"]["keys"] = {}
+    profile["mesh"] = {"peers": [{"public_ip": "192.168.56.31", "public_ipv6": "fd00::31", "subnet": "172.30.31.0/24",
+                                  "vtep_mac": "aa:bb:cc:dd:ee:10"},
+                                 {"public_ip": "192.168.56.32", "subnet": "172.30.32.0/24"}]}
+    config = ('{"Network": "172.30.0.0/16", "SubnetLen": 24, "EnableIPv6": true, "IPv6Network": "fc00::/48", '
+              '"Backend": {"Type": "vxlan"}}')
+    node = started(tmp_path, profile, config)
+    leases = dict(node.store.list(f"{PREFIX}/subnets/"))
+    peer = f"{PREFIX}/subnets/172.30.31.0-24&fc00:0:0:2::-64"  # the next free IPv6 subnet after this node's
+    assert sorted(leases) == sorted([f"{PREFIX}/subnets/172.30.1.0-24&fc00:0:0:1::-64", peer])
+    assert leases[peer] == ('{"PublicIP":"192.168.56.31","PublicIPv6":"fd00::31","BackendType":"vxlan",'
+                            '"BackendData":{"VNI":1,"VtepMAC":"aa:bb:cc:dd:ee:10"},'
+                            '"BackendV6Data":{"VNI":1,"VtepMAC":"aa:bb:cc:dd:ee:11"}}')
+    assert [str(r) for r in node.mesh.overlay("flannel.1").routes if r.dev == "flannel.1"] == \
+        ["172.30.31.0/24 via 172.30.31.0 dev flannel.1 onlink"]

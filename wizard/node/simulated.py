@@ -140,7 +140,8 @@ THIS_VTEP_MAC = "c6:d2:32:6f:8f:44"  # this node's flannel.<VNI> MAC, as its lea
 VXLAN_OVERHEAD = 50  # outer IPv4 + UDP + VXLAN + inner Ethernet: what vxlan adds to every packet
 HEADERS = 28  # IPv4 + ICMP (or UDP) headers on top of a probe's payload (ping's -s)
 RTT_MS = {"underlay": 0.4, "overlay": 0.6}  # fixed: the demo gives the same answers every run
-PEER_KEYS = frozenset({"public_ip", "subnet", "vtep_mac", "down", "udp_blocked", "udp_rejected", "mtu", "bridge"})
+PEER_KEYS = frozenset({"public_ip", "public_ipv6", "subnet", "vtep_mac", "down", "udp_blocked", "udp_rejected", "mtu",
+                       "bridge"})
 
 
 @dataclass(frozen=True)
@@ -156,6 +157,7 @@ class SimPeer:
     udp_rejected: frozenset[int] = frozenset()  # ... or rejects them (iptables REJECT: ICMP port unreachable)
     mtu: int | None = None  # the largest packet the path to it carries; larger ones vanish without an ICMP
     bridge: bool = True  # its docker0 holds its lease's .1 (False: docker there never moved onto flannel)
+    public_ipv6: str | None = None  # without one, its flanneld cannot start on a dual-stack network
 
     @classmethod
     def parse(cls, scenario: str, item: dict[str, Any], n: int) -> SimPeer:
@@ -170,7 +172,8 @@ class SimPeer:
                    str(item.get("vtep_mac") or f"6e:4c:1a:0b:9d:{n:02x}"),
                    bool(item.get("down", False)), frozenset(int(p) for p in item.get("udp_blocked") or ()),
                    frozenset(int(p) for p in item.get("udp_rejected") or ()),
-                   int(item["mtu"]) if item.get("mtu") else None, bool(item.get("bridge", True)))
+                   int(item["mtu"]) if item.get("mtu") else None, bool(item.get("bridge", True)),
+                   str(item["public_ipv6"]) if item.get("public_ipv6") else None)
 
 
 @dataclass(frozen=True)
@@ -202,13 +205,19 @@ class FlannelRun:
         return f"flannel.{self.vni}"
 
 
-def lease_value(public_ip: str, backend: dict[str, Any], vtep_mac: str) -> str:
-    """A lease's value as flanneld writes it: Go's encoding/json (no spaces), PublicIPv6 null on a
-    single-stack node, BackendData the vxlan backend's VNI and VtepMAC (null for host-gw and the rest)."""
+def lease_value(public_ip: str, backend: dict[str, Any], vtep_mac: str, public_ipv6: str | None = None) -> str:
+    """A lease's value as flanneld writes it (LeaseAttrs in Go's encoding/json: no spaces, fields in the
+    struct's order): PublicIPv6 null on a single-stack node, BackendData the vxlan backend's VNI and
+    VtepMAC (null for host-gw and the rest), and on a dual-stack one BackendV6Data for flannel-v6.<VNI>."""
     kind = str(backend.get("Type") or "udp")
-    data = {"VNI": int(backend.get("VNI") or 1), "VtepMAC": vtep_mac} if kind.lower() == "vxlan" else None
-    return json.dumps({"PublicIP": public_ip, "PublicIPv6": None, "BackendType": kind, "BackendData": data},
-                      separators=(",", ":"))
+    vxlan = kind.lower() == "vxlan"
+    value: dict[str, Any] = {"PublicIP": public_ip, "PublicIPv6": public_ipv6, "BackendType": kind,
+                             "BackendData": {"VNI": int(backend.get("VNI") or 1), "VtepMAC": vtep_mac} if vxlan else None}
+    if public_ipv6:
+        # flannel-v6.<VNI> is a device of its own, with a MAC of its own
+        mac6 = vtep_mac[:-2] + f"{int(vtep_mac[-2:], 16) ^ 1:02x}"
+        value["BackendV6Data"] = {"VNI": int(backend.get("VNI") or 1), "VtepMAC": mac6} if vxlan else None
+    return json.dumps(value, separators=(",", ":"))
 
 
 @dataclass(frozen=True)
@@ -250,18 +259,18 @@ class SimMesh:
                 continue
         network = checked.v4.network if checked.v4 is not None else None
         for peer in self.peers:
-            if peer.public_ip in held:
-                continue
+            if peer.public_ip in held or (checked.v6 is not None and not peer.public_ipv6):
+                continue  # (a dual-stack flanneld with no IPv6 address to use fails before taking a lease)
             used = [lease.subnet for lease in map(flannel.parse_lease_key, taken) if lease and lease.subnet]
+            free = flannel.first_free_lease(checked, taken)
             subnet = peer.subnet
             if subnet is None or network is None or not subnet.subnet_of(network) or \
                     any(u.overlaps(subnet) for u in used):
-                free = flannel.first_free_lease(checked, taken)
                 subnet = free.subnet if free is not None else None
-            if subnet is None:
+            if free is None or (checked.v4 is not None and subnet is None):
                 continue  # out of subnets: that node's flanneld fails and holds no lease
-            key = f"{run.prefix}/subnets/{flannel.Lease(subnet).key}"
-            taken[key] = lease_value(peer.public_ip, run.backend, peer.vtep_mac)
+            key = f"{run.prefix}/subnets/{flannel.Lease(subnet, free.ipv6_subnet).key}"
+            taken[key] = lease_value(peer.public_ip, run.backend, peer.vtep_mac, peer.public_ipv6)
             run.store.put(key, taken[key])
 
     def _remotes(self, run: FlannelRun) -> list[_Remote]:
