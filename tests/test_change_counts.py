@@ -54,6 +54,10 @@ def test_plan_counts_what_apply_makes_on_the_lab_node(node: LabNode, tmp_path: P
     assert _result(again.stdout)["planned"] == 0  # and once applied, nothing is left to do
 
 
+# where a demo scenario's apply fails on purpose (the rest run to the end)
+STOPS = {"smoke-fails": "smoke", "mesh-broken": "mesh"}
+
+
 @pytest.mark.parametrize("name", scenarios.names())
 def test_plan_counts_what_apply_makes_on_each_demo_scenario(name: str) -> None:
     from wizard.node.simulated import SimulatedNode
@@ -72,8 +76,14 @@ def test_plan_counts_what_apply_makes_on_each_demo_scenario(name: str) -> None:
         assert plan.failed_step is None, plan.failed_step
         result = session.runner(answers, lambda e: None, dry_run=False).run()
         print(f"{name}: planned {plan.planned}, applied {result.applied} ({result.message})")
-        assert plan.planned == result.applied > 0
-        assert {s.name: len(s.planned) for s in plan.steps} == {
+        # mesh-broken's run stops at the mesh step, after every change it makes: the smoke test's test
+        # objects, which come after, are planned and never made; every step that ran made what it planned
+        stops = STOPS.get(name)
+        assert (result.failed_step.name if result.failed_step else None) == stops
+        ran = {s.name for s in result.steps}
+        assert ran == {s.name for s in plan.steps} or stops is not None
+        assert sum(len(s.planned) for s in plan.steps if s.name in ran) == result.applied > 0
+        assert {s.name: len(s.planned) for s in plan.steps if s.name in ran} == {
             s.name: len([c for c in s.changes if c.state in ("applied", "rolled-back")]) for s in result.steps}
     finally:
         import shutil

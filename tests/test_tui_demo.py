@@ -43,6 +43,9 @@ SHOWS = {
     "old-flanneld": {
         "review": ["12 change(s) planned", "(v2 keys API)", "only in the v3 API store"],
     },
+    "mesh-broken": {
+        "review": ["12 change(s) planned"],
+    },
 }
 # how Apply ends, and what the Smoke test page then says
 OUTCOME = {
@@ -53,6 +56,8 @@ OUTCOME = {
     "etcd-down": (1, "✗ etcd: etcd at http://127.0.0.1:2379 refused the connection (connection refused)"),
     "smoke-fails": (1, "✗ smoke: 7/8 traffic: no answer through the service (12 tries)"),
     "old-flanneld": (0, "done: 12 change(s)"),
+    # every change made, then the overlay fails to one of the three other nodes: the run stops there
+    "mesh-broken": (1, "✗ mesh: 2 of 3 other node(s) reached over the overlay"),
 }
 
 
@@ -100,8 +105,14 @@ def test_walkthrough(name: str) -> None:
                     assert "✗ 7/8 traffic: no answer through the service (12 tries)" in steps
                     assert "✓ 8/8 cleanup" in steps
                     assert app.screen.query_one("#smoke-tree").display
+                if name == "mesh-broken":  # the Mesh page: the one node not reached, and where
+                    await goto(pilot, app, "mesh")
+                    assert shown(app, "#mesh-summary") == "✗ 1 of 3 nodes not reached via the overlay · last Apply"
+                    table = app.screen.query_one("#mesh-table")
+                    assert [str(c) for c in table.get_row_at(2)] == ["failed", "192.168.56.13", "port"]
                 return
             assert await next_page(pilot, app) == "mesh"
+            assert shown(app, "#mesh-summary") == "✓ 2 nodes reached via the overlay · last Apply"
             assert await next_page(pilot, app) == "smoke"
             assert "✓ smoke test passed: the service answered through kube-proxy" in shown(app, "#smoke-results")
             steps = shown(app, "#smoke-steps")

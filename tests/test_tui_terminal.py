@@ -94,5 +94,5 @@ def test_a_failed_apply_shows_its_reason_and_its_way_forward(size: tuple[int, in
         text = term.wait(lambda s: "Rolled back" in s, "the roll back", timeout=30)
         assert "Retry, Roll back or Quit" not in text  # no stale choice left in the footer or the status
         term.keys("C-n")
-        term.wait(lambda s: "Smoke test —" in s, "the next page")
+        term.wait(lambda s: "Mesh —" in s, "the next page")
         term.keys("C-q")
