@@ -146,3 +146,30 @@ def test_finish(snap_compare: Any) -> None:
         await at(pilot, "finish")
 
     assert snap_compare(app_for(), terminal_size=SIZE, run_before=before)
+
+
+def test_mesh_broken_mesh_page(snap_compare: Any) -> None:
+    """Apply stopped at the mesh step: one row per other node, the failing one selected with its hop (the
+    vxlan port) and what to do."""
+    async def before(pilot: Any) -> None:
+        await at(pilot, "review")
+        assert await confirm_apply(pilot, pilot.app) == 1
+        await at(pilot, "mesh")
+
+    assert snap_compare(app_for("mesh-broken"), terminal_size=SIZE, run_before=before)
+
+
+def test_mesh_broken_check_this_node(snap_compare: Any) -> None:
+    """Welcome's Check this node after that apply: the problems first, each with where, what and the fix."""
+    from screens.check import CheckScreen
+
+    async def before(pilot: Any) -> None:
+        await at(pilot, "review")
+        assert await confirm_apply(pilot, pilot.app) == 1
+        await at(pilot, "preflight", lambda p: p.findings is not None)
+        await pilot.press("c")
+        await until(pilot, lambda: isinstance(pilot.app.screen, CheckScreen) and pilot.app.screen.result is not None,
+                    timeout=30, what="the check")
+        await pilot.pause()
+
+    assert snap_compare(app_for("mesh-broken"), terminal_size=SIZE, run_before=before)
