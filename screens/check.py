@@ -119,6 +119,7 @@ class CheckScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="check")
     def run_check(self) -> None:
+        from wizard.answers import AnswersInvalid
         from wizard.errors import WizardError
         from wizard.events import RunResult
 
@@ -127,10 +128,18 @@ class CheckScreen(Screen[None]):
 
         try:
             result = self.wizard.session.check(emit)
-        except WizardError as exc:  # the answers do not validate, another run holds the node, ...
-            result = RunResult(dry_run=True, code=exc.exit_code, status="failed", message=f"{exc.what} — {exc.fix}")
+        except AnswersInvalid as exc:  # checked against answers that are not yet whole: where to fix them
+            loc = [".".join(str(p) for p in q.loc) for q in exc.problems]
+            # the answers model's messages name their key already ("etcd.endpoints.0: ...")
+            where = "; ".join(q.message if q.message.startswith(k) else f"{k or 'answers'}: {q.message}"
+                              for k, q in zip(loc, exc.problems, strict=True))
+            result = RunResult(dry_run=True, mode="check", code=exc.exit_code, status="failed",
+                               message=f"the answers have problems — fix them on their pages: {where}")
+        except WizardError as exc:  # etcd's client refused the settings, ...
+            result = RunResult(dry_run=True, mode="check", code=exc.exit_code, status="failed",
+                               message=exc.what + (f" — {exc.fix}" if exc.fix else ""))
         except Exception as exc:  # an engine bug must not leave the screen spinning
-            result = RunResult(dry_run=True, code=1, status="failed", message=f"internal error: {exc!r}")
+            result = RunResult(dry_run=True, mode="check", code=1, status="failed", message=f"internal error: {exc!r}")
         self.app.call_from_thread(self.finished, result)
 
     def show_event(self, event: StepEvent) -> None:

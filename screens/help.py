@@ -26,7 +26,9 @@ ABOUT: dict[str, str] = {
         "Checks that this node is ready, the way kubeadm's preflight does: root, binaries, kernel "
         "modules, sysctls, swap, ports. An error blocks Next until it is fixed (then r checks again) "
         "or ignored by name with i — the same as `--ignore-preflight-errors NAME`. Enter on a check "
-        "shows its whole detail. Nothing on the node changes before you confirm on Review."
+        "shows its whole detail. Nothing on the node changes before you confirm on Review. c (Check this "
+        "node) runs `flannel-wizard check` on the answers as they are: every step's checks, the mesh to "
+        "the other nodes among them, problems first; it changes nothing, and Esc comes back here."
     ),
     "etcd": (
         "Where flannel keeps its network config: the endpoints, the prefix (flanneld reads "

@@ -30,13 +30,19 @@ ICON = {"ok": ("✓", "green"), "warn": ("⚠", "yellow"), "failed": ("✗", "bo
 
 
 class CheckLike(Protocol):
-    """A mesh check as the engine gives it: a NoteInfo of a RunResult, or a StepEvent of kind check."""
+    """A mesh check as the engine gives it: a NoteInfo of a RunResult, or a StepEvent of kind check
+    (both frozen: read-only here)."""
 
-    status: str
-    message: str
-    detail: str
-    subject: str
-    hop: str
+    @property
+    def status(self) -> str: ...
+    @property
+    def message(self) -> str: ...
+    @property
+    def detail(self) -> str: ...
+    @property
+    def subject(self) -> str: ...
+    @property
+    def hop(self) -> str: ...
 
 
 def worst(checks: list[CheckLike]) -> str:

@@ -169,3 +169,21 @@ def test_mesh_broken_autoplays_to_the_failed_mesh_step() -> None:
             assert app.statuses["mesh"] == "failed" and app.statuses["apply"] == "failed"
 
     run(main())
+
+
+def test_check_this_node_with_answers_that_do_not_validate_says_so_and_changes_nothing() -> None:
+    async def main() -> None:
+        app = demo_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await goto(pilot, app, "etcd")
+            await type_into(pilot, app, "f-etcd-endpoints", "ftp://10.0.0.1:2379")
+            before = sorted(app.session.node.store.list(""))
+            await check_node(pilot, app)
+            status = shown(app, "#check-status")
+            assert status.startswith("✗ the check could not run: ") and "etcd.endpoints" in status, status
+            assert findings(app) == []
+            assert sorted(app.session.node.store.list("")) == before
+            await pilot.press("escape")
+            await until(pilot, lambda: app.screen_name == "preflight", what="back on Welcome")
+
+    run(main())
