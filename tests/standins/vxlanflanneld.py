@@ -127,27 +127,43 @@ def ensure_vxlan(name: str, vni: int, port: int, local: str, iface: str, mtu: in
 
 def acquire(store: Store, prefix: str, public_ip: str, network: ipaddress.IPv4Network, subnet_len: int,
             attrs: str) -> str:
-    """flannel's tryAcquireLease with the etcd subnet manager; returns the lease key's last part."""
+    """flannel's AcquireLease with the etcd subnet manager, retrying as it does; the key's last part."""
     subnets = list(network.subnets(new_prefix=subnet_len))
     while not STOP.is_set():
-        _, leases = store.leases(prefix + "/subnets/")
-        for key, value in leases.items():
-            if json.loads(value).get("PublicIP") == public_ip:
-                log("I", "local_manager.go", f"Found lease (ip: {key.replace('-', '/')} ipv6: ) for current IP "
-                    f"({public_ip}), reusing")
-                store.update(prefix + "/subnets/" + key, attrs)
-                return key
-        used = {v4_part(k) for k in leases}
-        free = [f"{sn.network_address}-{subnet_len}" for sn in subnets[1:]]
-        free = [k for k in free if k not in used]
-        if not free:
-            raise Exit("failed to acquire lease: out of subnets")
-        if store.create(prefix + "/subnets/" + free[0], attrs):
-            log("I", "local_manager.go", f"Allocated lease (ip: {free[0].replace('-', '/')} ipv6: ) to current node "
-                f"({public_ip})")
-            return free[0]
-        # someone took it between the read and the transaction: flannel's errTryAgain
+        try:
+            return _try_acquire(store, prefix, public_ip, subnets, subnet_len, attrs)
+        except (OSError, KeyError, ValueError) as exc:  # etcd slow or away: flanneld logs and retries
+            log("E", "main.go", f"Failed to acquire lease: {exc}; retrying")
+            STOP.wait(1)
+        except TryAgain:
+            pass
     raise Exit("stopped")
+
+
+class TryAgain(Exception):
+    """Someone created the subnet between our read and our transaction: flannel's errTryAgain."""
+
+
+def _try_acquire(store: Store, prefix: str, public_ip: str, subnets: list[ipaddress.IPv4Network],
+                 subnet_len: int, attrs: str) -> str:
+    """One round of flannel's tryAcquireLease; returns the lease key's last part."""
+    _, leases = store.leases(prefix + "/subnets/")
+    for key, value in leases.items():
+        if json.loads(value).get("PublicIP") == public_ip:
+            log("I", "local_manager.go", f"Found lease (ip: {key.replace('-', '/')} ipv6: ) for current IP "
+                f"({public_ip}), reusing")
+            store.update(prefix + "/subnets/" + key, attrs)
+            return key
+    used = {v4_part(k) for k in leases}
+    free = [f"{sn.network_address}-{subnet_len}" for sn in subnets[1:]]
+    free = [k for k in free if k not in used]
+    if not free:
+        raise Exit("failed to acquire lease: out of subnets")
+    if store.create(prefix + "/subnets/" + free[0], attrs):
+        log("I", "local_manager.go", f"Allocated lease (ip: {free[0].replace('-', '/')} ipv6: ) to current node "
+            f"({public_ip})")
+        return free[0]
+    raise TryAgain
 
 
 def write_subnet_file(path: Path, network: ipaddress.IPv4Network, lease: ipaddress.IPv4Network, mtu: int,
@@ -345,25 +361,24 @@ def watch(store: Store, subnets: str, mine: str, backend: Vxlan | HostGw) -> Non
     """flannel's WatchLeases over a polled range: only what changed in etcd becomes an event."""
     known: dict[str, str] = {}
     revision = -1
-    log("I", "vxlan_network.go", "watching for new subnet leases")
+    log("I", "vxlan_network.go" if isinstance(backend, Vxlan) else "route_network.go", "watching for new subnet leases")
     while not STOP.is_set():
         try:
             now, leases = store.leases(subnets)
-        except (OSError, KeyError, ValueError) as exc:
-            log("E", "watch.go", f"Watch subnets: {exc}")
+            if now != revision:
+                leases.pop(mine, None)
+                gone = {k: json.loads(v) for k, v in known.items() if k not in leases}
+                new = {k: json.loads(v) for k, v in leases.items() if known.get(k) != v}
+                if gone:
+                    backend.removed(gone)
+                if new:
+                    backend.added(new)
+                known, revision = leases, now
+            backend.tick()
+        except Exception as exc:  # a daemon: etcd or a command failing once must not end it (tried again)
+            log("E", "watch.go", f"Watch subnets: {type(exc).__name__}: {exc}")
             STOP.wait(1)
             continue
-        if now != revision:
-            revision = now
-            leases.pop(mine, None)
-            gone = {k: json.loads(v) for k, v in known.items() if k not in leases}
-            new = {k: json.loads(v) for k, v in leases.items() if known.get(k) != v}
-            if gone:
-                backend.removed(gone)
-            if new:
-                backend.added(new)
-            known = leases
-        backend.tick()
         STOP.wait(POLL_S)
 
 
