@@ -206,6 +206,7 @@ class MeshLab:
         self.namespaces: list[NamedNetns] = []
         self.nodes: list[MeshNode] = []
         self.fakes: list[FakeLease] = []
+        self.fakes_made = 0  # PublicIPs are never reused, so a removed fake's address can stay on br0
         self.underlay: NamedNetns | None = None
         self.router: NamedNetns | None = None
         self.etcd: UnderlayEtcd | None = None
@@ -228,6 +229,7 @@ class MeshLab:
             raise ValueError("off_segment: how many of the nodes sit behind the router (fewer than all)")
         ul = self.underlay = self._netns("ul")
         ul.ip("link", "add", "br0", "type", "bridge")
+        _pin(ul, "br0", "02:fe:c0:a8:40:01")
         ul.ip("addr", "add", f"{UNDERLAY_GW}/{UNDERLAY.prefixlen}", "dev", "br0")
         ul.ip("link", "set", "br0", "up")
         # the way out of the lab is closed, and says so at once (a DNS lookup fails fast, not in 5 s)
@@ -239,6 +241,7 @@ class MeshLab:
             rt.ip("addr", "add", f"{ROUTER_NEAR}/{UNDERLAY.prefixlen}", "dev", "eth0")
             rt.ip("link", "set", "eth0", "up")
             rt.ip("link", "add", "br1", "type", "bridge")
+            _pin(rt, "br1", "02:fe:c0:a8:41:01")
             rt.ip("addr", "add", f"{FAR_GW}/{FAR.prefixlen}", "dev", "br1")
             rt.ip("link", "set", "br1", "up")
             rt.ip("route", "add", "default", "via", UNDERLAY_GW)
@@ -289,7 +292,10 @@ class MeshLab:
             if node.flanneld is not None and node.flanneld.poll() is not None:
                 raise AssertionError(f"{node.name}'s flanneld exited: {node.log.read_text()[-2000:]}")
             return node.subnet_file.exists()
-        lab.wait_for(ready, 20, f"{node.name}'s subnet.env")
+        try:
+            lab.wait_for(ready, 20, f"{node.name}'s subnet.env")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{self.diagnose(node)}") from None
         sn = ipaddress.IPv4Interface(node.subnet_env()["FLANNEL_SUBNET"]).network
         node.lease = str(sn)
 
@@ -298,7 +304,8 @@ class MeshLab:
         gateway = ipaddress.IPv4Interface(env["FLANNEL_SUBNET"])
         mtu = env["FLANNEL_MTU"]
         node.ns.ip("link", "add", "docker0", "type", "bridge")
-        node.ns.ip("link", "set", "docker0", "mtu", mtu)
+        # docker gives docker0 a MAC of its own (02:42:…) and the --mtu it was given
+        _pin(node.ns, "docker0", "02:42:" + ":".join(f"{b:02x}" for b in gateway.ip.packed), int(mtu))
         node.ns.ip("addr", "add", str(gateway), "dev", "docker0")
         node.ns.ip("link", "set", "docker0", "up")
         for k in range(1, count + 1):
@@ -348,16 +355,16 @@ class MeshLab:
         out = _run(["bridge", "-n", node.ns.name, "-j", "fdb", "show", "dev", self.dev]).stdout
         return json.loads(out or "[]")
 
-    def expected(self, node: MeshNode) -> dict[str, set[tuple[str, ...]]]:
+    def expected(self, node: MeshNode, only: set[str] | None = None) -> dict[str, set[tuple[str, ...]]]:
         """What flannel's backend programs on `node` for the leases now in etcd (facts.md): vxlan —
         routes (subnet, .0, dev, "onlink"), neighbours (.0, mac), fdb (mac, PublicIP); host-gw — routes
         (subnet, PublicIP, "eth0") for the leases whose PublicIP is on eth0's segment (the kernel
-        refuses the others)."""
+        refuses the others). `only`: just for these subnets ("172.30.5.0/24")."""
         want: dict[str, set[tuple[str, ...]]] = {"routes": set(), "neigh": set(), "fdb": set()}
         segment = FAR if ipaddress.IPv4Address(node.address) in FAR else UNDERLAY
         for key, attrs in self.leases().items():
             sn = ipaddress.IPv4Network(key.split("&")[0].replace("-", "/"))
-            if str(sn) == node.lease:
+            if str(sn) == node.lease or (only is not None and str(sn) not in only):
                 continue
             if self.backend == "vxlan":
                 mac = attrs["BackendData"]["VtepMAC"]
@@ -383,11 +390,34 @@ class MeshLab:
             got["fdb"] = {(f["mac"], f["dst"]) for f in self.fdb(node) if "dst" in f and f.get("state") == "permanent"}
         return got
 
-    def wait_converged(self, timeout: float = 20) -> None:
-        """Until every node's kernel holds exactly what flannel programs for the leases in etcd."""
+    def has_programmed(self, node: MeshNode, only: set[str] | None = None) -> bool:
+        """Whether the node's kernel holds everything flannel programs for the leases now in etcd (or
+        for the subnets in `only`). More is allowed: like flannel, a changed lease leaves the old
+        VtepMAC's fdb entry behind."""
+        want, got = self.expected(node, only), self.programmed(node)
+        return all(want[kind] <= got[kind] for kind in want)
+
+    def wait_converged(self, timeout: float = 20, only: set[str] | None = None) -> None:
+        """Until every node has programmed the leases in etcd, or those of the subnets in `only`."""
         for node in self.nodes:
-            lab.wait_for(lambda node=node: self.programmed(node) == self.expected(node), timeout,
-                         f"{node.name} to program the leases in etcd")
+            try:
+                lab.wait_for(lambda node=node: self.has_programmed(node, only), timeout,
+                             f"{node.name} to program the leases in etcd")
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}\n{self.diagnose(node, only)}") from None
+
+    def diagnose(self, node: MeshNode, only: set[str] | None = None) -> str:
+        """What a failed wait shows: whether flanneld runs and reaches etcd, the node's ARP view of the
+        underlay, wanted vs. programmed, and the end of flanneld's log."""
+        log = node.log.read_text()[-3000:]
+        if node.flanneld is None or node.flanneld.poll() is not None:
+            return f"{node.name}'s flanneld exited; its log ends:\n{log}"
+        health = self.run_in(node, [sys.executable, "-S", "-c", "import urllib.request; print(urllib.request."
+                                    f"urlopen('{self.endpoint}/health', timeout=3).read().decode())"], timeout=20)
+        state = f"wanted: {self.expected(node, only)}\nprogrammed: {self.programmed(node)}\n" if node.lease else ""
+        return (f"etcd from {node.name}: {health.stdout.strip() or health.stderr.strip()[-300:]}\n"
+                f"ping {UNDERLAY_GW}: {self.ping(node, UNDERLAY_GW)}\n{node.name}'s neighbours:\n"
+                f"{node.ns.ip('neigh', 'show', 'dev', 'eth0')}{state}{node.name}'s flanneld runs; its log ends:\n{log}")
 
     def run_in(self, node: MeshNode, argv: list[str], timeout: float = 60, input: str | None = None,
                env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -477,7 +507,7 @@ class MeshLab:
         node = self._add_node(f"node{len(self.nodes) + 1}", address, public_ip=of.public_ip)
         self._await_lease(node)
         self._add_pods(node)
-        self.wait_converged()
+        self.wait_converged(only={node.lease})
         return node
 
     def heal(self) -> None:
@@ -490,6 +520,12 @@ class MeshLab:
     def add_fake_leases(self, count: int = 47) -> list[FakeLease]:
         """See add_fake_leases()."""
         return add_fake_leases(self, count)
+
+    def remove_fake_lease(self, fake: FakeLease) -> None:
+        """Delete a bench lease from etcd (as its TTL running out would): the nodes' flanneld remove it."""
+        assert self.etcd is not None
+        self.etcd.ctl("del", f"{self.prefix}/subnets/{fake.subnet.replace('/', '-')}")
+        self.fakes.remove(fake)
 
     # ---- cleanup ----------------------------------------------------------------------------------
 
@@ -506,6 +542,17 @@ class MeshLab:
             with contextlib.suppress(Exception):
                 self.etcd.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def _pin(ns: lab.Netns, bridge: str, mac: str, mtu: int = 1500) -> None:
+    """Set a bridge's MAC and MTU by hand, so they stop following its ports. Left alone, a bridge takes
+    the lowest MAC of its ports: a node joining later changes it, and nodes that cached the old one in
+    ARP lose the bridge's address until the entry goes stale (half a minute). Its MTU follows its
+    smallest port's (underlay_mtu shrinks one); setting it to the value it already has does not count
+    (the kernel skips a no-op change), so go through mtu - 1."""
+    ns.ip("link", "set", bridge, "address", mac)
+    ns.ip("link", "set", bridge, "mtu", str(mtu - 1))
+    ns.ip("link", "set", bridge, "mtu", str(mtu))
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -532,7 +579,8 @@ def add_fake_leases(mesh: MeshLab, count: int = 47) -> list[FakeLease]:
     network = ipaddress.IPv4Network(mesh.network)
     free = [sn for sn in list(network.subnets(new_prefix=mesh.subnet_len))[1:]
             if f"{sn.network_address}-{mesh.subnet_len}" not in used]
-    start = len(mesh.fakes)
+    start = mesh.fakes_made
+    mesh.fakes_made += count
     made: list[FakeLease] = []
     lease_id = mesh.etcd.ctl("lease", "grant", str(24 * 3600)).stdout.split()[1]
     addrs: list[str] = []
@@ -553,7 +601,7 @@ def add_fake_leases(mesh: MeshLab, count: int = 47) -> list[FakeLease]:
     for key, value in puts:  # etcdctl has no batch mode; one put each
         mesh.etcd.ctl("put", f"--lease={lease_id}", key, value)
     mesh.fakes += made
-    mesh.wait_converged(timeout=30)
+    mesh.wait_converged(timeout=30, only={f.subnet for f in made})
     return made
 
 
