@@ -118,7 +118,7 @@ class NamedNetns(lab.Netns):
     """lab.Netns with the name the lab chooses (fwtest-<id>-<role>); made by create(), so the lab
     holds the object, and deletes it, before the namespace exists."""
 
-    def __init__(self, name: str) -> None:  # noqa: D107 - deliberately not calling lab.Netns.__init__
+    def __init__(self, name: str) -> None:  # deliberately not lab.Netns.__init__: create() does its work
         self.name = name
 
     def create(self) -> NamedNetns:
@@ -133,7 +133,7 @@ class UnderlayEtcd(lab.Etcd):
     2379, peer 127.0.0.1:2380 there), so every node reaches it over the underlay; start() it after
     construction so the lab can clean up a half-started one."""
 
-    def __init__(self, netns: lab.Netns, host: str) -> None:  # noqa: D107 - lab.Etcd.__init__ would start it
+    def __init__(self, netns: lab.Netns, host: str) -> None:  # not lab.Etcd.__init__, which starts it
         self.netns = netns
         self.tls = None
         self.dir = Path(tempfile.mkdtemp(prefix="fwtest-etcd-"))
@@ -224,7 +224,7 @@ class MeshLab:
         self.namespaces.append(ns)
         return ns.create()
 
-    def _build(self, count: int, off_segment: int) -> None:
+    def _build(self, count: int, off_segment: int, pods: int = 1) -> None:
         if not 0 <= off_segment < count:
             raise ValueError("off_segment: how many of the nodes sit behind the router (fewer than all)")
         ul = self.underlay = self._netns("ul")
@@ -255,7 +255,7 @@ class MeshLab:
         for node in self.nodes:
             self._await_lease(node)
         for node in self.nodes:
-            self._add_pods(node)
+            self._add_pods(node, pods)
         self.wait_converged()
 
     def _add_node(self, name: str, address: str, public_ip: str | None = None) -> MeshNode:
@@ -607,14 +607,15 @@ def add_fake_leases(mesh: MeshLab, count: int = 47) -> list[FakeLease]:
 
 @contextlib.contextmanager
 def mesh_lab(nodes: int = 3, backend: str = "vxlan", vni: int = 1, network: str = "172.30.0.0/16",
-             subnet_len: int = 24, off_segment: int = 0, prefix: str = PREFIX) -> Iterator[MeshLab]:
+             subnet_len: int = 24, off_segment: int = 0, prefix: str = PREFIX, pods: int = 1) -> Iterator[MeshLab]:
     """A converged mesh of `nodes` nodes (the last `off_segment` of them behind a router, for host-gw's
-    not-on-one-segment failure); removed on exit, whatever happened."""
+    not-on-one-segment failure), `pods` pods on each (<lease .2> and up); removed on exit, whatever
+    happened."""
     if backend not in ("vxlan", "host-gw"):
         raise ValueError("the lab's flanneld stand-in runs vxlan or host-gw")
     mesh = MeshLab(backend, vni, network, subnet_len, prefix)
     try:
-        mesh._build(nodes, off_segment)
+        mesh._build(nodes, off_segment, pods)
         yield mesh
     finally:
         mesh.close()

@@ -237,8 +237,11 @@ def test_host_gw_with_a_node_off_the_segment() -> None:
 
 
 def test_host_gw_on_one_segment_is_healthy() -> None:
-    with mesh_lab(backend="host-gw") as mesh:
+    with mesh_lab(backend="host-gw", pods=2) as mesh:
         assert_healthy(mesh)
+        node1, node2, _ = mesh.nodes
+        assert node2.pods == [str(ipaddress.IPv4Network(node2.lease).network_address + k) for k in (2, 3)]
+        assert mesh.curl(node1, node2.pods[1]) == f"served by pod {node2.pods[1]} on node2\n"
         assert all(len(mesh.programmed(n)["routes"]) == 2 for n in mesh.nodes)
 
 
