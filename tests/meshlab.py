@@ -20,6 +20,7 @@ which has no route out. Everything is removed on exit, also when the setup fails
         mesh.drop_udp(node2)
         assert mesh.curl(node1, node2.pods[0]) is None
         mesh.heal()   # undoes the faults that can be undone
+        done = mesh.run_in(node1, lab.wizard_argv("check", str(mesh.answers(node1)), "--root", str(node1.root)))
 
 The tests' `mesh` fixture (tests/conftest.py) is `mesh_lab()` with its defaults.
 """
@@ -421,7 +422,8 @@ class MeshLab:
 
     def run_in(self, node: MeshNode, argv: list[str], timeout: float = 60, input: str | None = None,
                env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        """argv inside the node's namespace, PYTHONPATH=repo, cwd=repo; not checked."""
+        """argv inside the node's namespace, PYTHONPATH=repo, cwd=repo, a minimal PATH (the venv is not on
+        it: run the wizard as lab.wizard_argv(...), i.e. this Python's -m wizard); not checked."""
         return subprocess.run(node.ns.prefix() + list(argv), capture_output=True, text=True, timeout=timeout,
                               cwd=lab.REPO, env={**self._env(), **(env or {})}, input=input,
                               stdin=None if input is not None else subprocess.DEVNULL)
