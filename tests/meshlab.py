@@ -428,14 +428,14 @@ class MeshLab:
                               cwd=lab.REPO, env={**self._env(), **(env or {})}, input=input,
                               stdin=None if input is not None else subprocess.DEVNULL)
 
-    def curl_all(self, node: MeshNode, ips: list[str], port: int = POD_PORT, timeout: float = 1.0) -> dict[str, str | None]:
+    def curl_all(self, node: MeshNode, ips: list[str], port: int = POD_PORT, timeout: float = 2.0) -> dict[str, str | None]:
         """HTTP GET http://IP:PORT/ to each IP from inside the node, in parallel: body or None."""
         done = self.run_in(node, [sys.executable, "-S", "-c", CURL, str(port), str(timeout), *ips], timeout=timeout + 15)
         if done.returncode != 0:
             raise RuntimeError(f"curl from {node.name} failed: {done.stderr[-1000:]}")
         return json.loads(done.stdout)
 
-    def curl(self, node: MeshNode, ip: str, port: int = POD_PORT, timeout: float = 1.0) -> str | None:
+    def curl(self, node: MeshNode, ip: str, port: int = POD_PORT, timeout: float = 2.0) -> str | None:
         """HTTP GET http://IP:PORT/ from inside the node: the body, or None when nothing answered in time."""
         return self.curl_all(node, [ip], port, timeout)[ip]
 

@@ -18,7 +18,7 @@ import pytest
 from tests import lab
 from tests.meshlab import UNDERLAY_GW, MeshLab, MeshNode, mesh_lab
 
-QUICK = 0.5  # seconds a curl waits when the test expects silence
+QUICK = 1.0  # seconds a curl waits when the test expects silence somewhere
 SETUPS = int(os.environ.get("FW_MESHLAB_SETUPS", "3"))  # FW_MESHLAB_SETUPS=10 for the long run
 
 
@@ -26,7 +26,7 @@ def served(node: MeshNode) -> str:
     return f"served by pod {node.pods[0]} on {node.name}\n"
 
 
-def reach(mesh: MeshLab, src: MeshNode, timeout: float = 1.0) -> dict[str, bool]:
+def reach(mesh: MeshLab, src: MeshNode, timeout: float = 3.0) -> dict[str, bool]:
     """Which other nodes' pods answer HTTP from `src`, each checked for naming the right pod."""
     others = [n for n in mesh.nodes if n is not src]
     got = mesh.curl_all(src, [n.pods[0] for n in others], timeout=timeout)
