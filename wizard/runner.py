@@ -124,8 +124,8 @@ class Runner:
             # what stops apply is a problem the check reports, with the same words
             self._note(sr, note, "check" if note.status == "failed" else "note")
         if plan.failed:
-            reason = next(n for n in plan.notes if n.status == "failed")
-            self._close(sr, "failed", reason.message, reason.detail, t0)
+            failed = [n for n in plan.notes if n.status == "failed"]
+            self._close(sr, "failed", f"{len(failed)} problem(s) (above)", "", t0)
             return True
         to_make = plan.to_make
         if to_make and all(c.temporary for c in to_make):
@@ -135,12 +135,18 @@ class Runner:
         if plan.skipped:
             self._close(sr, "skipped", plan.notes[0].message, plan.notes[0].detail, t0)
             return False
-        for n, change in enumerate(to_make, start=1):
-            info = change.info(f"{name}.{n}")
-            sr.changes.append(info)
+        infos = [change.info(f"{name}.{n}") for n, change in enumerate(to_make, start=1)]
+        sr.changes += infos
+        # a restart that follows from a setting is part of that setting's fix, not a problem of its own;
+        # a restart on its own (owed by an interrupted run) is one
+        settings = [i for i, c in zip(infos, to_make, strict=True) if not isinstance(c, Restart)]
+        restarts = [i.title or i.summary for i, c in zip(infos, to_make, strict=True) if isinstance(c, Restart)]
+        then = f", which restarts {', '.join(r.removeprefix('restart ') for r in restarts)}" if restarts else ""
+        for info in settings or [i for i, c in zip(infos, to_make, strict=True) if isinstance(c, Restart)]:
             self._note(sr, Note("failed", f"not as the answers say: it would {info.summary}",
                                 (info.diff.rstrip("\n") + "\n" if info.diff else "")
-                                + f"make it so with `flannel-wizard apply FILE --only {name}`"), "check")
+                                + f"make it so with `flannel-wizard apply FILE --only {name}`"
+                                + (then if settings else "")), "check")
         try:
             checks = step.verify(self.ctx, facts)
         except WizardError as exc:
@@ -149,7 +155,7 @@ class Runner:
             self._note(sr, check, "check")
         failed = [c for c in sr.checks if c.status == "failed"]
         if failed:
-            self._close(sr, "failed", f"{len(failed)} problem(s): {failed[0].message}", failed[0].detail, t0)
+            self._close(sr, "failed", f"{len(failed)} problem(s) (above)", "", t0)
             return True
         warned = any(c.status == "warn" for c in sr.checks) or any(n.status == "warn" for n in plan.notes)
         self._close(sr, "warn" if warned else "ok", "healthy" if sr.checks or not step.makes_changes else "in place",
