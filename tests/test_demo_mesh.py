@@ -4,6 +4,7 @@ the mesh step's probes for each scenario's faults (the simulated mesh, tested as
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from pathlib import Path
 from typing import Any
@@ -148,3 +149,42 @@ def test_on_a_dual_stack_network_a_peer_needs_an_ipv6_address_to_take_a_lease(tm
                             '"BackendV6Data":{"VNI":1,"VtepMAC":"aa:bb:cc:dd:ee:11"}}')
     assert [str(r) for r in node.mesh.overlay("flannel.1").routes if r.dev == "flannel.1"] == \
         ["172.30.31.0/24 via 172.30.31.0 dev flannel.1 onlink"]
+
+
+def test_vxlan_with_direct_routing_routes_on_link_peers_without_the_tunnel(tmp_path: Path) -> None:
+    profile = scenarios.load("fresh-node")
+    profile["etcd"]["keys"] = {}
+    profile["mesh"] = {"peers": [{"public_ip": "192.168.56.41", "subnet": "172.30.41.0/24"},
+                                 {"public_ip": "10.20.0.42", "subnet": "172.30.42.0/24"}]}  # past the router
+    node = started(tmp_path, profile,
+                   '{"Network": "172.30.0.0/16", "SubnetLen": 24, "Backend": {"Type": "vxlan", "DirectRouting": true}}')
+    overlay = node.mesh.overlay("flannel.1")
+    flannel_routes = [str(r) for r in overlay.routes if r.dst.subnet_of(ipaddress.IPv4Network("172.30.0.0/16"))]
+    # vxlan_network.go: a direct route to a node on this link, the tunnel (neighbour and fdb) to the other
+    assert flannel_routes == ["172.30.41.0/24 via 192.168.56.41 dev eth0", "172.30.42.0/24 via 172.30.42.0 dev flannel.1 onlink"]
+    assert [n.dst for n in overlay.neighbours] == ["172.30.42.0"] and [f.dst for f in overlay.fdb] == ["10.20.0.42"]
+    assert outcomes(node, [Probe("icmp", "172.30.41.1"), Probe("icmp", "172.30.41.0"), Probe("icmp", "172.30.42.1")]) == \
+        ["answered", "answered", "answered"]
+
+
+@pytest.mark.parametrize("backend", [{"type": "vxlan"}, {"type": "vxlan", "vni": 4, "port": 4789},
+                                     {"type": "vxlan", "direct_routing": True}, {"type": "host-gw"},
+                                     {"type": "udp"}, {"type": "wireguard"}],
+                         ids=["vxlan", "vxlan-vni4-4789", "vxlan-direct", "host-gw", "udp", "wireguard"])
+def test_the_mesh_step_finds_the_demos_healthy_peers_healthy_on_every_backend(tmp_path: Path,
+                                                                            backend: dict[str, Any]) -> None:
+    """The engine's own mesh step on fresh-node, whatever backend the operator picks: the peers' flanneld
+    follow the config (the one that held a vxlan lease re-registers), and what SimMesh programs and
+    answers is what flannel and a healthy network would give for that backend."""
+    from wizard.session import Session
+
+    profile = scenarios.load("fresh-node")
+    node = SimulatedNode(profile, speed=FAST, root=str(tmp_path / "demo"))
+    session = Session(node, scenario=profile)
+    session.draft["network"]["backend"] = backend
+    result = session.runner(session.answers(), lambda e: None, dry_run=False).run()
+    mesh = result.step("mesh")
+    assert result.code == 0 and mesh is not None, result.message
+    assert [(c.status, c.subject) for c in mesh.checks if c.subject] == [("ok", "192.168.56.10"), ("ok", "192.168.56.12")]
+    leases = [json.loads(v) for _k, v in node.store.list(f"{PREFIX}/subnets/")]
+    assert {v["BackendType"] for v in leases} == {backend["type"]}

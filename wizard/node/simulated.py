@@ -139,7 +139,10 @@ class SimLinks:
 THIS_VTEP_MAC = "c6:d2:32:6f:8f:44"  # this node's flannel.<VNI> MAC, as its lease gives it to the others
 VXLAN_OVERHEAD = 50  # outer IPv4 + UDP + VXLAN + inner Ethernet: what vxlan adds to every packet
 HEADERS = 28  # IPv4 + ICMP (or UDP) headers on top of a probe's payload (ping's -s)
-RTT_MS = {"underlay": 0.4, "overlay": 0.6}  # fixed: the demo gives the same answers every run
+RTT_MS = {"underlay": 0.4, "overlay": 0.6}
+# the other tunnelling backends' devices: udp and wireguard route all of Network into theirs, ipip each lease
+# via the peer's PublicIP onlink (udp/network.go, wireguard/wireguard_network.go, ipip/ipip.go)
+TUNNELS = {"udp": "flannel0", "wireguard": "flannel-wg", "ipip": "flannel.ipip"}  # fixed: the demo gives the same answers every run
 PEER_KEYS = frozenset({"public_ip", "public_ipv6", "subnet", "vtep_mac", "down", "udp_blocked", "udp_rejected", "mtu",
                        "bridge"})
 
@@ -187,6 +190,7 @@ class FlannelRun:
     lease: ipaddress.IPv4Network
     public_ip: str
     mtu: int  # FLANNEL_MTU, the vxlan device's MTU
+    network: ipaddress.IPv4Network | None = None  # the config's Network
 
     @property
     def kind(self) -> str:
@@ -203,6 +207,20 @@ class FlannelRun:
     @property
     def device(self) -> str:
         return f"flannel.{self.vni}"
+
+    @property
+    def tunnel(self) -> str | None:
+        """The device of a backend that tunnels without vxlan's neighbour and fdb tables."""
+        return TUNNELS.get(self.kind)
+
+    @property
+    def ports(self) -> set[int]:
+        """The UDP ports this backend's flanneld listens on (every node runs the same backend)."""
+        return {p.port for p in flannel.udp_ports(self.backend) if p.flannels}
+
+    @property
+    def direct_routing(self) -> bool:
+        return self.kind == "vxlan" and self.backend.get("DirectRouting") is True
 
 
 def lease_value(public_ip: str, backend: dict[str, Any], vtep_mac: str, public_ipv6: str | None = None) -> str:
@@ -249,18 +267,34 @@ class SimMesh:
 
     def join(self, run: FlannelRun, checked: flannel.NetworkConfig, taken: dict[str, str]) -> None:
         """The other nodes' flanneld take their leases, in the store and under the prefix this node's reads,
-        as they would have once the config was there. One a peer already holds (found by its PublicIP,
-        as flanneld finds its own) is kept; a subnet that is taken or outside Network gives the first free."""
-        held = set()
-        for value in taken.values():
+        as they would have once the config was there (it is rolled out to every node). A lease a peer
+        already holds (found by its PublicIP, as flanneld finds its own) is kept, re-registered with the
+        config's backend if it names another, as its flanneld does when it restarts; a subnet that is
+        taken or outside Network gives the first free."""
+        held: dict[str, str] = {}
+        for key, value in taken.items():
             try:
-                held.add(json.loads(value).get("PublicIP"))
+                held[str(json.loads(value).get("PublicIP"))] = key
             except (ValueError, AttributeError):
                 continue
         network = checked.v4.network if checked.v4 is not None else None
+        kind = str(run.backend.get("Type") or "udp")
         for peer in self.peers:
-            if peer.public_ip in held or (checked.v6 is not None and not peer.public_ipv6):
-                continue  # (a dual-stack flanneld with no IPv6 address to use fails before taking a lease)
+            key = held.get(peer.public_ip)
+            if key is not None:
+                attrs = json.loads(taken[key])
+                lease = flannel.parse_lease_key(key)
+                fits = lease is not None and lease.subnet is not None and network is not None and \
+                    lease.subnet.subnet_of(network)
+                if fits and str(attrs.get("BackendType", "")).lower() != kind.lower():
+                    data = attrs.get("BackendData")
+                    mac = data.get("VtepMAC") if isinstance(data, dict) and data.get("VtepMAC") else peer.vtep_mac
+                    taken[key] = lease_value(peer.public_ip, run.backend, str(mac), attrs.get("PublicIPv6"))
+                    run.store.put(key, taken[key])
+                if fits:
+                    continue
+            if checked.v6 is not None and not peer.public_ipv6:
+                continue  # a dual-stack flanneld with no IPv6 address to use fails before taking a lease
             used = [lease.subnet for lease in map(flannel.parse_lease_key, taken) if lease and lease.subnet]
             free = flannel.first_free_lease(checked, taken)
             subnet = peer.subnet
@@ -311,15 +345,21 @@ class SimMesh:
         neighbours: list[Neighbour] = []
         fdb: list[FdbEntry] = []
         for remote in self._remotes(run):
-            if run.kind == "vxlan" and remote.vtep_mac:
+            direct = run.direct_routing and self.gateway_to(remote.public_ip) is None
+            if run.kind == "vxlan" and remote.vtep_mac and not direct:
                 gateway = str(remote.subnet.network_address)
                 routes.append(OverlayRoute(remote.subnet, gateway, run.device, True))
                 neighbours.append(Neighbour(gateway, remote.vtep_mac, True))
                 fdb.append(FdbEntry(remote.vtep_mac, remote.public_ip))
-            elif run.kind == "host-gw" and self.gateway_to(remote.public_ip) is None:
-                # host-gw routes only to nodes on the same link (flannel logs an error for the others)
+            elif (run.kind == "host-gw" or direct) and self.gateway_to(remote.public_ip) is None:
+                # host-gw routes only to nodes on the same link (flannel logs an error for the others);
+                # vxlan with DirectRouting routes those the same way, with no neighbour or fdb entry
                 dev = self._route(remote.public_ip)
                 routes.append(OverlayRoute(remote.subnet, remote.public_ip, dev.dev if dev else None, False))
+            elif run.kind == "ipip":
+                routes.append(OverlayRoute(remote.subnet, remote.public_ip, run.tunnel, True))
+        if run.kind in ("udp", "wireguard") and run.network is not None:
+            routes.append(OverlayRoute(run.network, None, run.tunnel, False))
         return routes, neighbours, fdb
 
     def gateway_to(self, address: str) -> str | None:
@@ -336,9 +376,11 @@ class SimMesh:
 
     def probe(self, probes: list[Probe], timeout: float) -> list[ProbeResult]:
         results = [self._answer(p) for p in probes]
-        # all at once, as the real probes go out: the replies in a moment, a silence until the deadline
-        # (the scenario's `silence:` delay stands for it, so a demo keeps moving)
-        self.node.clock.wait_at_most("silence" if any(r.outcome == "silent" for r in results) else "probe", timeout)
+        # all at once, as the real probes go out: the replies in a moment, an ICMP silence until the
+        # deadline (the scenario's `silence:` delay stands for it, so a demo keeps moving); a silent UDP
+        # probe waits only a grace once every ICMP one has its answer, as node/probes.py does
+        silent = any(r.outcome == "silent" and r.probe.kind == "icmp" for r in results)
+        self.node.clock.wait_at_most("silence" if silent else "probe", timeout)
         return results
 
     # ------------------------------------------------------------ one packet's way
@@ -353,8 +395,7 @@ class SimMesh:
         if run is not None and run.kind == "vxlan":
             local.add(run.lease.network_address)
         if target in local:
-            return self._arrived(probe, None, "underlay", listening=run is not None and run.kind == "vxlan"
-                                 and probe.port == run.port)
+            return self._arrived(probe, None, "underlay", listening=run is not None and probe.port in run.ports)
         table = [OverlayRoute(r.dst, r.gateway, r.dev, False) for r in self.node.links.routes()]
         neighbours: list[Neighbour] = []
         fdb: list[FdbEntry] = []
@@ -367,7 +408,26 @@ class SimMesh:
         length = probe.size + HEADERS
         if run is not None and run.kind == "vxlan" and route.dev == run.device:
             return self._through_vxlan(probe, run, route, length, neighbours, fdb)
+        if run is not None and run.tunnel and route.dev == run.tunnel:
+            return self._through_tunnel(probe, run, length)
         return self._through_underlay(probe, route, length, run)
+
+    def _through_tunnel(self, probe: Probe, run: FlannelRun, length: int) -> ProbeResult:
+        """udp, wireguard, ipip: the packet goes to the node whose lease holds the address, in a packet
+        `overhead` bytes larger (UDP to flanneld's port for udp and wireguard; IP in IP for ipip)."""
+        if length > run.mtu:
+            if probe.df:
+                return ProbeResult(probe, "too-big", str(run.mtu))
+            length = run.mtu
+        target = ipaddress.IPv4Address(probe.address)
+        remote = next((r for r in self._remotes(run) if target in r.subnet), None)
+        peer = remote.peer if remote is not None else None
+        if peer is None or peer.down:
+            return ProbeResult(probe, "silent")
+        outer = length + flannel.MTU_OVERHEAD.get(run.kind, 0)
+        if (peer.mtu is not None and outer > peer.mtu) or run.ports & (peer.udp_blocked | peer.udp_rejected):
+            return ProbeResult(probe, "silent")
+        return self._in_subnet(probe, peer, remote.subnet if remote else None, "overlay", vtep=False)
 
     def _through_underlay(self, probe: Probe, route: OverlayRoute, length: int, run: FlannelRun | None) -> ProbeResult:
         link = self.node.links.link(route.dev or "")
@@ -387,10 +447,10 @@ class SimMesh:
         if peer.mtu is not None and length > peer.mtu:
             return ProbeResult(probe, "silent")
         if peer.public_ip == probe.address:
-            vxlan = run is not None and run.kind == "vxlan" and probe.port == run.port
-            return self._arrived(probe, peer, "underlay", listening=vxlan)
-        # host-gw: routed via the peer to an address in its lease
-        return self._in_subnet(probe, peer, self._subnet_of(run, peer), "underlay")
+            return self._arrived(probe, peer, "underlay", listening=run is not None and probe.port in run.ports)
+        # host-gw (or vxlan's DirectRouting): routed via the peer to an address in its lease
+        return self._in_subnet(probe, peer, self._subnet_of(run, peer), "underlay",
+                               vtep=run is not None and run.kind == "vxlan")
 
     def _through_vxlan(self, probe: Probe, run: FlannelRun, route: OverlayRoute, length: int,
                        neighbours: list[Neighbour], fdb: list[FdbEntry]) -> ProbeResult:
@@ -419,19 +479,21 @@ class SimMesh:
             # the encapsulated packet never reaches its vxlan socket (a REJECT's port-unreachable goes to
             # this node's vxlan socket, not to the ping)
             return ProbeResult(probe, "silent")
-        return self._in_subnet(probe, peer, self._subnet_of(run, peer), "overlay")
+        return self._in_subnet(probe, peer, self._subnet_of(run, peer), "overlay", vtep=True)
 
     def _subnet_of(self, run: FlannelRun | None, peer: SimPeer) -> ipaddress.IPv4Network | None:
         if run is None:
             return None
         return next((r.subnet for r in self._remotes(run) if r.peer == peer), None)
 
-    def _in_subnet(self, probe: Probe, peer: SimPeer, subnet: ipaddress.IPv4Network | None, way: str) -> ProbeResult:
-        """Delivered to the peer, for an address in its lease: its flannel.1 holds .0, its docker0 .1."""
+    def _in_subnet(self, probe: Probe, peer: SimPeer, subnet: ipaddress.IPv4Network | None, way: str,
+                   vtep: bool) -> ProbeResult:
+        """Delivered to the peer, for an address in its lease: its flannel.1 holds .0 (vxlan only: host-gw
+        makes no device), its docker0 .1; the peer answers for its own addresses whichever link they came in by."""
         if subnet is None or ipaddress.IPv4Address(probe.address) not in subnet:
             return ProbeResult(probe, "silent")
         index = int(ipaddress.IPv4Address(probe.address)) - int(subnet.network_address)
-        held = (index == 0 and way == "overlay") or (index == 1 and peer.bridge)
+        held = (index == 0 and vtep) or (index == 1 and peer.bridge)
         if not held:
             return ProbeResult(probe, "silent")  # no pod and no address there: nobody answers
         if probe.kind == "udp":
@@ -447,7 +509,8 @@ class SimMesh:
         if peer is not None and probe.port in peer.udp_rejected:
             return ProbeResult(probe, "refused", "ICMP port unreachable")
         if listening:
-            # the vxlan socket takes the datagram and drops it (not a VXLAN frame for its VNI): no answer
+            # the backend's socket takes the datagram and drops it (vxlan: not a VXLAN frame for its VNI;
+            # wireguard: no handshake; udp: not a packet for its TUN): no answer
             return ProbeResult(probe, "silent")
         return ProbeResult(probe, "refused", "ICMP port unreachable")
 
@@ -695,7 +758,8 @@ class SimulatedNode:
         device_mtu = self.links.default_mtu() or 1500
         mtu = flannel.backend_mtu(cfg["Backend"], device_mtu)
         if lease.subnet is not None:
-            self.flannel = FlannelRun(store, prefix, dict(cfg["Backend"]), lease.subnet, public_ip, mtu)
+            self.flannel = FlannelRun(store, prefix, dict(cfg["Backend"]), lease.subnet, public_ip, mtu,
+                                      checked.v4.network if checked.v4 is not None else None)
             # after this node's lease: it keeps the subnet it gets on every run (172.30.1.0/24 in the scenarios)
             self._mesh.join(self.flannel, checked, taken)
         masq = flag("ip-masq", "false") == "true"
