@@ -188,3 +188,31 @@ def test_the_mesh_step_finds_the_demos_healthy_peers_healthy_on_every_backend(tm
     assert [(c.status, c.subject) for c in mesh.checks if c.subject] == [("ok", "192.168.56.10"), ("ok", "192.168.56.12")]
     leases = [json.loads(v) for _k, v in node.store.list(f"{PREFIX}/subnets/")]
     assert {v["BackendType"] for v in leases} == {backend["type"]}
+
+
+@pytest.mark.parametrize("fault, hop, said", [
+    ({"udp_blocked": [8472]}, "port", "vxlan packets (UDP 8472) are dropped between the nodes"),
+    ({"udp_rejected": [8472]}, "port", "nothing listens on UDP 8472 there (ICMP port unreachable came back)"),
+    ({"down": True}, "underlay", "its PublicIP does not answer ICMP (Destination Host Unreachable)"),
+    ({"bridge": False}, "bridge", "its flannel.1 answers, but its bridge 172.30.50.1 does not"),
+    ({"mtu": 1400}, "path MTU", "the largest that gets through is 1350 bytes"),
+], ids=["udp-blocked", "udp-rejected", "down", "no-bridge", "path-mtu"])
+def test_the_mesh_step_names_each_simulated_fault_at_its_hop(tmp_path: Path, fault: dict[str, Any], hop: str,
+                                                             said: str) -> None:
+    """Each fault a scenario can give a peer, judged by the engine's own mesh step: the answers SimMesh
+    gives are the ones that lead the step to the hop a real network's would."""
+    from wizard.session import Session
+
+    profile = scenarios.load("fresh-node")
+    profile["mesh"]["peers"] = [*profile["mesh"]["peers"],
+                                {"public_ip": "192.168.56.50", "subnet": "172.30.50.0/24", **fault}]
+    node = SimulatedNode(profile, speed=FAST, root=str(tmp_path / "demo"))
+    session = Session(node, scenario=profile)
+    result = session.runner(session.answers(), lambda e: None, dry_run=False).run()
+    mesh = result.step("mesh")
+    assert result.failed_step is mesh and mesh is not None
+    peers = {c.subject: c for c in mesh.checks if c.subject}
+    assert [peers[ip].status for ip in ("192.168.56.10", "192.168.56.12")] == ["ok", "ok"]
+    broken = peers["192.168.56.50"]
+    assert (broken.status, broken.hop) == ("failed", hop)
+    assert said in broken.message, broken.message
