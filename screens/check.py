@@ -177,6 +177,16 @@ class CheckScreen(Screen[None]):
         for state in self.state.values():
             if state["status"] == "running":
                 state["status"] = "failed"  # the run ended under it
+        for step in result.steps:
+            # each step's line counts what it found, from the typed statuses; the list follows below
+            state = self.state.setdefault(step.name, {})
+            state["status"] = step.status
+            bad = [n for n in (*step.notes, *step.checks) if n.status == step.status]
+            if step.status in ("failed", "warn") and bad:
+                word = "problem(s)" if step.status == "failed" else "warning(s)"
+                state["message"] = f"{len(bad)} {word} — below"
+            else:
+                state["message"] = step.message
         self.draw_steps()
         found = findings(result)
         problems = [f for f in found if f[1].status in ("failed", "warn")]
