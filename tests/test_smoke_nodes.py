@@ -1,0 +1,233 @@
+"""The smoke test across nodes, with real parts: two node namespaces on an underlay bridge, host-gw
+routes between their pod subnets, pods that are real HTTP servers naming themselves, the real
+`kubectl` against the API stand-in (nodes, placement by the Deployment's anti-affinity, and kube-proxy's
+rules in node A), a real etcd in node A holding both host-gw leases, and the wizard run in node A.
+
+The stand-in puts every pod on the first node unless the Deployment asks for anti-affinity, and node A
+has two pod IPs to give: a test where the traffic reaches node B's pod proves the manifest asked.
+
+Also the plan's choice of anti-affinity (pure), and the demo's cluster with a scenario's nodes."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests import nodepair
+from tests.nodepair import Api, Pair, Wizard, substeps
+from tests.tui import FAST
+from wizard import scenarios
+from wizard.answers import parse
+from wizard.events import StepEvent
+from wizard.journal import Journal
+from wizard.node.simulated import SimulatedNode
+from wizard.runner import Runner
+from wizard.smokecheck import parse_nodes
+from wizard.steps import ORDER, Context, Note, smoke
+
+
+@pytest.fixture
+def pair() -> Iterator[Pair]:
+    with nodepair.make_pair() as made:
+        yield made
+
+
+@pytest.fixture
+def wizard(pair: Pair, tmp_path: Path) -> Wizard:
+    return Wizard(pair, tmp_path)
+
+
+@pytest.fixture
+def api_two(pair: Pair) -> Iterator[Api]:
+    """Both nodes; node A offers two pod IPs, so pods placed without anti-affinity both stay on it."""
+    a, b = pair.a, pair.b
+    api = Api(pair, [a, b], [(a, a.spec.pods[0]), (a, a.spec.pods[1]), (b, b.spec.pods[0])])
+    yield api
+    api.close()
+
+
+def deployment(events: list[dict]) -> dict[str, Any]:
+    """The Deployment the plan would create, from the change's diff (the manifest kubectl is given)."""
+    change = next(e["change"] for e in events if e.get("kind") == "change" or e.get("change"))
+    items = json.loads(change["diff"])["items"]
+    return next(i for i in items if i["kind"] == "Deployment")
+
+
+def node_json(name: str, ip: str, ready: bool = True, **spec: Any) -> dict[str, Any]:
+    return {"kind": "Node", "metadata": {"name": name}, "spec": spec,
+            "status": {"conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+                       "addresses": [{"type": "InternalIP", "address": ip}]}}
+
+
+# ---------------------------------------------------------------- the plan (pure)
+
+
+def test_the_plan_spreads_the_pods_only_over_schedulable_nodes() -> None:
+    nodes = parse_nodes([
+        node_json("node-a", "192.168.64.11"),
+        node_json("node-b", "192.168.64.12"),
+        node_json("node-c", "192.168.64.13", ready=False),
+        node_json("node-d", "192.168.64.14", unschedulable=True),
+        node_json("master", "192.168.64.10", taints=[{"key": "node-role.kubernetes.io/control-plane",
+                                                     "effect": "NoSchedule"}]),
+    ])
+    assert [(n.name, n.why_not) for n in nodes] == [
+        ("node-a", ""), ("node-b", ""), ("node-c", "NotReady"), ("node-d", "cordoned"),
+        ("master", "tainted node-role.kubernetes.io/control-plane:NoSchedule")]
+
+    def planned(text: str, nodes_: list) -> tuple[dict[str, Any], str]:
+        answers = parse("version: 1\n" + text)
+        facts = smoke.Facts(True, Note("ok", "API server v1.28.4"), [], nodes_)
+        result = smoke.plan(answers, facts)
+        dep = next(i for i in result.changes[0].objects if i["kind"] == "Deployment")
+        return dep["spec"]["template"]["spec"], result.notes[-1].message
+
+    term = {"labelSelector": {"matchLabels": {"run": "load-balancer-example"}},
+            "topologyKey": "kubernetes.io/hostname"}
+    spec, note = planned("", nodes)  # 2 replicas, 2 schedulable nodes: one each, or Pending
+    assert spec["affinity"] == {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term]}}
+    assert "one pod per node over node-a, node-b (required pod anti-affinity on kubernetes.io/hostname)" in note
+    spec, note = planned("smoke_test: {replicas: 3}\n", nodes)  # a third pod must share a node
+    assert spec["affinity"] == {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+        {"weight": 100, "podAffinityTerm": term}]}}
+    assert "spread over node-a, node-b (preferred pod anti-affinity: 3 pods, 2 nodes)" in note
+    for text, nodes_ in (("", nodes[:1]), ("", []), ("smoke_test: {replicas: 1}\n", nodes)):
+        spec, note = planned(text, nodes_)
+        assert "affinity" not in spec and "node" not in note, (text, nodes_)
+
+
+# ---------------------------------------------------------------- two nodes for real
+
+
+def test_two_nodes_the_traffic_names_both_pods_and_both_nodes(wizard: Wizard, api_two: Api) -> None:
+    code, events = wizard.run("plan")
+    assert code == 0
+    spec = deployment(events)["spec"]["template"]["spec"]
+    assert spec["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0][
+        "topologyKey"] == "kubernetes.io/hostname"
+
+    started = time.monotonic()
+    code, events = wizard.run()
+    took = time.monotonic() - started
+    subs = substeps(events)
+    assert code == 0, json.dumps(subs, indent=1)[-3000:]
+    assert subs["cluster reachable"]["message"] == ("1/8 cluster reachable: API server v1.28.4; "
+                                                    "2 schedulable nodes: node-a, node-b")
+    ready = subs["endpoints ready"]
+    assert ready["message"].endswith("2/2 ready: 172.30.11.2:8080, 172.30.12.2:8080")
+    assert ready["detail"] == ("172.30.11.2:8080: pod nginx-7c5ddbdf54-00000 on node-a (192.168.64.11)\n"
+                               "172.30.12.2:8080: pod nginx-7c5ddbdf54-00001 on node-b (192.168.64.12)")
+    network = subs["pod network"]
+    assert network["message"] == ("5/8 pod network: all 2 in 172.30.0.0/16; 1 on this node's FLANNEL_SUBNET "
+                                  "172.30.11.1/24; 1 on node-b")
+    assert ("172.30.12.2: node subnet 172.30.12.0/24 (192.168.64.12); pod nginx-7c5ddbdf54-00001 on node-b "
+            "(192.168.64.12)") in network["detail"]
+    traffic = subs["traffic"]
+    assert traffic["status"] == "ok", traffic
+    assert traffic["message"] == "7/8 traffic: 12 of 12 requests answered by 2 endpoint(s) on 2 nodes (node-a, node-b)"
+    lines = traffic["detail"].splitlines()
+    for label in ("cluster IP 10.254.124.145:8080: 6/6 answered → ", "node port 192.168.64.11:30554: 6/6 answered → "):
+        line = next(x for x in lines if x.startswith(label))
+        # every answer is accounted to a named pod on a named node (random 50/50: 1 in 2**11 that one never does)
+        served = dict(part.rsplit(" ×", 1) for part in line.removeprefix(label).split(", "))
+        assert set(served) <= {"pod 172.30.11.2 on node-a", "pod 172.30.12.2 on node-b"}
+        assert sum(int(n) for n in served.values()) == 6
+    assert "pod 172.30.11.2:8080 (nginx-7c5ddbdf54-00000) on node-a, directly: answered (1 try)" in lines
+    assert "pod 172.30.12.2:8080 (nginx-7c5ddbdf54-00001) on node-b, directly: answered (1 try)" in lines
+    assert subs["cleanup"]["status"] == "ok"
+    print(f"two-node smoke test: {took:.2f}s for the whole process")
+
+
+def test_one_node_keeps_the_manifest_and_the_pods_together(pair: Pair, wizard: Wizard) -> None:
+    a = pair.a
+    api = Api(pair, [a], [(a, a.spec.pods[0]), (a, a.spec.pods[1])])
+    try:
+        code, events = wizard.run("plan")
+        assert code == 0
+        assert "affinity" not in deployment(events)["spec"]["template"]["spec"]
+        code, events = wizard.run()
+    finally:
+        api.close()
+    subs = substeps(events)
+    assert code == 0, json.dumps(subs, indent=1)[-3000:]
+    assert subs["cluster reachable"]["message"] == "1/8 cluster reachable: API server v1.28.4"  # as before nodes
+    assert subs["pod network"]["message"] == ("5/8 pod network: all 2 in 172.30.0.0/16; 2 on this node's "
+                                              "FLANNEL_SUBNET 172.30.11.1/24")
+    assert subs["traffic"]["message"] == "7/8 traffic: 12 of 12 requests answered by 2 endpoint(s)"
+
+
+def test_a_pod_on_node_b_that_never_answers_goes_to_the_mesh_analysis(pair: Pair, wizard: Wizard, api_two: Api) -> None:
+    # node B's firewall drops what is forwarded to its pod: the pod is up, node B answers, the pod never does
+    pair.b.ns.exec("iptables", "-I", "FORWARD", "-d", "172.30.12.2/32", "-j", "DROP")
+    assert not nodepair.answers(pair.a, "172.30.12.2")
+    code, events = wizard.run()
+    subs = substeps(events)
+    assert code == 1
+    traffic = subs["traffic"]
+    assert traffic["status"] == "failed", traffic
+    checks = nodepair.explain_pod(wizard, "172.30.12.2")
+    first = next((c for c in checks if c["status"] == "failed"), None) or next(c for c in checks if c["status"] == "warn")
+    assert traffic["message"] == ("7/8 traffic: pod 172.30.12.2 (nginx-7c5ddbdf54-00001) on node-b never answered: "
+                                  + first["message"])
+    detail = traffic["detail"]
+    assert detail.startswith("mesh analysis for node-b:\n")
+    for check in checks:  # every check the analysis gave, in its order
+        assert f"{check['status']}: " in detail and check["message"] in detail
+    lines = detail.splitlines()
+    assert "pod 172.30.11.2:8080 (nginx-7c5ddbdf54-00000) on node-a, directly: answered (1 try)" in lines
+    assert "pod 172.30.12.2:8080 (nginx-7c5ddbdf54-00001) on node-b, directly: no answer in 2 tries; timed out ×2" in lines
+    assert "never answered: 172.30.12.2:8080" in lines
+    # node A's pod still served through kube-proxy, and the run cleaned up after itself
+    assert "pod 172.30.11.2 on node-a ×" in detail
+    assert subs["cleanup"]["status"] == "ok"
+    step = [e for e in events if e.get("kind") == "step" and e.get("step") == "smoke" and e["status"] == "failed"]
+    assert step and step[-1]["message"] == traffic["message"]
+
+
+# ---------------------------------------------------------------- the demo's cluster
+
+
+def demo_run(tmp_path: Path, profile: dict[str, Any]) -> tuple[int, dict[str, StepEvent], list[StepEvent]]:
+    node = SimulatedNode(profile, speed=FAST, root=str(tmp_path / "demo"))
+    events: list[StepEvent] = []
+    ctx = Context(parse("version: 1\n"), node, emit=events.append)
+    code = Runner(ctx, Journal(node.files, node_identity=node.identity()), list(ORDER)).run().code
+    subs = {e.substep.title: e for e in events if e.step == "smoke" and e.kind == "substep" and e.substep is not None
+            and e.status != "running"}
+    return code, subs, events
+
+
+TWO_NODES = {"nodes": [{"name": "node-a", "address": "192.168.56.11"}, {"name": "node-b", "address": "192.168.56.10"}]}
+
+
+def test_the_demo_cluster_spreads_its_pods_over_the_scenarios_nodes(tmp_path: Path) -> None:
+    profile = scenarios.load("fresh-node")
+    profile["cluster"] = TWO_NODES
+    code, subs, events = demo_run(tmp_path, profile)
+    assert code == 0, [(e.status, e.message) for e in events if e.status == "failed"]
+    assert subs["cluster reachable"].message.endswith("2 schedulable nodes: node-a, node-b")
+    assert any("one pod per node over node-a, node-b" in e.message for e in events if e.kind == "note")
+    # node-b's pod takes its IP from the lease node-b (192.168.56.10) holds
+    assert subs["pod network"].message.endswith("1 on this node's FLANNEL_SUBNET 172.30.1.1/24; 1 on node-b")
+    assert subs["traffic"].message == "7/8 traffic: 12 of 12 requests answered by 2 endpoint(s) on 2 nodes (node-a, node-b)"
+    assert "pod 172.30.14.2:80 (nginx-5d9c8f7b6-bx1) on node-b, directly: answered (1 try)" in subs["traffic"].detail
+
+
+def test_the_demo_hands_a_pod_behind_a_broken_overlay_to_the_mesh_analysis(tmp_path: Path) -> None:
+    profile = scenarios.load("fresh-node")
+    profile["cluster"] = TWO_NODES
+    # the peer holding node-b's lease drops vxlan's port (the mesh-broken scenario's fault)
+    profile["mesh"] = {"peers": [{"public_ip": "192.168.56.10", "subnet": "172.30.14.0/24",
+                                  "vtep_mac": "6e:4c:1a:0b:9d:21", "udp_blocked": [8472]}]}
+    code, subs, _events = demo_run(tmp_path, profile)
+    assert code == 1
+    traffic = subs["traffic"]
+    assert traffic.status == "failed"
+    assert traffic.message.startswith("7/8 traffic: pod 172.30.14.2 (nginx-5d9c8f7b6-bx1) on node-b never answered")
+    assert traffic.detail.startswith("mesh analysis for node-b:\n")
+    assert "pod 172.30.1.2:80 (nginx-5d9c8f7b6-ax0) on node-a, directly: answered (1 try)" in traffic.detail
