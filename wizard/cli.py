@@ -26,9 +26,12 @@ examples:
   flannel-wizard plan answers.yaml --root /tmp/staging
   flannel-wizard apply answers.yaml --yes
   flannel-wizard apply answers.yaml --only docker,cgroup --yes
+  flannel-wizard check answers.yaml   is this node as the answers say, and does the overlay reach every node?
+  flannel-wizard check answers.yaml --only mesh --output json
   flannel-wizard undo
 
 exit codes: 0 done, 1 a step failed, 2 bad input or usage, 3 preflight failed, 130 interrupted
+  (check: 0 healthy, 1 a problem found, 2 bad input, 3 preflight failed)
 """
 
 
@@ -95,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     def run_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("file", metavar="FILE", help="answers file (see config.example.yaml); - reads it from standard input")
         p.add_argument("--only", type=_steps, metavar="STEP,..",
-                       help="run only these steps (preflight, network, etcd, flanneld, docker, cgroup, smoke)")
+                       help="run only these steps (preflight, network, etcd, flanneld, docker, cgroup, mesh, smoke)")
         p.add_argument("--skip", type=_steps, metavar="STEP,..", help="run all steps but these")
         p.add_argument("--ignore-preflight-errors", type=_names, default=[], metavar="NAME,..|all",
                        help="turn these preflight errors into warnings, e.g. Swap,FileExisting-kubelet")
@@ -107,6 +110,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--yes", "-y", action="store_true",
                    help="do not ask for confirmation (needed without a terminal, and with FILE -)")
     p = sub.add_parser("plan", help="show what apply would change (= apply --dry-run)")
+    run_options(p)
+    p = sub.add_parser(
+        "check", help="check this node against an answers file and prove the overlay to every node; changes nothing",
+        description="Run every step's inspect and verify against the node as it is: what is not as the answers say "
+        "(each with the apply that fixes it), and what does not work — including the mesh step, which probes every "
+        "other node that holds a lease. Changes nothing: no journal entry, no restart, no test objects.")
     run_options(p)
     p = sub.add_parser("validate", help="check an answers file; report every problem with its line")
     p.add_argument("file", metavar="FILE", help="answers file; - reads it from standard input")
@@ -218,6 +227,8 @@ def main(argv: Sequence[str] | None = None, install_handler: bool = False) -> in
             return schema(args.events)
         if args.command == "undo":
             return undo(args)
+        if args.command == "check":
+            return check(args)
         return apply(args, dry_run=args.command == "plan" or args.dry_run)
     except AnswersInvalidError as exc:
         sys.stderr.write(f"{exc}\n")  # already FILE:LINE:COL lines
@@ -351,6 +362,34 @@ def apply(args: argparse.Namespace, dry_run: bool) -> int:
                 return 0
         ctx = Context(answers, node, dry_run=dry_run, emit=printer, ignore_preflight=ignore)
         result = Runner(ctx, journal, names).run()
+        if args.output == "json":
+            print(json.dumps({"result": result.to_dict()}, sort_keys=True))
+        return result.code
+    finally:
+        node.close()
+
+
+def check(args: argparse.Namespace) -> int:
+    import json
+
+    from wizard import steps
+    from wizard.journal import Journal
+    from wizard.node import Node
+    from wizard.output import Printer
+    from wizard.runner import Runner
+    from wizard.steps import Context
+
+    answers = _load(args.file)
+    names = steps.select(args.only, args.skip)
+    if not names:
+        raise InputError("--only and --skip leave no step to check", f"steps are {', '.join(steps.ORDER)}")
+    node = Node(args.root)
+    printer = Printer(args.output)
+    try:
+        # read only: restarts an interrupted run left owed are problems the check reports
+        journal = Journal(node.files, _state_dir(args), node.identity())
+        ctx = Context(answers, node, emit=printer, ignore_preflight=frozenset(args.ignore_preflight_errors))
+        result = Runner(ctx, journal, names).check()
         if args.output == "json":
             print(json.dumps({"result": result.to_dict()}, sort_keys=True))
         return result.code

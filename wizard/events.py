@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-EVENTS_VERSION = 2
+EVENTS_VERSION = 3  # 3: notes and checks carry `subject` (a peer node) and `hop` (where it breaks)
 
 Status = Literal["pending", "running", "ok", "warn", "failed", "skipped"]
 # run: the run as a whole · step: a step's own line · note: found while inspecting or planning ·
@@ -50,6 +50,8 @@ class StepEvent:
     change: ChangeInfo | None = None
     substep: SubStepInfo | None = None
     version: int = EVENTS_VERSION
+    subject: str = ""  # a check about another node: its PublicIP
+    hop: str = ""  # where a path breaks first: underlay, port, overlay state, overlay traffic, bridge, path MTU, ...
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -62,6 +64,8 @@ class NoteInfo:
     status: Status
     message: str
     detail: str = ""
+    subject: str = ""  # see StepEvent
+    hop: str = ""
 
 
 @dataclass
@@ -101,6 +105,7 @@ class StepResult:
 @dataclass
 class RunResult:
     dry_run: bool
+    mode: Literal["apply", "plan", "check"] = "apply"
     code: int = 0
     status: Status = "pending"
     message: str = ""

@@ -66,6 +66,7 @@ class Rule:
 @dataclass
 class Ruleset:
     chains: dict[tuple[str, str], list[Rule]] = field(default_factory=dict)
+    policies: dict[tuple[str, str], str] = field(default_factory=dict)  # built-in chains: ACCEPT or DROP
 
     def rules(self, table: str, chain: str) -> list[Rule]:
         return self.chains.get((table, chain), [])
@@ -103,10 +104,13 @@ def parse(text: str) -> Ruleset:
         if not seen_table:
             raise NotIptablesSave(n, "expected a table line like *nat before any rule")
         if line.startswith(":"):
-            name = line[1:].split()[0] if line[1:].split() else ""
+            words = line[1:].split()
+            name = words[0] if words else ""
             if not name:
                 raise NotIptablesSave(n, "a chain line without a name")
             ruleset.chains.setdefault((table, name), [])
+            if len(words) > 1 and words[1] != "-":
+                ruleset.policies[(table, name)] = words[1]
             continue
         packets = None
         if line.startswith("["):

@@ -53,7 +53,7 @@ class Runner:
     def plan(self) -> RunResult:
         """Inspect and plan every step without touching anything; emits what each would do."""
         dry, self.ctx.dry_run = self.ctx.dry_run, True
-        self.result = RunResult(dry_run=True)
+        self.result = RunResult(dry_run=True, mode="plan")
         started = time.monotonic()
         try:
             for name in self.names:
@@ -71,6 +71,96 @@ class Runner:
             self.result.message += f"; apply would stop at {failed.name}"
         self.result.elapsed = time.monotonic() - started
         return self.result
+
+    def check(self) -> RunResult:
+        """Every selected step's inspect, plan and verify against the node as it is, changing nothing (no
+        journal entry, no lock, no restart): what is not as the answers say, and what does not work. Unlike
+        apply it goes on past a step with problems, to report them all."""
+        dry, self.ctx.dry_run, self.ctx.checking = self.ctx.dry_run, True, True
+        self.result = RunResult(dry_run=True, mode="check")
+        started = time.monotonic()
+        preflight_failed = False
+        try:
+            for name in self.names:
+                if self._interrupted.is_set():
+                    break
+                preflight_failed |= self._check_step(name) and name == "preflight"
+        finally:
+            self.ctx.dry_run, self.ctx.checking = dry, False
+            self.ctx.close()
+        result = self.result
+        result.elapsed = time.monotonic() - started
+        bad = [s for s in result.steps if s.status == "failed"]
+        problems = sum(1 for s in result.steps for c in s.checks if c.status == "failed")
+        if self._interrupted.is_set():
+            result.status, result.code, result.message = "failed", EXIT_INTERRUPTED, "check interrupted"
+        elif bad:
+            result.status = "failed"
+            result.code = EXIT_PREFLIGHT if preflight_failed else EXIT_FAILED
+            result.message = (f"check: {problems} problem(s) in {', '.join(s.name for s in bad)}; nothing was "
+                              "changed")
+        else:
+            warned = [s.name for s in result.steps if s.status == "warn"]
+            result.status, result.code = "ok", EXIT_OK
+            result.message = "check: healthy" + (f", with warnings in {', '.join(warned)}" if warned else "")
+        self._emit("wizard", result.status, result.message, elapsed=result.elapsed, kind="run")
+        return result
+
+    def _check_step(self, name: str) -> bool:
+        """One step of a check; True when it found a problem."""
+        step = steps.get(name)
+        sr = StepResult(name, step.title)
+        self.result.steps.append(sr)
+        t0 = time.monotonic()
+        sr.status = "running"
+        self._emit(name, "running", step.title)
+        try:
+            facts, plan = self._inspect_and_plan(step)
+        except WizardError as exc:
+            self._note(sr, Note("failed", exc.what, exc.fix), "check")
+            self._close(sr, "failed", exc.what, exc.fix, t0)
+            return True
+        for note in plan.notes:
+            # what stops apply is a problem the check reports, with the same words
+            self._note(sr, note, "check" if note.status == "failed" else "note")
+        if plan.failed:
+            failed = [n for n in plan.notes if n.status == "failed"]
+            self._close(sr, "failed", f"{len(failed)} problem(s) (above)", "", t0)
+            return True
+        to_make = plan.to_make
+        if to_make and all(c.temporary for c in to_make):
+            self._close(sr, "skipped", "skipped: it deploys test objects, and check changes nothing",
+                        f"run it with `flannel-wizard apply FILE --only {name}`", t0)
+            return False
+        if plan.skipped:
+            self._close(sr, "skipped", plan.notes[0].message, plan.notes[0].detail, t0)
+            return False
+        infos = [change.info(f"{name}.{n}") for n, change in enumerate(to_make, start=1)]
+        sr.changes += infos
+        # a restart that follows from a setting is part of that setting's fix, not a problem of its own;
+        # a restart on its own (owed by an interrupted run) is one
+        settings = [i for i, c in zip(infos, to_make, strict=True) if not isinstance(c, Restart)]
+        restarts = [i.title or i.summary for i, c in zip(infos, to_make, strict=True) if isinstance(c, Restart)]
+        then = f", which restarts {', '.join(r.removeprefix('restart ') for r in restarts)}" if restarts else ""
+        for info in settings or [i for i, c in zip(infos, to_make, strict=True) if isinstance(c, Restart)]:
+            self._note(sr, Note("failed", f"not as the answers say: it would {info.summary}",
+                                (info.diff.rstrip("\n") + "\n" if info.diff else "")
+                                + f"make it so with `flannel-wizard apply FILE --only {name}`"
+                                + (then if settings else "")), "check")
+        try:
+            checks = step.verify(self.ctx, facts)
+        except WizardError as exc:
+            checks = [Note("failed", exc.what, exc.fix)]
+        for check in checks:
+            self._note(sr, check, "check")
+        failed = [c for c in sr.checks if c.status == "failed"]
+        if failed:
+            self._close(sr, "failed", f"{len(failed)} problem(s) (above)", "", t0)
+            return True
+        warned = any(c.status == "warn" for c in sr.checks) or any(n.status == "warn" for n in plan.notes)
+        self._close(sr, "warn" if warned else "ok", "healthy" if sr.checks or not step.makes_changes else "in place",
+                    "", t0)
+        return False
 
     def run(self) -> RunResult:
         if self.ctx.dry_run:
@@ -131,8 +221,10 @@ class Runner:
         self._substep(StepEvent(step, status, message, detail, elapsed, kind, change, substep))
 
     def _note(self, sr: StepResult, note: Note, kind: Kind = "note") -> None:
-        (sr.checks if kind == "check" else sr.notes).append(NoteInfo(note.status, note.message, note.detail))
-        self._emit(sr.name, note.status, note.message, note.detail, kind=kind)
+        (sr.checks if kind == "check" else sr.notes).append(
+            NoteInfo(note.status, note.message, note.detail, note.subject, note.hop))
+        self._substep(StepEvent(sr.name, note.status, note.message, note.detail, kind=kind, subject=note.subject,
+                                hop=note.hop))
 
     def _close(self, sr: StepResult, status: Status, message: str, detail: str, t0: float) -> None:
         sr.status, sr.message, sr.detail, sr.elapsed = status, message, detail, time.monotonic() - t0

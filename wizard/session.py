@@ -233,6 +233,11 @@ class Session:
         ctx = self.context(answers, emit, dry_run)
         return Runner(ctx, self.journal(), list(steps.ORDER))  # a plan only reads it (restarts owed)
 
+    def check(self, emit: Callable[[StepEvent], None]) -> RunResult:
+        """`flannel-wizard check` on the answers as they are: every step's inspect and verify, nothing
+        changed (blocking: call it from a worker)."""
+        return self.runner(self.answers(), emit, dry_run=True).check()
+
     def plan_all(self, answers: Answers) -> RunResult:
         runner = self.runner(answers, lambda e: None, dry_run=True)
         try:

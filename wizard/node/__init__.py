@@ -60,7 +60,8 @@ class MeshLike(Protocol):
         ...
 
     def gateway_to(self, address: str) -> str | None:
-        """The gateway the kernel would use to reach `address` (`ip route get`): None when it is on-link."""
+        """The gateway the kernel would use to reach `address` (`ip route get`): None when it is on-link,
+        "" when the kernel has no route to it."""
         ...
 
 

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from wizard.node.files import FileState
 
 # The one list of steps, in the order of the manual procedure: the CLI, the TUI and --only/--skip read it.
-ORDER = ("preflight", "network", "etcd", "flanneld", "docker", "cgroup", "smoke")
+ORDER = ("preflight", "network", "etcd", "flanneld", "docker", "cgroup", "mesh", "smoke")
 
 NoteStatus = Literal["ok", "warn", "failed", "skipped"]
 T = TypeVar("T")
@@ -35,6 +35,8 @@ class Note:
     status: NoteStatus
     message: str
     detail: str = ""
+    subject: str = ""  # a note about another node (the mesh step's peers): its PublicIP
+    hop: str = ""  # where the path to it breaks first (mesh.HOPS), or what node-level thing this is about
 
 
 Check = Note  # what verify returns has the same shape
@@ -102,6 +104,7 @@ class Context:
     answers: Answers
     node: NodeLike
     dry_run: bool = False
+    checking: bool = False  # `check`: read as a plan does, but what a plan would put off is a problem now
     emit: Callable[[StepEvent], None] = lambda e: None
     ignore_preflight: frozenset[str] = frozenset()
     interrupted: Callable[[], bool] = lambda: False

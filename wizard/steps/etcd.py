@@ -58,7 +58,7 @@ def inspect(ctx: Context) -> Facts:
             other_store=_in_other_store(ctx, choice) if current is None else None,
         )
     except EtcdError as exc:
-        if not ctx.dry_run:
+        if not ctx.dry_run or ctx.checking:
             raise
         return Facts(False, error=exc, api=choice)
 

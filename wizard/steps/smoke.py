@@ -72,7 +72,7 @@ def inspect(ctx: Context) -> Facts:
     t0 = time.monotonic()
     _emit_sub(ctx, "cluster reachable", "running", "")
     note = _cluster(ctx)
-    if note.status == "failed" and ctx.dry_run:
+    if note.status == "failed" and ctx.dry_run and not ctx.checking:
         # like an unreachable etcd: a plan made before the cluster is up still lists what apply would do
         note = Note("warn", note.message, note.detail + "; the plan assumes the cluster answers when apply runs")
     nodes: list[smokecheck.ClusterNode] = []
