@@ -298,12 +298,19 @@ def _lost(lost: list[Target], lines: list[str], explain: Callable[[PodPlace], li
             continue
         out += [f"  {_check_text(c)}" for c in checks]
     said = analysed.get(first.node or first.host_ip or first.ip)
-    if isinstance(said, list):
+    if isinstance(said, list) and not said:
+        # explain_pod has nothing to say when no other node's lease holds the IP (or no lease is here yet)
+        out.append("  no other node's lease holds this pod's IP: the overlay has no path to check")
+        message += "; no other node's lease holds its IP"
+    elif isinstance(said, list):
         bad = next((c for c in said if c.status == "failed"), None) or next((c for c in said if c.status == "warn"), None)
         if bad is not None:
             message += f": {bad.message}"
         else:
-            message += f"; the mesh checks to {first.node_text()} passed (is the pod itself serving?)"
+            # the mesh probes stop at the peer's bridge (an address of the node: INPUT); a pod is one FORWARD further
+            node = first.node_text()
+            message += (f"; the mesh to {node} passes up to its bridge: check {node}'s FORWARD chain "
+                        "(docker ≥ 1.13 sets policy DROP) and the pod itself")
     elif isinstance(said, str):
         message += f" ({said})"
     if len(lost) > 1:
@@ -312,9 +319,7 @@ def _lost(lost: list[Target], lines: list[str], explain: Callable[[PodPlace], li
 
 
 def _check_text(c: Check) -> str:
-    hop = getattr(c, "hop", "")  # Note gains hop and subject with the mesh step
-    subject = getattr(c, "subject", "")
-    where = " · ".join(x for x in (subject, hop) if x)
+    where = " · ".join(x for x in (c.subject, c.hop) if x)  # the peer's PublicIP, and which hop (mesh.HOPS)
     text = f"{c.status}: " + (f"[{where}] " if where else "") + c.message
     if c.detail:
         text += "\n    " + c.detail.replace("\n", "\n    ")
