@@ -226,7 +226,8 @@ def traffic_check(node: NodeLike, found: iptables.Trace, node_address: str, trie
     total = sum(t.tries for t in service_targets)
     answered = sum(t.answered for t in service_targets)
     lines = [_line(t, place) for t in targets]
-    silent = sorted(set(sep_of) - {ep for t in targets for ep in t.served})
+    via_service = {ep for t in service_targets for ep in t.served}
+    silent = sorted(set(sep_of) - via_service - {ep for t in direct for ep in t.served})
     if silent and answered:
         lines.append(f"never answered: {', '.join(silent)}")
     if not service_targets:
@@ -246,11 +247,13 @@ def traffic_check(node: NodeLike, found: iptables.Trace, node_address: str, trie
         return Note("failed", f"{names} never answered ({err})", "\n".join(lines)), targets
     if answered < total or silent:
         return Note("warn", f"{answered} of {total} requests answered", "\n".join(lines)), targets
-    message = f"{answered} of {total} requests answered by {len(sep_of) - len(silent)} endpoint(s)"
-    nodes = sorted({place[ep.rsplit(":", 1)[0]].node or "" for t in service_targets for ep in t.served
-                    if ep.rsplit(":", 1)[0] in place} - {""})
+    message = f"{answered} of {total} requests answered by {len(via_service)} endpoint(s)"
+    nodes = sorted({place[ep.rsplit(":", 1)[0]].node or "" for ep in via_service if ep.rsplit(":", 1)[0] in place} - {""})
     if len(nodes) > 1:  # the answers crossed nodes: say so where the operator looks first
         message += f" on {len(nodes)} nodes ({', '.join(nodes)})"
+    skipped = sorted(set(sep_of) - via_service)
+    if skipped:  # answered at its own IP, while kube-proxy's random choice never picked it in these tries
+        message += f"; {', '.join(skipped)} only directly"
     return Note("ok", message, "\n".join(lines)), targets
 
 
