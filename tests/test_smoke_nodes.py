@@ -6,29 +6,34 @@ rules in node A), a real etcd in node A holding both host-gw leases, and the wiz
 The stand-in puts every pod on the first node unless the Deployment asks for anti-affinity, and node A
 has two pod IPs to give: a test where the traffic reaches node B's pod proves the manifest asked.
 
-Also the plan's choice of anti-affinity (pure), and the demo's cluster with a scenario's nodes."""
+Also the plan's choice of anti-affinity (pure), the demo's cluster with a scenario's nodes, and the
+traffic check's verdicts on scripted answers (which pod answers which request, made exact)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests import nodepair
+from tests.kubeproxy import Service, iptables_save
 from tests.nodepair import Api, Pair, Wizard, substeps
 from tests.tui import FAST
-from wizard import scenarios
+from wizard import iptables, scenarios
 from wizard.answers import parse
+from wizard.errors import WizardError
 from wizard.events import StepEvent
 from wizard.journal import Journal
+from wizard.node.commands import Result
 from wizard.node.simulated import SimulatedNode
 from wizard.runner import Runner
-from wizard.smokecheck import parse_nodes
+from wizard.smokecheck import PodPlace, parse_nodes, traffic_check
 from wizard.steps import ORDER, Context, Note, smoke
 
 
@@ -257,3 +262,97 @@ def test_the_demo_hands_a_pod_behind_a_broken_overlay_to_the_mesh_analysis(tmp_p
     assert traffic.message.startswith("7/8 traffic: pod 172.30.14.2 (nginx-5d9c8f7b6-bx1) on node-b never answered")
     assert traffic.detail.startswith("mesh analysis for node-b:\n")
     assert "pod 172.30.1.2:80 (nginx-5d9c8f7b6-ax0) on node-a, directly: answered (1 try)" in traffic.detail
+
+
+# ---------------------------------------------------------------- the traffic check's verdicts
+
+
+class ScriptedNode:
+    """Only what traffic_check uses of a node: HTTP, answered by a function of the URL (who answers is
+    the point here, not how the packet gets there: the lab tests above send real packets)."""
+
+    def __init__(self, answer: Callable[[str, int], tuple[bool, str]]) -> None:
+        self.turn = itertools.count()
+        self.answer = answer
+        self.http = self
+        self.commands = self
+
+    def get(self, url: str, timeout: float) -> tuple[bool, str]:
+        return self.answer(url.split("//", 1)[1].split("/", 1)[0], next(self.turn))
+
+    def run(self, *argv: str, **kw: Any) -> Result:
+        # only `iptables-save -c`, for the KUBE-SEP counters: not needed, every answer here names its pod
+        assert argv[0] == "iptables-save", argv
+        return Result(argv, 127, "", "iptables-save: not on this scripted node")
+
+
+A_POD, B_POD = "172.30.11.2", "172.30.12.2"
+PLACES = [PodPlace(A_POD, "nginx-0", "node-a", "192.168.64.11", here=True),
+          PodPlace(B_POD, "nginx-1", "node-b", "192.168.64.12")]
+
+
+def verdict(answer: Callable[[str, int], tuple[bool, str]],
+            explain: Callable[[PodPlace], list[Note]] | None = None) -> Note:
+    service = Service("default", "example-service", "10.254.124.145", 8080, [f"{A_POD}:8080", f"{B_POD}:8080"],
+                      node_port=30554)
+    found = iptables.trace(iptables.parse(iptables_save([service])), "default", "example-service")
+    node = ScriptedNode(answer)
+    note, _targets = traffic_check(node, found, "192.168.64.11", tries=4, pods=PLACES, explain=explain)  # type: ignore[arg-type]
+    return note
+
+
+def test_the_traffic_verdicts() -> None:
+    def alternate(host: str, n: int) -> tuple[bool, str]:  # kube-proxy's choice, made regular
+        ip = host.rsplit(":", 1)[0]
+        if ip in (A_POD, B_POD):
+            return True, f"served by pod {ip}"
+        return True, f"served by pod {(A_POD, B_POD)[n % 2]}"
+
+    assert verdict(alternate).message == "8 of 8 requests answered by 2 endpoint(s) on 2 nodes (node-a, node-b)"
+
+    # kube-proxy never picked node B's pod in these tries, but it answered at its own IP: proven, and said
+    def only_a(host: str, n: int) -> tuple[bool, str]:
+        ip = host.rsplit(":", 1)[0]
+        return True, f"served by pod {ip if ip in (A_POD, B_POD) else A_POD}"
+
+    note = verdict(only_a)
+    assert (note.status, note.message) == ("ok", f"8 of 8 requests answered by 1 endpoint(s); {B_POD}:8080 only directly")
+
+    # a pod on this node that answers neither way: a failure naming it (before pods were asked, a warning)
+    def a_dead(host: str, n: int) -> tuple[bool, str]:
+        ip = host.rsplit(":", 1)[0]
+        if ip == A_POD or (ip not in (A_POD, B_POD) and n % 2 == 0):
+            return False, "[Errno 111] Connection refused"
+        return True, f"served by pod {B_POD}"
+
+    note = verdict(a_dead)
+    assert (note.status, note.message) == ("failed", f"pod {A_POD} on node-a never answered ([Errno 111] Connection refused)")
+
+    # node B's pod silent, this node's answering: the mesh analysis for node-b, once, however many tries
+    def b_silent(host: str, n: int) -> tuple[bool, str]:
+        ip = host.rsplit(":", 1)[0]
+        if ip == B_POD or (ip not in (A_POD, B_POD) and n % 2 == 1):
+            return False, "timed out"
+        return True, f"served by pod {A_POD}"
+
+    asked: list[str] = []
+
+    def explain(pod: PodPlace) -> list[Note]:
+        asked.append(pod.ip)
+        return [Note("ok", "lease", subject="192.168.64.12", hop="lease"),
+                Note("failed", "UDP 8472 dropped", "open it", subject="192.168.64.12", hop="port"),
+                Note("failed", "a later hop", subject="192.168.64.12", hop="bridge")]
+
+    note = verdict(b_silent, explain)
+    assert asked == [B_POD]
+    assert note.message == f"pod {B_POD} (nginx-1) on node-b never answered: UDP 8472 dropped"
+    assert note.detail.startswith("mesh analysis for node-b:\n  ok: [192.168.64.12 · lease] lease\n"
+                                  "  failed: [192.168.64.12 · port] UDP 8472 dropped\n    open it\n")
+    # no other node's lease holds the IP: the analysis has nothing, and that is said
+    assert verdict(b_silent, lambda pod: []).message.endswith("never answered; no other node's lease holds its IP")
+
+    def broken(pod: PodPlace) -> list[Note]:
+        raise WizardError("cannot read the leases: etcd refused")
+
+    assert verdict(b_silent, broken).message.endswith(
+        "never answered (the mesh analysis could not run: cannot read the leases: etcd refused)")
