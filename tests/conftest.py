@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests import lab
+from tests.meshlab import MeshLab, mesh_lab
 from tests.nodelab import LabNode, make_node
 
 SCRATCH = pytest.StashKey[str]()
@@ -125,3 +126,10 @@ def run_wizard(*args: str, env: dict[str, str] | None = None, netns: lab.Netns |
     env = {**(env or os.environ), "PYTHONPATH": str(lab.REPO)}
     return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd or lab.REPO,
                           input=input, stdin=None if input is not None else subprocess.DEVNULL)
+
+
+@pytest.fixture
+def mesh() -> Iterator[MeshLab]:
+    """A converged 3-node vxlan mesh on a real underlay, with a pod per node (tests/meshlab.py)."""
+    with mesh_lab() as made:
+        yield made

@@ -24,6 +24,7 @@ IP_MTU_DISCOVER = getattr(socket, "IP_MTU_DISCOVER", 10)
 IP_PMTUDISC_DONT, IP_PMTUDISC_DO = 0, 2
 MAGIC = b"flannel-wizard mesh probe "
 UDP_PAYLOAD = b"flannel-wizard probe: this datagram is ignored by design\n"
+UDP_GRACE = 0.2  # seconds a UDP probe waits for port unreachable once every ICMP probe has its answer
 
 
 def _checksum(data: bytes) -> int:
@@ -114,7 +115,13 @@ def send(probes: list[Probe], timeout: float) -> list[ProbeResult]:
             except OSError as exc:
                 results[i] = _send_error(p, exc)
         watched = [s for s in sockets if s is rx or s.fileno() in by_fd]
+        sent_at = time.monotonic()
         while len(results) < len(probes):
+            if all(i in results for i in icmp):
+                # a port that is closed says so within a round trip; a port that is open (vxlan's socket
+                # takes the datagram and says nothing) would hold every check for the whole deadline
+                rtts = [r.rtt_ms or 0.0 for r in results.values() if r.outcome == "answered"]
+                deadline = min(deadline, sent_at + max(UDP_GRACE, 4 * max(rtts, default=0.0) / 1000))
             left = deadline - time.monotonic()
             if left <= 0 or not watched:
                 break

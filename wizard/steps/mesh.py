@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 
 NAME = "mesh"
 HOPS = ("lease", "underlay", "port", "overlay state", "overlay traffic", "bridge", "path MTU")
+# node-level checks name what they are about in the same field
+LOCAL = ("shared PublicIP", "forward policy", "port", "overlay state", "lease")
 PROBE_TIMEOUT = 1.0  # nodes of one cluster answer in milliseconds; a second covers a loaded one
 SWEEP_TIMEOUT = 0.5
 ICMP_OVERHEAD = 28  # IPv4 header + ICMP header: ping's -s is the packet size less these
@@ -177,11 +179,11 @@ def verify(ctx: Context, facts: Facts) -> list[Check]:
     checks = local_checks(ctx, facts)
     if facts.peers:
         checks += peer_checks(ctx, facts, facts.peers)
-        bad = [c for c in checks if c.subject and c.status == "failed"]
-        reached = len(facts.peers) - len({c.subject for c in bad})
-        status = "ok" if not bad else "failed"
-        checks.insert(0, Note(status, f"{reached} of {len(facts.peers)} other node(s) reached over the overlay",
-                              "" if not bad else "failing: " + ", ".join(sorted({c.subject for c in bad}))))
+        others = {p.public_ip for p in facts.peers}
+        bad = sorted({c.subject for c in checks if c.subject in others and c.status == "failed"})
+        checks.insert(0, Note("failed" if bad else "ok",
+                              f"{len(facts.peers) - len(bad)} of {len(facts.peers)} other node(s) reached over the overlay",
+                              "failing: " + ", ".join(bad) if bad else ""))
     return checks
 
 
@@ -249,6 +251,9 @@ def peer_checks(ctx: Context, facts: Facts, peers: list[Peer]) -> list[Check]:
     device_problem = _device_problem(facts, overlay)
     if device_problem is not None:
         checks.append(device_problem)
+    taken = _lease_taken(facts, overlay)
+    if taken is not None:
+        checks.append(taken)
     probes: list[Probe] = []
     plans: dict[str, PeerProbes] = {}
 
@@ -269,11 +274,22 @@ def peer_checks(ctx: Context, facts: Facts, peers: list[Peer]) -> list[Check]:
         pp.bridge = add(Probe("icmp", peer.bridge))
         if payload:
             pp.mtu = add(Probe("icmp", peer.vtep if facts.kind == "vxlan" else peer.bridge, size=payload, df=True))
+    own = _own_address_probe(ctx, facts)
+    own_index = add(own) if own is not None else None
     results = ctx.node.mesh.probe(probes, PROBE_TIMEOUT) if probes else []
+    if own_index is not None:
+        checks.append(_not_ours(facts, results[own_index]))
     sweeps = _mtu_sweeps(ctx, facts, peers, plans, results)
+    own_lease = taken or (checks[-1] if own_index is not None and checks[-1].status == "failed" else None)
     for peer in peers:
-        checks.append(_judge(ctx, facts, overlay, peer, plans.get(peer.key), results, sweeps.get(peer.key),
-                             device_problem is not None))
+        found = _judge(ctx, facts, overlay, peer, plans.get(peer.key), results, sweeps.get(peer.key),
+                       device_problem is not None)
+        if own_lease is not None and found.hop in ("port", "overlay traffic"):
+            # the peer is fine: its answers go to whichever node holds this node's lease now
+            found = Note("failed", f"{found.message.split(':', 1)[0]}: nothing comes back through the overlay, "
+                         "because this node's lease is also another node's (above): the answers go to that node",
+                         own_lease.detail, subject=peer.public_ip, hop="shared PublicIP")
+        checks.append(found)
     return checks
 
 
@@ -305,6 +321,47 @@ def _device_problem(facts: Facts, overlay: Overlay) -> Check | None:
     if not wrong:
         return None
     return Note("failed", f"{name} is not as flannel makes it: " + "; ".join(wrong), fix, hop="overlay state")
+
+
+def _lease_taken(facts: Facts, overlay: Overlay) -> Check | None:
+    """This node's lease names another VTEP than this node's device: a second flanneld with this node's
+    PublicIP found the lease by that address (flannel reuses the lease a PublicIP holds) and wrote its own
+    VtepMAC into it, so the other nodes now send this node's pod traffic to a MAC nobody here answers to."""
+    me, dev = facts.me, overlay.device
+    if facts.kind != "vxlan" or me is None or dev is None or not me.vtep_mac or not dev.mac:
+        return None
+    if me.vtep_mac.lower() == dev.mac.lower():
+        return None
+    from wizard.steps.etcd import SHARED_FIX
+
+    return Note("failed", f"this node's lease {me.subnet} names VtepMAC {me.vtep_mac}, but {dev.name} here is "
+                f"{dev.mac}: another node registered with this node's PublicIP {me.public_ip} and took the lease "
+                "over (flannel reuses the lease an address holds), so the others send this node's pod traffic "
+                "to that node's VTEP", SHARED_FIX, subject=me.public_ip, hop="shared PublicIP")
+
+
+def _own_address_probe(ctx: Context, facts: Facts) -> Probe | None:
+    """A probe of this node's PublicIP when no interface here has it (flanneld's -public-ip): an answer
+    means another host has the address."""
+    me = facts.me
+    if me is None or me.public_ip == "?":
+        return None
+    local = {cidr.split("/")[0] for _dev, cidr in ctx.node.links.addresses()}
+    return None if me.public_ip in local else Probe("icmp", me.public_ip)
+
+
+def _not_ours(facts: Facts, result: ProbeResult) -> Check:
+    assert facts.me is not None
+    ip = facts.me.public_ip
+    if result.outcome == "answered":
+        from wizard.steps.etcd import SHARED_FIX
+
+        return Note("failed", f"this node's lease gives PublicIP {ip}, which no interface here has, and another "
+                    f"host answers at {ip}: this node registered with that host's address (flanneld -public-ip), "
+                    "so the two share one lease and one subnet", SHARED_FIX, subject=ip, hop="shared PublicIP")
+    return Note("warn", f"this node's lease gives PublicIP {ip}, which no interface here has (flanneld -public-ip)",
+                "right only when the other nodes reach this one at that address (a NAT); otherwise set "
+                "flanneld.iface to the interface they reach it on", subject=ip, hop="lease")
 
 
 def _mtu_sweeps(ctx: Context, facts: Facts, peers: list[Peer], plans: dict[str, PeerProbes],
@@ -391,6 +448,13 @@ def _judge(ctx: Context, facts: Facts, overlay: Overlay, peer: Peer, pp: PeerPro
         return bad("overlay state", f"{facts.device} on this node is broken (see above)",
                    "restart flanneld on this node")
     if facts.kind == "vxlan" and not _ok(results, pp.vtep):
+        others = sorted({f.lladdr for f in overlay.fdb
+                         if f.dst == peer.public_ip and f.lladdr.lower() != peer.vtep_mac.lower()})
+        if others:
+            return bad("shared PublicIP", f"nothing comes back from its {facts.device} {peer.vtep}, and this node's "
+                       f"fdb sends another VTEP too ({', '.join(others)}) to {peer.public_ip}: the lease's VtepMAC "
+                       f"changed to {peer.vtep_mac}, as it does when a second node registers with PublicIP "
+                       f"{peer.public_ip} and takes this lease over", _shared_fix())
         return bad("port", f"the underlay answers, and this node's route, neighbour and fdb entry for it are "
                    f"right, but nothing comes back from its {facts.device} {peer.vtep}: vxlan packets (UDP "
                    f"{facts.port}) are dropped between the nodes",
