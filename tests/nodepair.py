@@ -140,13 +140,14 @@ def _stop_all(servers: dict[str, subprocess.Popen[bytes]]) -> None:
 
 
 class Api:
-    """The Kubernetes API stand-in (and kube-proxy) running in the first node's namespace."""
+    """The Kubernetes API stand-in (and kube-proxy) running in one node's namespace (this pair's node A,
+    or a mesh lab's node): `nodes` {name: InternalIP}, `pods` [(node name, pod IP)] in placement order."""
 
-    def __init__(self, pair: Pair, nodes: list[LabNode], pod_ips: list[tuple[LabNode, str]]) -> None:
-        argv = pair.a.ns.prefix() + [
+    def __init__(self, ns: lab.Netns, nodes: dict[str, str], pods: list[tuple[str, str]]) -> None:
+        argv = ns.prefix() + [
             sys.executable, str(lab.STANDINS / "kubeapi.py"), "--port", str(API_PORT), "--kube-proxy",
-            "--nodes", ",".join(f"{n.spec.name}={n.spec.address}" for n in nodes),
-            "--pod-ips", ",".join(f"{n.spec.name}:{ip}" for n, ip in pod_ips)]
+            "--nodes", ",".join(f"{name}={ip}" for name, ip in nodes.items()),
+            "--pod-ips", ",".join(f"{name}:{ip}" for name, ip in pods)]
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline().strip()  # the stand-in prints it once it listens (or exits)
@@ -154,57 +155,65 @@ class Api:
             self.close()
             raise AssertionError(f"the API stand-in did not start: {self.proc.stderr.read() if self.proc.stderr else ''}")
 
+    @classmethod
+    def on_pair(cls, pair: Pair, nodes: list[LabNode], pods: list[tuple[LabNode, str]]) -> Api:
+        return cls(pair.a.ns, {n.spec.name: n.spec.address for n in nodes}, [(n.spec.name, ip) for n, ip in pods])
+
     def close(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.communicate()
 
 
-class Wizard:
-    """`flannel-wizard` run in the first node's namespace, on a --root holding that node's files."""
+PAIR_ANSWERS = ("version: 1\n"
+                "network:\n  cidr: 172.30.0.0/16\n  backend:\n    type: host-gw\n"
+                "flanneld:\n  iface: eth0\n")
+SMOKE_ANSWERS = "smoke_test:\n  kubeconfig: /etc/kubernetes/admin.conf\n  container_port: 8080\n  timeout_s: 10\n"
 
-    def __init__(self, pair: Pair, tmp: Path) -> None:
-        self.pair = pair
+
+class Wizard:
+    """`flannel-wizard` run in a node's namespace on a --root holding that node's files, with answers
+    `base` (etcd, network, flanneld) plus the smoke test against the API stand-in."""
+
+    def __init__(self, ns: lab.Netns, tmp: Path, root: Path, base: str) -> None:
+        self.ns = ns
         self.tmp = tmp
-        self.root = tmp / "root"
-        (self.root / "etc/kubernetes").mkdir(parents=True)
-        (self.root / "run/flannel").mkdir(parents=True)
-        spec = pair.a.spec
-        (self.root / "run/flannel/subnet.env").write_text(
-            f"FLANNEL_NETWORK={CONFIG['Network']}\nFLANNEL_SUBNET={spec.bridge}/24\nFLANNEL_MTU=1500\n"
-            "FLANNEL_IPMASQ=false\n")
+        self.root = root
+        self.base = base
+        (self.root / "etc/kubernetes").mkdir(parents=True, exist_ok=True)
         self.kubeconfig = self.root / "etc/kubernetes/admin.conf"
         self.kubeconfig.write_text(
             "apiVersion: v1\nkind: Config\ncurrent-context: lab\n"
             f"clusters: [{{name: lab, cluster: {{server: 'http://127.0.0.1:{API_PORT}'}}}}]\n"
             "contexts: [{name: lab, context: {cluster: lab, user: lab}}]\nusers: [{name: lab, user: {}}]\n")
 
+    @classmethod
+    def on_pair(cls, pair: Pair, tmp: Path) -> Wizard:
+        """Node A of the pair, its subnet.env written as flanneld would have (the pair runs no flanneld)."""
+        root = tmp / "root"
+        (root / "run/flannel").mkdir(parents=True)
+        (root / "run/flannel/subnet.env").write_text(
+            f"FLANNEL_NETWORK={CONFIG['Network']}\nFLANNEL_SUBNET={pair.a.spec.bridge}/24\nFLANNEL_MTU=1500\n"
+            "FLANNEL_IPMASQ=false\n")
+        return cls(pair.a.ns, tmp, root, PAIR_ANSWERS)
+
     def env(self) -> dict[str, str]:
         return {"PATH": ENV_PATH, "HOME": str(self.tmp), "PYTHONPATH": str(lab.REPO)}
 
     def answers(self, extra: str = "") -> Path:
-        path = self.tmp / "answers.yaml"
-        path.write_text(
-            "version: 1\n"
-            "network:\n  cidr: 172.30.0.0/16\n  backend:\n    type: host-gw\n"
-            "flanneld:\n  iface: eth0\n"
-            "smoke_test:\n  kubeconfig: /etc/kubernetes/admin.conf\n  container_port: 8080\n  timeout_s: 10\n"
-            + extra)
+        path = self.tmp / "smoke-answers.yaml"
+        path.write_text(self.base + SMOKE_ANSWERS + extra)
         return path
 
     def run(self, command: str = "apply", extra: str = "") -> tuple[int, list[dict]]:
-        argv = self.pair.a.ns.prefix() + lab.wizard_argv(command, str(self.answers(extra)), "--only", "smoke",
-                                                         "--root", str(self.root), "--output", "json")
+        argv = self.ns.prefix() + lab.wizard_argv(command, str(self.answers(extra)), "--only", "smoke",
+                                                  "--root", str(self.root), "--output", "json")
         if command == "apply":
             argv.append("--yes")
         done = subprocess.run(argv, capture_output=True, text=True, timeout=180, cwd=lab.REPO,
                               stdin=subprocess.DEVNULL, env=self.env())
         assert "Traceback" not in done.stderr, done.stderr
         return done.returncode, [json.loads(line) for line in done.stdout.splitlines()]
-
-    def kubectl(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(self.pair.a.ns.prefix() + ["kubectl", "--kubeconfig", str(self.kubeconfig), *args],
-                              capture_output=True, text=True, timeout=30, env=self.env())
 
 
 def substeps(events: list[dict]) -> dict[str, dict]:
@@ -228,10 +237,10 @@ EXPLAIN = (
 
 
 def explain_pod(wizard: Wizard, ip: str) -> list[dict]:
-    """What the engine's mesh analysis says about a pod IP, asked on its own from the first node with
+    """What the engine's mesh analysis says about a pod IP, asked on its own from the wizard's node with
     the same answers and root: what the smoke step must have handed on."""
-    done = subprocess.run(wizard.pair.a.ns.prefix() + [sys.executable, "-c", EXPLAIN, str(wizard.answers()),
-                                                       str(wizard.root), ip],
+    done = subprocess.run(wizard.ns.prefix() + [sys.executable, "-c", EXPLAIN, str(wizard.answers()),
+                                                str(wizard.root), ip],
                           capture_output=True, text=True, timeout=60, cwd=lab.REPO, env=wizard.env())
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(done.stdout)

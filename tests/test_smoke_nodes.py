@@ -6,8 +6,9 @@ rules in node A), a real etcd in node A holding both host-gw leases, and the wiz
 The stand-in puts every pod on the first node unless the Deployment asks for anti-affinity, and node A
 has two pod IPs to give: a test where the traffic reaches node B's pod proves the manifest asked.
 
-Also the plan's choice of anti-affinity (pure), the demo's cluster with a scenario's nodes, and the
-traffic check's verdicts on scripted answers (which pod answers which request, made exact)."""
+Also: the same over real vxlan on main's mesh lab (tests/meshlab.py), the plan's choice of
+anti-affinity (pure), the demo's cluster with a scenario's nodes, and the traffic check's verdicts on
+scripted answers (which pod answers which request, made exact)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ import pytest
 
 from tests import nodepair
 from tests.kubeproxy import Service, iptables_save
+from tests.meshlab import mesh_lab
 from tests.nodepair import Api, Pair, Wizard, substeps
 from tests.tui import FAST
 from wizard import iptables, scenarios
@@ -45,14 +47,14 @@ def pair() -> Iterator[Pair]:
 
 @pytest.fixture
 def wizard(pair: Pair, tmp_path: Path) -> Wizard:
-    return Wizard(pair, tmp_path)
+    return Wizard.on_pair(pair, tmp_path)
 
 
 @pytest.fixture
 def api_two(pair: Pair) -> Iterator[Api]:
     """Both nodes; node A offers two pod IPs, so pods placed without anti-affinity both stay on it."""
     a, b = pair.a, pair.b
-    api = Api(pair, [a, b], [(a, a.spec.pods[0]), (a, a.spec.pods[1]), (b, b.spec.pods[0])])
+    api = Api.on_pair(pair, [a, b], [(a, a.spec.pods[0]), (a, a.spec.pods[1]), (b, b.spec.pods[0])])
     yield api
     api.close()
 
@@ -155,7 +157,7 @@ def test_two_nodes_the_traffic_names_both_pods_and_both_nodes(wizard: Wizard, ap
 
 def test_one_node_keeps_the_manifest_and_the_pods_together(pair: Pair, wizard: Wizard) -> None:
     a = pair.a
-    api = Api(pair, [a], [(a, a.spec.pods[0]), (a, a.spec.pods[1])])
+    api = Api.on_pair(pair, [a], [(a, a.spec.pods[0]), (a, a.spec.pods[1])])
     try:
         code, events = wizard.run("plan")
         assert code == 0
@@ -356,3 +358,36 @@ def test_the_traffic_verdicts() -> None:
 
     assert verdict(b_silent, broken).message.endswith(
         "never answered (the mesh analysis could not run: cannot read the leases: etcd refused)")
+
+
+# ---------------------------------------------------------------- vxlan, on the mesh lab
+
+
+def test_over_real_vxlan_a_blocked_port_is_named_by_the_smoke_test(tmp_path: Path) -> None:
+    """The same across main's mesh lab: flannel's vxlan state programmed by its flanneld stand-in in
+    each node, etcd on the underlay. The pods answer across flannel.1; with node2's firewall dropping
+    UDP 8472 the smoke test's traffic fails on node2's pod and names the port hop."""
+    with mesh_lab(nodes=2) as mesh:
+        n1, n2 = mesh.nodes
+        base = mesh.answers(n1).read_text().split("smoke_test:")[0]  # etcd, network and flanneld as the lab has them
+        wizard = Wizard(n1.ns, tmp_path, n1.root, base)
+        api = Api(n1.ns, {n.name: n.address for n in mesh.nodes}, [(n1.name, n1.pods[0]), (n2.name, n2.pods[0])])
+        try:
+            code, events = wizard.run()
+            subs = substeps(events)
+            assert code == 0, json.dumps(subs, indent=1)[-3000:]
+            assert subs["traffic"]["message"].endswith("on 2 nodes (node1, node2)")
+            assert f"pod {n2.pods[0]} on node2 ×" in subs["traffic"]["detail"]
+
+            mesh.drop_udp(n2)
+            code, events = wizard.run()
+            traffic = substeps(events)["traffic"]
+            assert code == 1 and traffic["status"] == "failed", traffic
+            checks = nodepair.explain_pod(wizard, n2.pods[0])
+            failing = next(c for c in checks if c["status"] == "failed")
+            assert (failing["subject"], failing["hop"]) == (n2.public_ip, "port"), checks
+            assert traffic["message"] == (f"7/8 traffic: pod {n2.pods[0]} (nginx-7c5ddbdf54-00001) on node2 never "
+                                          f"answered: {failing['message']}")
+            assert rtt_free(f"failed: [{n2.public_ip} · port] {failing['message']}") in rtt_free(traffic["detail"])
+        finally:
+            api.close()
