@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests import lab
-from wizard.firewall import FilterTable, parse_filter
+from wizard.firewall import FilterTable, Packet, Verdict, parse_filter
 
 # docker 1.13+ on a node: policy DROP, and only its own bridge's traffic accepted
 DOCKER = """*filter
@@ -56,20 +56,39 @@ def load(ns: lab.Netns, rules: str) -> FilterTable:
     return parse_filter(ns.exec("iptables-save", "-t", "filter").stdout)
 
 
-def test_docker_policy_drop_drops_the_flannel_network(ns: lab.Netns) -> None:
+INBOUND = Packet("172.30.2.2", "172.30.1.2", "flannel.1", "docker0")  # another node's pod to one here
+OUTBOUND = Packet("172.30.1.2", "172.30.2.2", "docker0", "flannel.1")
+
+
+def test_docker_policy_drop_drops_pod_traffic_from_other_nodes(ns: lab.Netns) -> None:
     table = load(ns, DOCKER)
-    assert table.policy("FORWARD") == "DROP"
-    assert not table.accepts_network("FORWARD", "172.30.0.0/16")
+    assert table.verdict("FORWARD", INBOUND) == Verdict("DROP", "policy", "FORWARD")
+    # docker's own rule lets its pods out (-i docker0 ! -o docker0): only the way in is dropped
+    assert table.verdict("FORWARD", OUTBOUND).action == "ACCEPT"
 
 
-def test_flanneld_forward_rules_accept_it(ns: lab.Netns) -> None:
+def test_flanneld_forward_rules_accept_it_through_their_chain(ns: lab.Netns) -> None:
     table = load(ns, FLANNEL)
-    assert table.accepts_network("FORWARD", "172.30.0.0/16")
-    assert not table.accepts_network("FORWARD", "10.244.0.0/16")
+    found = table.verdict("FORWARD", INBOUND)
+    assert found.action == "ACCEPT" and found.chain == "FLANNEL-FWD"
+    other = Packet("10.244.2.2", "10.244.1.2", "flannel.1", "docker0")
+    assert table.verdict("FORWARD", other).action == "DROP"
 
 
-def test_a_port_range_rejected_in_a_jumped_chain_is_found(ns: lab.Netns) -> None:
+def test_a_port_range_rejected_in_a_jumped_chain_is_found_and_an_earlier_accept_wins(ns: lab.Netns) -> None:
     table = load(ns, BLOCKED)
-    assert table.drops_udp("INPUT", 8472).startswith("-A IN_public -p udp")
-    assert table.drops_udp("INPUT", 51820) == ""
-    assert table.policy("FORWARD") == "ACCEPT"
+    udp = Packet("192.168.64.12", "192.168.64.11", None, None, "udp", 8472)
+    found = table.verdict("INPUT", udp)
+    assert found.action == "REJECT" and found.rule.startswith("-A IN_public -p udp")
+    assert table.verdict("INPUT", Packet("192.168.64.12", "192.168.64.11", None, None, "udp", 51820)).action == "ACCEPT"
+    accepted = load(ns, BLOCKED.replace("-A INPUT -j IN_public",
+                                        "-A INPUT -s 192.168.64.0/24 -p udp -m udp --dport 8472 -j ACCEPT\n"
+                                        "-A INPUT -j IN_public"))
+    assert accepted.verdict("INPUT", udp).action == "ACCEPT"
+
+
+def test_a_mark_match_is_not_taken_for_an_accept_and_return_ends_a_chain(ns: lab.Netns) -> None:
+    table = load(ns, DOCKER.replace("-A DOCKER-USER -j RETURN",
+                                    "-A DOCKER-USER -j RETURN\n-A DOCKER-USER -j ACCEPT\n"
+                                    "-A FORWARD -m mark --mark 0x4000/0x4000 -j ACCEPT"))
+    assert table.verdict("FORWARD", INBOUND) == Verdict("DROP", "policy", "FORWARD")

@@ -96,8 +96,43 @@ def test_forward_policy_drop_is_named_on_the_node_that_has_it(mesh: MeshLab) -> 
     code, step, _ = check(mesh, one)
     assert code == 1
     [problem] = failed(step)
-    assert problem["hop"] == "forward policy" and "FORWARD policy is DROP" in problem["message"]
-    assert "-A FORWARD -s 172.30.0.0/16 -j ACCEPT" in problem["detail"]
+    assert problem["hop"] == "forward policy" and "the FORWARD policy DROP" in problem["message"]
+    assert "to this node's pods" in problem["message"]
+    assert "iptables -I FORWARD -s 172.30.0.0/16 -j ACCEPT" in problem["detail"]
+
+
+def test_kube_proxy_s_mark_rule_does_not_hide_the_drop_policy_nor_an_early_accept_a_later_drop(mesh: MeshLab) -> None:
+    # kube-proxy's KUBE-FORWARD accepts marked packets only: pod traffic from other nodes is not marked
+    one, two = mesh.nodes[:2]
+    rules = [["-N", "KUBE-FORWARD"], ["-A", "KUBE-FORWARD", "-m", "mark", "--mark", "0x4000/0x4000", "-j", "ACCEPT"],
+             ["-A", "FORWARD", "-j", "KUBE-FORWARD"],
+             ["-A", "INPUT", "-s", "192.168.64.0/24", "-p", "udp", "--dport", "8472", "-j", "ACCEPT"],
+             ["-A", "INPUT", "-p", "udp", "--dport", "8472", "-j", "DROP"]]
+    for rule in rules:
+        one.ns.exec("iptables", "-w", "5", *rule)
+    try:
+        mesh.forward_drop(one)
+        code, step, _ = check(mesh, one)
+        assert code == 1
+        assert [c["hop"] for c in failed(step) if not c["subject"] and c["hop"]] == ["forward policy"]
+        assert about(step, two.public_ip)["status"] == "ok"  # the UDP accept before the drop holds
+    finally:
+        for chain in ("FORWARD", "INPUT", "KUBE-FORWARD"):
+            one.ns.exec("iptables", "-w", "5", "-F", chain)
+        one.ns.exec("iptables", "-w", "5", "-X", "KUBE-FORWARD")
+
+
+def test_a_catch_all_reject_in_forward_is_named(mesh: MeshLab) -> None:
+    # CentOS 7's iptables-services default: policy ACCEPT, then REJECT everything forwarded
+    one = mesh.nodes[0]
+    one.ns.exec("iptables", "-w", "5", "-A", "FORWARD", "-j", "REJECT", "--reject-with", "icmp-host-prohibited")
+    try:
+        code, step, _ = check(mesh, one)
+        assert code == 1
+        [problem] = failed(step)
+        assert problem["hop"] == "forward policy" and "-A FORWARD -j REJECT" in problem["message"]
+    finally:
+        one.ns.exec("iptables", "-w", "5", "-F", "FORWARD")
 
 
 def test_a_stale_neighbour_is_named_with_both_macs(mesh: MeshLab) -> None:
@@ -161,3 +196,65 @@ def test_a_healthy_host_gw_mesh_passes() -> None:
         for node in made.nodes:
             code, step, _ = check(made, node)
             assert code == 0, failed(step)
+
+
+def test_a_lease_with_a_garbage_public_ip_is_named_not_a_traceback(mesh: MeshLab) -> None:
+    one = mesh.nodes[0]
+    assert mesh.etcd is not None
+    key = f"{mesh.prefix}/subnets/172.30.201.0-24"
+    mesh.etcd.ctl("put", key, json.dumps({"PublicIP": "not-an-ip", "BackendType": "vxlan", "BackendData": {}}))
+    try:
+        code, step, _ = check(mesh, one)
+        assert code == 1
+        [broken] = [c for c in failed(step) if c["hop"] == "lease"]
+        assert "not-an-ip" in broken["message"] and "etcdctl del" in broken["detail"]
+    finally:
+        mesh.etcd.ctl("del", key)
+
+
+def test_a_stale_subnet_env_is_named_and_this_node_is_not_taken_for_a_peer(mesh: MeshLab) -> None:
+    one = mesh.nodes[0]
+    env = one.subnet_file.read_text()
+    one.subnet_file.write_text(env.replace(one.lease.split(".0/")[0] + ".1/", "172.30.222.1/"))
+    try:
+        code, step, _ = check(mesh, one)
+        assert code == 1
+        missing = next(c for c in failed(step) if c["hop"] == "lease")
+        assert "no lease in etcd for this node's FLANNEL_SUBNET=172.30.222.1/24" in missing["message"]
+        assert one.public_ip not in {c["subject"] for c in failed(step)}
+        assert "2 of 2 other node(s) reached" in json.dumps(step)
+    finally:
+        one.subnet_file.write_text(env)
+
+
+def test_without_cap_net_raw_the_probes_are_one_finding_not_every_node_down(mesh: MeshLab) -> None:
+    one = mesh.nodes[0]
+    argv = ["setpriv", "--bounding-set", "-net_raw", "--inh-caps", "-net_raw"] + lab.wizard_argv(
+        "check", str(mesh.answers(one)), "--root", str(one.root), "--only", "mesh", "--output", "json")
+    done = mesh.run_in(one, argv, timeout=60)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    step = next(s for s in json.loads(done.stdout.strip().splitlines()[-1])["result"]["steps"] if s["name"] == "mesh")
+    [problem] = failed(step)
+    assert "could not be sent" in problem["message"] and "CAP_NET_RAW" in problem["detail"]
+
+
+def test_direct_routing_expects_a_direct_route_to_nodes_on_the_segment(mesh: MeshLab) -> None:
+    one, two, three = mesh.nodes[:3]
+    assert mesh.etcd is not None
+    config_key = f"{mesh.prefix}/config"
+    config = mesh.etcd.get(config_key)
+    assert config is not None
+    with_direct = json.loads(config)
+    with_direct["Backend"]["DirectRouting"] = True
+    mesh.etcd.ctl("put", config_key, json.dumps(with_direct))
+    one.ns.ip("route", "replace", two.lease, "via", two.public_ip, "dev", "eth0")
+    try:
+        code, step, _ = check(mesh, one)
+        assert about(step, two.public_ip)["status"] == "ok"
+        assert "direct route via" in about(step, two.public_ip)["message"]
+        # flannel would route to node3 directly too: the vxlan route it has is not what flannel programs
+        broken = about(step, three.public_ip)
+        assert broken["hop"] == "overlay state" and f"via {three.public_ip}" in broken["message"]
+    finally:
+        mesh.etcd.ctl("put", config_key, config)
+        one.ns.ip("route", "replace", two.lease, "via", two.overlay_ip, "dev", "flannel.1", "onlink")

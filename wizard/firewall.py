@@ -1,6 +1,13 @@
-"""The filter table as the mesh step reads it: the FORWARD policy, whether any rule accepts the flannel
-network there, and rules that drop a backend's UDP port. Rules are followed into the chains they jump to
-(flanneld's FLANNEL-FWD, docker's DOCKER-USER), as the kernel walks them."""
+"""The filter table as the mesh step reads it: what happens to the first packet of a pod's connection
+across nodes (FORWARD), and to the backend's UDP datagrams (INPUT), found the way the kernel finds it —
+rules in order, into the chains they jump or go to, back at RETURN, the first verdict wins, else the
+chain's policy.
+
+A rule counts only when every match in it is understood and holds for the packet (addresses, interfaces,
+protocol, conntrack state, comments). A rule with a match this cannot judge (`-m mark`, `-m set`,
+`-m physdev`, ...) may or may not apply: it neither accepts nor drops here, so kube-proxy's mark-based
+ACCEPT does not hide docker's DROP policy, and a conditional DROP is not reported as a block.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +17,31 @@ from dataclasses import dataclass
 from wizard.iptables import Rule, Ruleset, parse
 
 TABLE = "filter"
-STOPS = ("DROP", "REJECT")
+VERDICTS = ("ACCEPT", "DROP", "REJECT")
+BUILT_IN = ("INPUT", "FORWARD", "OUTPUT")
+# matches that say nothing about which packets a rule takes
+NEUTRAL = ("-m", "--match", "--comment", "-w", "--wait")
+# match modules whose options are read below
+KNOWN_MODULES = ("comment", "conntrack", "state", "tcp", "udp", "icmp", "multiport")
+
+
+@dataclass(frozen=True)
+class Packet:
+    """The first packet of a connection: addresses, interfaces (None: unknown here), protocol, port."""
+
+    src: str
+    dst: str
+    in_iface: str | None
+    out_iface: str | None
+    proto: str = ""  # "": any protocol a pod may use (a rule with -p matches only part of it)
+    dport: int | None = None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    action: str  # ACCEPT, DROP, REJECT
+    rule: str  # the rule as iptables -S writes it, or "policy" for the chain's policy
+    chain: str
 
 
 @dataclass
@@ -20,60 +51,99 @@ class FilterTable:
     def policy(self, chain: str) -> str:
         return self.ruleset.policies.get((TABLE, chain), "ACCEPT")
 
-    def walk(self, chain: str, seen: frozenset[str] = frozenset()) -> list[Rule]:
-        """The chain's rules with the rules of each chain it jumps to in their place (RETURN ends one)."""
-        out: list[Rule] = []
+    def verdict(self, chain: str, packet: Packet) -> Verdict:
+        """What the built-in `chain` does with `packet`: the first rule that surely takes it, else the policy."""
+        found = self._walk(chain, packet, frozenset())
+        if found is not None:
+            return found
+        return Verdict(self.policy(chain), "policy", chain)
+
+    def _walk(self, chain: str, packet: Packet, seen: frozenset[str]) -> Verdict | None:
         for rule in self.ruleset.rules(TABLE, chain):
-            target = rule.target
-            if (TABLE, target) in self.ruleset.chains and target not in seen:
-                out += self.walk(target, seen | {chain})
-            else:
-                out.append(rule)
-        return out
-
-    def accepts_network(self, chain: str, network: str) -> bool:
-        """Some rule ACCEPTs new traffic from or to the network (or everything) before the policy."""
-        net = ipaddress.ip_network(network, strict=False)
-        for rule in self.walk(chain):
-            if rule.target != "ACCEPT" or _stateful_only(rule) or rule.option("-i", "-o"):
+            target = rule.option("-j", "--jump", "-g", "--goto") or ""
+            sure = _matches(rule, packet)
+            if sure is False:
                 continue
-            src, dst = rule.option("-s", "--source"), rule.option("-d", "--destination")
-            if src is None and dst is None and not rule.option("-p", "--protocol"):
-                return True
-            for side in (src, dst):
-                if side is not None and "!" not in rule.args and _covers(side, net):
-                    return True
-        return False
-
-    def drops_udp(self, chain: str, port: int) -> str:
-        """The first rule in `chain` that drops or rejects UDP to `port` (as iptables -S writes it), or ''."""
-        for rule in self.walk(chain):
-            if rule.target not in STOPS or (rule.option("-p", "--protocol") or "").lower() != "udp":
+            if (TABLE, target) in self.ruleset.chains:
+                if target in seen or chain in seen:
+                    continue
+                if sure is None:
+                    continue  # a jump that may not happen: its verdicts are not sure either
+                found = self._walk(target, packet, seen | {chain})
+                if found is not None:
+                    return found
+                if rule.option("-g", "--goto") is not None:
+                    return None  # a goto that falls off its chain returns past this one
                 continue
-            if rule.option("-s", "--source", "-d", "--destination") is not None:
-                continue  # aimed at some hosts: not the node-wide block this reports
-            ports = rule.option("--dport", "--destination-port", "--dports", "--destination-ports")
-            if ports is not None and _port_in(port, ports):
-                return f"-A {rule.chain} " + " ".join(rule.args)
-        return ""
+            if target == "RETURN":
+                if sure:
+                    return None
+                continue
+            if target in VERDICTS and sure:
+                return Verdict(target, f"-A {chain} " + " ".join(rule.args), chain)
+        return None
 
 
 def parse_filter(text: str) -> FilterTable:
     return FilterTable(parse(text))
 
 
-def _stateful_only(rule: Rule) -> bool:
-    """RELATED,ESTABLISHED rules (docker's) accept replies, never the first packet of a pod's connection."""
-    state = rule.option("--ctstate", "--state") or ""
-    return bool(state) and "NEW" not in state.split(",")
+def _matches(rule: Rule, packet: Packet) -> bool | None:
+    """True: the rule surely takes the packet · False: surely not · None: it cannot be told."""
+    args = rule.args
+    sure: bool | None = True
+    i = 0
+    while i < len(args):
+        word = args[i]
+        negate = word == "!"
+        if negate:
+            i += 1
+            word = args[i] if i < len(args) else ""
+        value = args[i + 1] if i + 1 < len(args) else ""
+        if word in ("-j", "--jump", "-g", "--goto"):
+            break  # the target and its options: nothing after it selects packets
+        result: bool | None
+        if word in ("-s", "--source"):
+            result = _in(packet.src, value)
+        elif word in ("-d", "--destination"):
+            result = _in(packet.dst, value)
+        elif word in ("-i", "--in-interface"):
+            result = _iface(packet.in_iface, value)
+        elif word in ("-o", "--out-interface"):
+            result = _iface(packet.out_iface, value)
+        elif word in ("-p", "--protocol"):
+            result = None if not packet.proto else value.lower() in (packet.proto, "all")
+        elif word in ("--dport", "--destination-port", "--dports", "--destination-ports"):
+            result = None if packet.dport is None else _port_in(packet.dport, value)
+        elif word in ("--ctstate", "--state"):
+            result = "NEW" in value.split(",")
+        elif word in ("-m", "--match"):
+            result = True if value in KNOWN_MODULES else None
+        elif word in NEUTRAL:
+            result = True
+        else:
+            result = None  # an option of a match this does not read
+        i += 2
+        if result is not None and negate:
+            result = not result
+        if result is False:
+            return False
+        if result is None:
+            sure = None
+    return sure
 
 
-def _covers(text: str, net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:
+def _in(address: str, spec: str) -> bool | None:
     try:
-        side = ipaddress.ip_network(text, strict=False)
+        return ipaddress.ip_address(address) in ipaddress.ip_network(spec, strict=False)
     except ValueError:
-        return False
-    return side.version == net.version and net.subnet_of(side)  # type: ignore[arg-type]
+        return None
+
+
+def _iface(name: str | None, spec: str) -> bool | None:
+    if name is None:
+        return None
+    return name.startswith(spec[:-1]) if spec.endswith("+") else name == spec
 
 
 def _port_in(port: int, spec: str) -> bool:

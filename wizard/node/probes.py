@@ -10,7 +10,9 @@ the socket that caused it (ECONNREFUSED).
 from __future__ import annotations
 
 import errno
+import itertools
 import os
+import random
 import select
 import socket
 import struct
@@ -79,7 +81,7 @@ def send(probes: list[Probe], timeout: float) -> list[ProbeResult]:
     deadline = time.monotonic() + timeout
     icmp = [i for i, p in enumerate(probes) if p.kind == "icmp"]
     udp = [i for i, p in enumerate(probes) if p.kind == "udp"]
-    ident = (os.getpid() ^ int(time.monotonic() * 1000)) & 0xFFFF
+    ident = _next_ident()
     sockets: list[socket.socket] = []
     rx: socket.socket | None = None
     by_fd: dict[int, int] = {}  # UDP socket fd -> probe index
@@ -143,10 +145,18 @@ def send(probes: list[Probe], timeout: float) -> list[ProbeResult]:
     return [results.get(i) or ProbeResult(p, "silent") for i, p in enumerate(probes)]
 
 
+_idents = itertools.count(random.randrange(0x10000))
+
+
+def _next_ident() -> int:
+    """An echo id of its own for each round: a late reply to an earlier round is not taken for this one's."""
+    return (os.getpid() + next(_idents)) & 0xFFFF
+
+
 def _read_icmp(rx: socket.socket, probes: list[Probe], ident: int, started: dict[int, float],
                results: dict[int, ProbeResult]) -> None:
     try:
-        packet, _addr = rx.recvfrom(65535)
+        packet, addr = rx.recvfrom(65535)
     except OSError:
         return
     found = parse_icmp(packet)
@@ -157,6 +167,8 @@ def _read_icmp(rx: socket.socket, probes: list[Probe], ident: int, started: dict
         return
     p = probes[seq]
     if kind == ICMP_ECHO_REPLY:
+        if addr[0] != p.address:
+            return  # someone else's reply that happens to carry our id
         results[seq] = ProbeResult(p, "answered", rtt_ms=_ms(started.get(seq)))
     elif kind == ICMP_UNREACHABLE and code == FRAG_NEEDED:
         results[seq] = ProbeResult(p, "too-big", f"a router on the way says its MTU is {mtu}" if mtu else "")
