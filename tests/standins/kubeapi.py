@@ -5,10 +5,19 @@ also does kube-proxy's job on the same real state: once a service has ready endp
 nat rules for it with `iptables-restore` in the namespace it runs in (chain names by kube-proxy's
 hash), so the wizard's tracer and its HTTP requests meet real DNAT.
 
-  python tests/standins/kubeapi.py --port P --pod-ips IP,IP [--mode normal|pending|forbidden|slow]
-                                   [--kube-proxy] [--ready-after S] [--refuse-create RESOURCE]
+  python tests/standins/kubeapi.py --port P --pod-ips [NODE:]IP,... [--nodes NAME=IP,...]
+                                   [--mode normal|pending|forbidden|slow] [--kube-proxy] [--ready-after S]
+                                   [--refuse-create RESOURCE]
 
 --refuse-create services answers 403 to creating a service (and only that): a create that half works.
+
+--nodes lists the cluster's nodes (Ready, schedulable, InternalIP as given; default one node, node-1
+at 127.0.0.1) for `GET /api/v1/nodes`. A pod IP given as NODE:IP belongs to that node; a bare IP to the
+first node. Pods are placed as the scheduler would with only the Deployment to go on: spread one per
+node when its pod template has a pod anti-affinity on the pods' own labels by kubernetes.io/hostname
+(a required one leaves the pods beyond one per node Pending, as the scheduler does), all on the first
+node without one — so a test can tell whether the manifest asked for the spread. The k-th pod on a
+node takes that node's k-th pod IP (cycling), and carries spec.nodeName and status.hostIP.
 """
 
 from __future__ import annotations
@@ -27,20 +36,64 @@ import uuid
 
 RESOURCES = {
     "v1": [("pods", "Pod", True), ("services", "Service", True), ("endpoints", "Endpoints", True),
-           ("namespaces", "Namespace", False)],
+           ("namespaces", "Namespace", False), ("nodes", "Node", False)],
     "apps/v1": [("deployments", "Deployment", True)],
 }
 PATH = re.compile(r"^/(?:api/v1|apis/apps/v1)/namespaces/([^/]+)/([^/]+)(?:/([^/]+))?$")
+NODES_PATH = re.compile(r"^/api/v1/nodes(?:/([^/]+))?$")
+HOSTNAME = "kubernetes.io/hostname"
 
 
 def chain_hash(text: str) -> str:
     return base64.b32encode(hashlib.sha256(text.encode()).digest()).decode()[:16]
 
 
+def parse_nodes(text: str) -> dict[str, str]:
+    """'node-a=192.168.64.11,node-b=192.168.64.12' → {name: InternalIP}, in the order given."""
+    out = {}
+    for word in text.split(","):
+        if word:
+            name, _, ip = word.partition("=")
+            out[name] = ip
+    return out
+
+
+def parse_pod_ips(text: str, nodes: list[str]) -> dict[str, list[str]]:
+    """'node-a:172.30.11.2,node-b:172.30.12.2' (or bare IPs: the first node's) → {node: [IP, ...]}."""
+    out: dict[str, list[str]] = {name: [] for name in nodes}
+    for word in text.split(","):
+        if not word:
+            continue
+        node, _, ip = word.rpartition(":")
+        if node and node not in out:
+            raise SystemExit(f"--pod-ips: {node} is not in --nodes")
+        out[node or nodes[0]].append(ip)
+    return out
+
+
+def anti_affinity(dep: dict) -> str | None:
+    """'required' or 'preferred' when the pod template keeps its pods on separate hostnames (a term on
+    kubernetes.io/hostname whose matchLabels select the template's own labels), else None."""
+    template = dep["spec"]["template"]
+    labels = template["metadata"].get("labels", {})
+    anti = (template["spec"].get("affinity") or {}).get("podAntiAffinity") or {}
+
+    def spreads(term: dict) -> bool:
+        match = (term.get("labelSelector") or {}).get("matchLabels") or {}
+        return term.get("topologyKey") == HOSTNAME and bool(match) and all(labels.get(k) == v for k, v in match.items())
+
+    if any(spreads(t) for t in anti.get("requiredDuringSchedulingIgnoredDuringExecution") or []):
+        return "required"
+    if any(spreads(t.get("podAffinityTerm") or {}) for t in anti.get("preferredDuringSchedulingIgnoredDuringExecution") or []):
+        return "preferred"
+    return None
+
+
 class Cluster:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
-        self.pod_ips = [ip for ip in args.pod_ips.split(",") if ip]
+        self.nodes = parse_nodes(args.nodes) or {"node-1": "127.0.0.1"}
+        self.pod_ips = parse_pod_ips(args.pod_ips, list(self.nodes))
         self.objects: dict[tuple[str, str, str], dict] = {}  # (resource, ns, name)
         self.lock = threading.Lock()
         self.created_at = 0.0
@@ -49,6 +102,15 @@ class Cluster:
     def ready(self) -> bool:
         return self.args.mode != "pending" and time.monotonic() - self.created_at >= self.args.ready_after
 
+    def schedule(self, dep: dict) -> list[str | None]:
+        """Each replica's node (None: unschedulable), as the scheduler would place them."""
+        names = list(self.nodes)
+        replicas = dep["spec"]["replicas"]
+        spread = anti_affinity(dep)
+        if spread is None:
+            return [names[0]] * replicas
+        return [names[i % len(names)] if i < len(names) or spread == "preferred" else None for i in range(replicas)]
+
     def pods(self, ns: str) -> list[dict]:
         out = []
         for (res, space, name), dep in list(self.objects.items()):
@@ -56,19 +118,44 @@ class Cluster:
                 continue
             labels = dep["spec"]["template"]["metadata"]["labels"]
             image = dep["spec"]["template"]["spec"]["containers"][0]["image"]
-            for i in range(dep["spec"]["replicas"]):
-                ready = self.ready()
-                status = {"phase": "Running" if ready else "Pending",
-                          "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}
-                if ready:
-                    status["podIP"] = self.pod_ips[i % len(self.pod_ips)]
+            taken: dict[str, int] = {}
+            for i, node in enumerate(self.schedule(dep)):
+                ready = self.ready() and node is not None and bool(self.pod_ips[node])
+                status: dict = {"phase": "Running" if ready else "Pending",
+                                "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}
+                spec = {"containers": dep["spec"]["template"]["spec"]["containers"]}
+                if node is None:
+                    n = len(self.nodes)
+                    status["conditions"].append({
+                        "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                        "message": f"0/{n} nodes are available: {n} node(s) didn't match pod anti-affinity rules. "
+                                   f"preemption: 0/{n} nodes are available: {n} No preemption victims found for "
+                                   "incoming pod."})
                 else:
-                    status["containerStatuses"] = [{"name": name, "ready": False, "restartCount": 0, "state": {
-                        "waiting": {"reason": "ImagePullBackOff", "message": f'Back-off pulling image "{image}"'}}}]
+                    spec["nodeName"] = node
+                    status["hostIP"] = self.nodes[node]
+                    if ready:
+                        k = taken[node] = taken.get(node, -1) + 1
+                        status["podIP"] = self.pod_ips[node][k % len(self.pod_ips[node])]
+                    else:
+                        status["containerStatuses"] = [{"name": name, "ready": False, "restartCount": 0, "state": {
+                            "waiting": {"reason": "ImagePullBackOff", "message": f'Back-off pulling image "{image}"'}}}]
                 out.append({"apiVersion": "v1", "kind": "Pod",
                             "metadata": {"name": f"{name}-7c5ddbdf54-{i:05d}", "namespace": ns, "labels": labels},
-                            "spec": {"containers": dep["spec"]["template"]["spec"]["containers"]}, "status": status})
+                            "spec": spec, "status": status})
         return out
+
+    def node_objects(self) -> list[dict]:
+        """The nodes as the real API gives them: Ready, addresses, the hostname label."""
+        return [{"apiVersion": "v1", "kind": "Node",
+                 "metadata": {"name": name, "labels": {HOSTNAME: name, "kubernetes.io/os": "linux",
+                                                       "kubernetes.io/arch": "amd64"}},
+                 "spec": {},
+                 "status": {"conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
+                                            "message": "kubelet is posting ready status"}],
+                            "addresses": [{"type": "InternalIP", "address": ip}, {"type": "Hostname", "address": name}],
+                            "nodeInfo": {"kubeletVersion": "v1.28.4", "kubeProxyVersion": "v1.28.4"}}}
+                for name, ip in self.nodes.items()]
 
     def endpoints(self, ns: str) -> list[dict]:
         out = []
@@ -79,7 +166,7 @@ class Cluster:
             ready = [p for p in self.pods(ns) if p["status"]["phase"] == "Running"
                      and all(p["metadata"]["labels"].get(k) == v for k, v in selector.items())]
             port = svc["spec"]["ports"][0]
-            subsets = [{"addresses": [{"ip": p["status"]["podIP"], "nodeName": "node-1",
+            subsets = [{"addresses": [{"ip": p["status"]["podIP"], "nodeName": p["spec"]["nodeName"],
                                        "targetRef": {"kind": "Pod", "name": p["metadata"]["name"], "namespace": ns}}
                                       for p in ready],
                         "ports": [{"port": port["targetPort"], "protocol": "TCP"}]}] if ready else []
@@ -150,8 +237,9 @@ def make_handler(cluster: Cluster) -> type[http.server.BaseHTTPRequestHandler]:
         def forbidden(self, verb: str, res: str, ns: str) -> bool:
             if cluster.args.mode != "forbidden":
                 return False
+            scope = f'in the namespace "{ns}"' if ns else "at the cluster scope"
             self.status(403, "Forbidden", f'{res} is forbidden: User "smoke" cannot {verb} resource "{res}" '
-                        f'in API group "" in the namespace "{ns}"')
+                        f'in API group "" {scope}')
             return True
 
         def do_GET(self) -> None:  # noqa: N802 — http.server's naming
@@ -172,6 +260,18 @@ def make_handler(cluster: Cluster) -> type[http.server.BaseHTTPRequestHandler]:
                                                           "kind": k, "verbs": ["create", "delete", "get", "list",
                                                                                "patch", "update", "watch"]}
                                                          for n, k, nsd in resources]})
+            nodes = NODES_PATH.match(path)
+            if nodes:
+                if self.forbidden("list", "nodes", ""):
+                    return None
+                items = cluster.node_objects()
+                if nodes.group(1):
+                    found = next((o for o in items if o["metadata"]["name"] == nodes.group(1)), None)
+                    if found is None:
+                        return self.status(404, "NotFound", f'nodes "{nodes.group(1)}" not found')
+                    return self.send(200, found)
+                return self.send(200, {"kind": "NodeList", "apiVersion": "v1", "metadata": {"resourceVersion": "1"},
+                                       "items": items})
             match = PATH.match(path)
             if not match:
                 return self.status(404, "NotFound", "the server could not find the requested resource")
@@ -249,6 +349,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--pod-ips", default="")
+    parser.add_argument("--nodes", default="", help="NAME=INTERNAL_IP,... (default node-1=127.0.0.1)")
     parser.add_argument("--mode", default="normal", choices=("normal", "pending", "forbidden", "slow"))
     parser.add_argument("--ready-after", type=float, default=0.0)
     parser.add_argument("--kube-proxy", action="store_true")

@@ -1,6 +1,11 @@
 """smoke: the service smoke test of seed-procedure §4–5. nginx pods behind a NodePort service, and
 proof that traffic to the cluster IP and to this node's port reaches them through kube-proxy.
 
+With two or more schedulable nodes the pods are spread over them (pod anti-affinity on the pods' own
+labels, one per hostname), so the traffic crosses nodes: flannel exists for exactly that. Each pod is
+also asked at its own IP, and a pod on another node that never answers goes to the mesh analysis of
+that node (wizard.steps.mesh.explain_pod), whose first failing hop the traffic sub-step names.
+
 Eight sub-steps, each with its own live status: cluster reachable, deploy, expose, endpoints
 ready, pod network, kube-proxy rules, traffic, cleanup. The Deployment and Service are one journaled
 change (shown in Review, undone by `undo` after a crash), labelled as the wizard's and with the journal
@@ -9,9 +14,11 @@ entry's id; cleanup reverses that change through the journal unless `cleanup: fa
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import json
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -45,6 +52,11 @@ class Facts:
     enabled: bool
     cluster: Note | None = None  # sub-step 1's outcome
     existing: list[dict[str, Any]] = field(default_factory=list)  # objects already there with our names
+    nodes: list[smokecheck.ClusterNode] = field(default_factory=list)  # empty: not known (not listed, or no cluster)
+
+    @property
+    def schedulable(self) -> list[smokecheck.ClusterNode]:
+        return [n for n in self.nodes if n.schedulable]
 
 
 def _emit_sub(ctx: Context, title: str, status: Any, message: str, detail: str = "", elapsed: float = 0.0) -> None:
@@ -63,6 +75,9 @@ def inspect(ctx: Context) -> Facts:
     if note.status == "failed" and ctx.dry_run and not ctx.checking:
         # like an unreachable etcd: a plan made before the cluster is up still lists what apply would do
         note = Note("warn", note.message, note.detail + "; the plan assumes the cluster answers when apply runs")
+    nodes: list[smokecheck.ClusterNode] = []
+    if note.status == "ok":
+        nodes, note = _nodes(ctx, note)
     _emit_sub(ctx, "cluster reachable", note.status, note.message, note.detail, time.monotonic() - t0)
     if note.status != "ok":
         return Facts(True, note)
@@ -71,7 +86,24 @@ def inspect(ctx: Context) -> Facts:
     if not found.ok:
         return Facts(True, Note("failed", f"cannot look for existing objects: {kubectl.said(found)}",
                                 "check the kubeconfig's permissions"))
-    return Facts(True, note, kubectl.items(found))
+    return Facts(True, note, kubectl.items(found), nodes)
+
+
+def _nodes(ctx: Context, note: Note) -> tuple[list[smokecheck.ClusterNode], Note]:
+    """The cluster's nodes, for spreading the pods. Listing nodes is cluster-scoped and a namespaced
+    kubeconfig may not have it: then the test runs as on one node, and the detail says why."""
+    got = _kubectl(ctx, "get", "nodes", "-o", "json")
+    if not got.ok:
+        return [], Note(note.status, note.message,
+                        f"cannot list the nodes ({kubectl.said(got)}): the pods are not spread over nodes")
+    nodes = smokecheck.parse_nodes(kubectl.items(got))
+    usable = [n for n in nodes if n.schedulable]
+    detail = "\n".join(f"node {n}: " + ("schedulable" if n.schedulable else f"{n.why_not}, not counted")
+                       for n in nodes)
+    message = note.message
+    if len(usable) > 1:  # one node changes nothing, so its message stays as it was
+        message += f"; {len(usable)} schedulable nodes: {', '.join(n.name for n in usable)}"
+    return nodes, Note(note.status, message, detail)
 
 
 def _cluster(ctx: Context) -> Note:
@@ -108,9 +140,16 @@ def plan(answers: Answers, facts: Facts) -> Plan:
     if replace:
         result.note("ok", f"replaces the wizard's earlier {' and '.join(replace)}")
     after = "deleted after the test" if a.cleanup else "kept afterwards (cleanup: false; `flannel-wizard undo` removes them)"
-    result.note("ok", f"{a.replicas} × {a.image} behind NodePort service {a.service}:{a.service_port} in {a.namespace}, "
-                f"traffic through kube-proxy, then {after}")
-    docs = manifest(a)["items"]
+    spread = spreading(a, len(facts.schedulable))
+    across = ""
+    if spread is not None:
+        names = ", ".join(n.name for n in facts.schedulable)
+        across = (f", one pod per node over {names} ({spread} pod anti-affinity on {smokecheck.HOSTNAME_LABEL})"
+                  if spread == "required" else
+                  f", spread over {names} ({spread} pod anti-affinity: {a.replicas} pods, {len(facts.schedulable)} nodes)")
+    result.note("ok", f"{a.replicas} × {a.image} behind NodePort service {a.service}:{a.service_port} in {a.namespace}"
+                f"{across}, traffic through kube-proxy, then {after}")
+    docs = manifest(a, len(facts.schedulable))["items"]
     result.add(KubeObjects(a.namespace, docs, a.kubeconfig, why="the smoke test's pods and service",
                            temporary=a.cleanup, replace=replace, substep=substep("deploy")))
     return result
@@ -120,9 +159,28 @@ def _kubectl(ctx: Context, *args: str, input: str | None = None) -> Any:
     return kubectl.run(ctx.node, ctx.answers.smoke_test.kubeconfig, *args, input=input)
 
 
-def manifest(a: SmokeTest) -> dict[str, Any]:
+def spreading(a: SmokeTest, nodes: int) -> str | None:
+    """How the pods are kept apart on `nodes` schedulable nodes: None (one node, or one pod: nothing to
+    spread), "required" when every pod can have a node of its own — so a pod that cannot is Pending
+    with the scheduler's reason instead of quietly sharing a node and leaving the cross-node path
+    untested — and "preferred" when there are more pods than nodes (required would leave the extra
+    pods Pending for ever: no node may hold two)."""
+    if nodes < 2 or a.replicas < 2:
+        return None
+    return "required" if a.replicas <= nodes else "preferred"
+
+
+def manifest(a: SmokeTest, nodes: int = 1) -> dict[str, Any]:
     labels = dict(a.labels)
     owned = {**labels, **MANAGED_BY}
+    pod_spec: dict[str, Any] = {"containers": [{"name": a.deployment, "image": a.image,
+                                                "ports": [{"containerPort": a.container_port}]}]}
+    spread = spreading(a, nodes)
+    if spread is not None:
+        term = {"labelSelector": {"matchLabels": labels}, "topologyKey": smokecheck.HOSTNAME_LABEL}
+        pod_spec["affinity"] = {"podAntiAffinity": (
+            {"requiredDuringSchedulingIgnoredDuringExecution": [term]} if spread == "required" else
+            {"preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 100, "podAffinityTerm": term}]})}
     deployment = {
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": a.deployment, "namespace": a.namespace, "labels": owned},
@@ -131,8 +189,7 @@ def manifest(a: SmokeTest) -> dict[str, Any]:
             "selector": {"matchLabels": labels},
             "template": {
                 "metadata": {"labels": owned},
-                "spec": {"containers": [{"name": a.deployment, "image": a.image,
-                                         "ports": [{"containerPort": a.container_port}]}]},
+                "spec": pod_spec,
             },
         },
     }
@@ -153,12 +210,16 @@ def _selector(a: SmokeTest) -> str:
 
 
 class Run:
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, nodes: list[smokecheck.ClusterNode] | None = None) -> None:
         self.ctx = ctx
         self.a = ctx.answers.smoke_test
+        self.nodes = nodes or []
         self.results: list[tuple[str, Note]] = []
         self.service: dict[str, Any] = {}
         self.endpoints: list[str] = []
+        # each endpoint's pod, by pod IP: its name, node and host IP (sub-step 4), and whether it is on
+        # this node (sub-step 5)
+        self.placement: dict[str, smokecheck.PodPlace] = {}
         self.trace: Any = None
 
     def sub(self, title: str, fn: Callable[[Callable[[str], None]], Note]) -> Note:
@@ -214,15 +275,19 @@ class Run:
             items = kubectl.items(got)
             pods = [i for i in items if i.get("kind") == "Pod"]
             ready = []
+            addresses = []
             for item in items:
                 if item.get("kind") == "Endpoints" and item.get("metadata", {}).get("name") == a.service:
                     for subset in item.get("subsets") or []:
                         ports = subset.get("ports") or [{}]
                         ready += [f"{addr['ip']}:{ports[0].get('port', a.container_port)}"
                                   for addr in subset.get("addresses") or []]
+                        addresses += subset.get("addresses") or []
             self.endpoints = sorted(ready)
             if len(ready) >= a.replicas:
-                return Note("ok", f"{len(ready)}/{a.replicas} ready: {', '.join(self.endpoints)}")
+                self.placement = _placement(addresses, pods)
+                detail = "\n".join(f"{ep}: {_where(self.placement.get(ep.rsplit(':', 1)[0]))}" for ep in self.endpoints)
+                return Note("ok", f"{len(ready)}/{a.replicas} ready: {', '.join(self.endpoints)}", detail)
             if len(ready) != shown:  # a line when the count moves, not one per poll
                 shown = len(ready)
                 progress(f"{shown}/{a.replicas} ready")
@@ -249,16 +314,36 @@ class Run:
         except WizardError as exc:
             lines.append(f"cannot read the leases: {exc.what}")
         index = flannel.LeaseIndex(leases)  # once: a look-up per endpoint, not a pass over every lease
-        for ip in ips:
-            lines.append(f"{ip}: {index.holding(str(ip)) or 'no lease holds it'}")
         text = self.ctx.node.files.read_text(self.ctx.answers.flanneld.subnet_file)
         mine = flannel.parse_env(text).get("FLANNEL_SUBNET", "") if text else ""
-        here = [str(ip) for ip in ips if mine and ip in ipaddress.IPv4Interface(mine).network]
-        if here:
-            summary = f"all {len(ips)} in {network}; {len(here)} on this node's FLANNEL_SUBNET {mine}"
+        this = None if mine else self._this_node()  # only needed without subnet.env
+        for ip in ips:
+            place = self.placement.get(str(ip)) or smokecheck.PodPlace(str(ip))
+            # flannel's view decides "this node": the pod's IP in this node's lease; without subnet.env,
+            # the API server's (the pod's node is the one whose InternalIP this node has)
+            here = ip in ipaddress.IPv4Interface(mine).network if mine else (
+                this is not None and place.node == this.name)
+            self.placement[str(ip)] = place = dataclasses.replace(place, here=here)
+            lines.append(f"{ip}: {index.holding(str(ip)) or 'no lease holds it'}; {_where(place)}")
+        here_ips = [p for p in self.placement.values() if p.here]
+        if here_ips:
+            summary = f"all {len(ips)} in {network}; {len(here_ips)} on this node's FLANNEL_SUBNET {mine}"
+        elif mine:
+            summary = f"all {len(ips)} in {network}; none landed on this node ({mine})"
         else:
-            summary = f"all {len(ips)} in {network}; none landed on this node ({mine or 'no subnet.env'})"
+            summary = f"all {len(ips)} in {network}; none landed on this node (no subnet.env)"
+        # the others by node, where the API server named it (a pod whose node is not known is not guessed at)
+        others = Counter(p.node for p in self.placement.values() if not p.here and p.node)
+        if others:
+            summary += "; " + ", ".join(f"{n} on {node}" for node, n in sorted(others.items()))
         return Note("ok", summary, "\n".join(lines))
+
+    def _this_node(self) -> smokecheck.ClusterNode | None:
+        """The cluster's name for this node: the node whose InternalIP is one of this node's addresses."""
+        if not self.nodes:
+            return None
+        mine = {cidr.split("/")[0] for _name, cidr in self.ctx.node.links.addresses()}
+        return next((n for n in self.nodes if n.address in mine), None)
 
     # 6
     def rules(self, progress: Callable[[str], None]) -> Note:
@@ -286,7 +371,15 @@ class Run:
         if address is None:
             return Note("failed", "cannot tell this node's address for the node-port test",
                         "set flanneld.iface to the node's interface")
-        note, _targets = smokecheck.traffic_check(self.ctx.node, self.trace, address, interrupted=self.ctx.interrupted)
+        def explain(pod: smokecheck.PodPlace) -> list[Check]:
+            # imported here: the mesh step is only needed when a pod on another node is silent
+            from wizard.steps.mesh import explain_pod
+
+            progress(f"{pod} never answered; checking the mesh to {pod.node_text()}")
+            return explain_pod(self.ctx, pod.ip)
+
+        note, _targets = smokecheck.traffic_check(self.ctx.node, self.trace, address, interrupted=self.ctx.interrupted,
+                                                  pods=list(self.placement.values()), explain=explain)
         return note
 
     # 8
@@ -301,6 +394,33 @@ class Run:
             return Note("warn", f"could not delete the test objects: {bad.message}",
                         f"{bad.detail}; `flannel-wizard undo` tries again")
         return Note("ok", "; ".join(n.message for n in said) or "nothing to delete")
+
+
+def _placement(addresses: list[dict[str, Any]], pods: list[dict[str, Any]]) -> dict[str, smokecheck.PodPlace]:
+    """Each endpoint address's pod: its name (targetRef), node (the address's nodeName, else the pod's
+    spec.nodeName) and host IP (the pod's status.hostIP)."""
+    by_name = {p.get("metadata", {}).get("name"): p for p in pods}
+    by_ip = {p.get("status", {}).get("podIP"): p for p in pods}
+    out = {}
+    for addr in addresses:
+        ip = addr.get("ip", "")
+        ref = (addr.get("targetRef") or {}).get("name")
+        pod = by_name.get(ref) or by_ip.get(ip) or {}
+        name = ref or pod.get("metadata", {}).get("name")
+        node = addr.get("nodeName") or pod.get("spec", {}).get("nodeName")
+        out[ip] = smokecheck.PodPlace(ip, name, node, pod.get("status", {}).get("hostIP"))
+    return out
+
+
+def _where(place: smokecheck.PodPlace | None) -> str:
+    if place is None:
+        return "pod not known"
+    text = f"pod {place.pod or '?'}"
+    if place.node:
+        text += f" on {place.node}"
+    if place.host_ip:
+        text += f" ({place.host_ip})"
+    return text
 
 
 def _pod_ready(pod: dict[str, Any]) -> bool:
@@ -340,7 +460,7 @@ def _node_address(ctx: Context) -> str | None:
 def verify(ctx: Context, facts: Facts) -> list[Check]:
     if not facts.enabled:
         return []
-    run = Run(ctx)
+    run = Run(ctx, facts.nodes)
     titles = SUBSTEPS[2:-1]
     steps = (run.expose, run.ready, run.pod_network, run.rules, run.traffic)
     done = 0
