@@ -137,12 +137,13 @@ class SimLinks:
 # ---------------------------------------------------------------- the other nodes, and the overlay to them
 
 THIS_VTEP_MAC = "c6:d2:32:6f:8f:44"  # this node's flannel.<VNI> MAC, as its lease gives it to the others
-VXLAN_OVERHEAD = 50  # outer IPv4 + UDP + VXLAN + inner Ethernet: what vxlan adds to every packet
+# outer IPv4 + UDP + VXLAN + inner Ethernet: what vxlan adds to every packet
+VXLAN_OVERHEAD = flannel.MTU_OVERHEAD["vxlan"]
 HEADERS = 28  # IPv4 + ICMP (or UDP) headers on top of a probe's payload (ping's -s)
-RTT_MS = {"underlay": 0.4, "overlay": 0.6}
+RTT_MS = {"underlay": 0.4, "overlay": 0.6}  # fixed: the demo gives the same answers every run
 # the other tunnelling backends' devices: udp and wireguard route all of Network into theirs, ipip each lease
 # via the peer's PublicIP onlink (udp/network.go, wireguard/wireguard_network.go, ipip/ipip.go)
-TUNNELS = {"udp": "flannel0", "wireguard": "flannel-wg", "ipip": "flannel.ipip"}  # fixed: the demo gives the same answers every run
+TUNNELS = {"udp": "flannel0", "wireguard": "flannel-wg", "ipip": "flannel.ipip"}
 PEER_KEYS = frozenset({"public_ip", "public_ipv6", "subnet", "vtep_mac", "down", "udp_blocked", "udp_rejected", "mtu",
                        "bridge"})
 
