@@ -89,6 +89,12 @@ class WizardApp(App[int]):
     # ------------------------------------------------------------ navigation
 
     def go(self, name: str) -> None:
+        from screens.check import CheckScreen
+
+        if isinstance(self.screen, CheckScreen):
+            # a jump from the palette over Check this node leaves it, as Esc would: switching would put
+            # the page in its place and keep Welcome under it
+            self.screen.action_leave()
         if self.screen.id == name or getattr(self.screen, "NAME", None) == name:
             return
         if self.statuses.get(self.screen_name, "") == "current":
