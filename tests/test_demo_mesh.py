@@ -216,3 +216,16 @@ def test_the_mesh_step_names_each_simulated_fault_at_its_hop(tmp_path: Path, fau
     broken = peers["192.168.56.50"]
     assert (broken.status, broken.hop) == ("failed", hop)
     assert said in broken.message, broken.message
+
+
+def test_simmesh_takes_the_calls_meshlike_lists() -> None:
+    """The engine is typed against MeshLike: the demo's mesh takes each call with the protocol's own
+    parameters (so a keyword call means the same on both nodes)."""
+    import inspect
+
+    from wizard.node import MeshLike
+    from wizard.node.simulated import SimMesh
+
+    for name in ("overlay", "probe", "gateway_to"):
+        assert list(inspect.signature(getattr(SimMesh, name)).parameters) == \
+            list(inspect.signature(getattr(MeshLike, name)).parameters), name
