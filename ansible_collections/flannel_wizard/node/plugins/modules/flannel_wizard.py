@@ -1,10 +1,5 @@
 #!/usr/bin/python
-# -*- coding: utf-8 -*-
 # Copyright: flannel-wizard authors
-
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
 
 DOCUMENTATION = r"""
 ---
@@ -121,8 +116,8 @@ EXAMPLES = r"""
 RETURN = r"""
 result:
   description:
-    - The engine's RunResult exactly as C(flannel-wizard apply --output json) prints it in its closing line
-      (C(version) says which schema: C(flannel-wizard schema --events)). Absent for O(mode=undo).
+    - The engine's RunResult exactly as C(flannel-wizard apply --output json) prints it in its closing line;
+      C(version) names the schema, which C(flannel-wizard schema --events) prints. Absent for O(mode=undo).
   returned: when the engine ran
   type: dict
   sample:
@@ -201,19 +196,19 @@ def _diffs(changes):
             out.append({"before": change["before"], "after": change["after"],
                         "before_header": header, "after_header": header})
         elif change.get("diff"):
-            out.append({"prepared": "%s\n%s" % (change.get("summary", ""), change["diff"])})
+            out.append({"prepared": f"{change.get('summary', '')}\n{change['diff']}"})
     return out
 
 
 def _failure(result, mode):
     failed = [s for s in result.get("steps", []) if s.get("status") == "failed"]
     if mode == "check":
-        problems = ["%s: %s" % (s["name"], c.get("message", "")) for s in failed
+        problems = [f"{s['name']}: {c.get('message', '')}" for s in failed
                     for c in s.get("checks", []) if c.get("status") == "failed"]
         return result.get("message", "check found problems"), "\n".join(problems)
     if failed:
         step = failed[0]
-        return "%s: %s" % (step["name"], step.get("message", "")), step.get("detail", "")
+        return f"{step['name']}: {step.get('message', '')}", step.get("detail", "")
     return result.get("message", "flannel-wizard failed"), ""
 
 
@@ -254,7 +249,7 @@ def main():
                          msg=events[-1]["message"] if events else "undo done")
 
     if p["answers_file"] is None and p["answers"] is None:
-        module.fail_json(msg="one of answers_file or answers is required for mode %s" % mode)
+        module.fail_json(msg=f"one of answers_file or answers is required for mode {mode}")
     command = "check" if mode == "check" else ("plan" if module.check_mode else "apply")
     source = p["answers_file"] or "-"
     argv = [executable, command, source, "--output", "json"] + node
