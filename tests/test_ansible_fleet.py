@@ -24,11 +24,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from tests import lab
 from tests.meshlab import UNDERLAY, MeshLab, MeshNode
 from tests.nodelab import IGNORE, SEED_DAEMON_JSON, SEED_ENV, seed_root
+from wizard.events import EVENTS_VERSION
+from wizard.events import schema as events_schema
 
 BIN = Path(sys.executable).parent
 PLAYBOOK = BIN / "ansible-playbook"
@@ -266,7 +269,9 @@ def test_a_node_that_cannot_reach_etcd_fails_is_rolled_back_and_stops_the_rollou
     assert "timeout" in failed["msg"]
     assert failed["fix"].endswith("this step's 1 change(s) were rolled back"), failed["fix"]
     assert failed["changed"] is False and failed["rc"] == 1
-    assert failed["result"]["version"] == 4 and failed["result"]["code"] == 1
+    assert failed["result"]["version"] == EVENTS_VERSION and failed["result"]["code"] == 1
+    # the module's result is the CLI's closing `result` object: the schema `flannel-wizard schema --events` prints
+    jsonschema.validate(failed["result"], events_schema()["result"])
     assert [(c["step"], c["state"]) for c in failed["changes"]] == [("flanneld", "rolled-back"), ("flanneld", "failed")]
     assert "NO MORE HOSTS LEFT" in out
     # node1 is done, node2 is as it was, node3 was not reached by the batches at all
