@@ -307,6 +307,30 @@ def test_a_run_converges_every_node_and_a_second_changes_nothing(fleet: Fleet) -
     assert {h: c["changed"] for h, c in recap(again.stdout).items()} == {"node1": 0, "node2": 0, "node3": 0}
 
 
+def test_a_broken_mesh_stops_the_rollout_at_the_first_batch(fleet: Fleet) -> None:
+    """From the converged fleet: node2 drops vxlan's UDP port. node1's batch changes nothing, then its mesh
+    check names node2 and fails, so the rollout stops there: node2 and node3 are not reached."""
+    node1, node2, _node3 = fleet.nodes
+    fleet.mesh.drop_udp(node2)
+    try:
+        done = fleet.playbook()
+    finally:
+        fleet.mesh.heal()
+    out = done.stdout
+    assert done.returncode == 2, out[-6000:]
+    counts = recap(out)
+    assert counts["node1"]["failed"] == 1 and counts["node1"]["changed"] == 0
+    assert counts["node2"]["failed"] == 0 and counts["node3"]["failed"] == 0
+    failed = json.loads(out.split("fatal: [node1]: FAILED! => ", 1)[1].split("\n", 1)[0])
+    assert failed["result"]["mode"] == "check" and failed["steps"] == {"mesh": "failed"}
+    assert node2.address in failed["fix"], failed["fix"]
+    broken = [c for c in failed["checks"] if c["status"] == "failed" and c["subject"] == node2.address]
+    assert broken and {c["hop"] for c in broken} == {"port"}, failed["checks"]
+    assert "NO MORE HOSTS LEFT" in out
+    # node2's and node3's batches never ran: the apply task ran once, on node1
+    assert out.count("TASK [flannel_wizard.node.flannel_wizard : Run flannel-wizard (apply)]") == 2  # etcd once, node1
+
+
 UNDO = """\
 - name: Undo what flannel-wizard did on every node
   hosts: flannel_nodes
