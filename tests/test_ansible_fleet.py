@@ -136,7 +136,13 @@ def _sshd(node: MeshNode, tmp: Path, authorized: Path, known: list[str]) -> None
 def _wheelhouse(tmp: Path) -> Path:
     """The flannel-wizard wheel and its dependencies' wheels, as an operator builds them on the controller."""
     house = tmp / "wheelhouse"
-    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--disable-pip-version-check", str(lab.REPO),
+    source = tmp / "src"  # a copy: setuptools leaves build/ in the tree it builds
+    for name in ("pyproject.toml", "README.md"):
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(lab.REPO / name, source / name)
+    for name in ("wizard", "screens"):
+        shutil.copytree(lab.REPO / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
+    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--disable-pip-version-check", str(source),
                            "-w", str(house)], capture_output=True, text=True, timeout=240, stdin=subprocess.DEVNULL)
     assert done.returncode == 0, done.stderr[-2000:]
     archive = tmp / "wheelhouse.tar.gz"
