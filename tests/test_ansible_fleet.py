@@ -6,8 +6,8 @@ project's stand-ins for systemctl, docker and flanneld, where systemctl's `resta
 vxlan flanneld (FW_FLANNELD_DAEMON), so the mesh check at the end of each batch meets real vxlan state.
 The role installs flannel-wizard on every node from a wheelhouse built here, into a venv of its own.
 
-The tests run in file order on one fleet (one --check, a failed rollout, a converging run and a second
-run); each says what it starts from.
+The tests run in file order on one fleet (--check, a failed rollout, a converging run and a second one, a
+broken mesh, undo, the module's check mode); each says what it starts from.
 """
 
 from __future__ import annotations
@@ -364,3 +364,38 @@ def test_undo_mode_restores_every_node(fleet: Fleet) -> None:
     again = fleet.playbook(playbook=playbook)
     assert again.returncode == 0, again.stdout[-6000:]
     assert {h: c["changed"] for h, c in recap(again.stdout).items()} == {"node1": 0, "node2": 0, "node3": 0}
+
+
+CHECK = """\
+- name: The doctor on one node, from an answers file on it
+  hosts: node1
+  gather_facts: false
+  tasks:
+    - name: Check flanneld and docker against the answers
+      flannel_wizard.node.flannel_wizard:
+        mode: check
+        answers_file: "{{ answers_path }}"
+        only: [flanneld, docker]
+        root: "{{ flannel_wizard_root }}"
+        executable: "{{ flannel_wizard_venv }}/bin/flannel-wizard"
+      environment: "{{ flannel_wizard_environment }}"
+"""
+
+
+def test_check_mode_of_the_module_reports_drift_from_an_answers_file(fleet: Fleet) -> None:
+    """From the undone fleet: `mode: check` with an answers file on node1 fails, naming each setting that is not
+    as the answers say with the apply that fixes it, and changes nothing."""
+    answers = fleet.tmp / "node1" / "answers.json"  # JSON is YAML: the answers the inventory gives, as a file
+    inventory = json.loads(fleet.inventory.read_text())
+    answers.write_text(json.dumps(inventory["flannel_nodes"]["vars"]["flannel_wizard_answers"]))
+    playbook = fleet.tmp / "check.yml"
+    playbook.write_text(CHECK)
+    before = fleet.state()
+    done = fleet.playbook("-e", f"answers_path={answers}", playbook=playbook)
+    assert done.returncode == 2, done.stdout[-6000:]
+    failed = json.loads(done.stdout.split("fatal: [node1]: FAILED! => ", 1)[1].split("\n", 1)[0])
+    assert failed["msg"].startswith("check: ") and failed["msg"].endswith("nothing was changed"), failed["msg"]
+    assert failed["steps"] == {"flanneld": "failed", "docker": "failed"}
+    assert "flanneld: not as the answers say: it would update /etc/sysconfig/flanneld" in failed["fix"], failed["fix"]
+    assert failed["changed"] is False and failed["result"]["mode"] == "check"
+    assert fleet.state() == before
