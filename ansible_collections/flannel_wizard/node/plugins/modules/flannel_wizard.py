@@ -38,8 +38,8 @@ options:
     type: path
   answers:
     description:
-      - The answers inline, as the answers file's mapping. Passed to the engine on its standard input,
-        never written to the node.
+      - The answers inline, as the answers file's mapping. The module hands them to the engine on its standard
+        input (C(flannel-wizard apply -)); it writes no answers file on the node.
     type: dict
   only:
     description: Run only these steps (C(--only)), in the engine's order.
