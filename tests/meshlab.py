@@ -228,6 +228,21 @@ class MeshLab:
     def _build(self, count: int, off_segment: int, pods: int = 1) -> None:
         if not 0 <= off_segment < count:
             raise ValueError("off_segment: how many of the nodes sit behind the router (fewer than all)")
+        self.build_underlay(router=off_segment > 0)
+        assert self.etcd is not None
+        self.etcd.ctl("put", f"{self.prefix}/config", json.dumps(self.config))
+        for i in range(1, count + 1):
+            far = i > count - off_segment
+            self._add_node(f"node{i}", str((FAR if far else UNDERLAY).network_address + 10 + i))
+        for node in self.nodes:
+            self._await_lease(node)
+        for node in self.nodes:
+            self._add_pods(node, pods)
+        self.wait_converged()
+
+    def build_underlay(self, router: bool = False) -> None:
+        """The underlay namespace with br0 and etcd started on it (no config written), and the router
+        behind which off-segment nodes sit when `router`; nodes join with add_bare_node()."""
         ul = self.underlay = self._netns("ul")
         ul.ip("link", "add", "br0", "type", "bridge")
         _pin(ul, "br0", "02:fe:c0:a8:40:01")
@@ -235,7 +250,7 @@ class MeshLab:
         ul.ip("link", "set", "br0", "up")
         # the way out of the lab is closed, and says so at once (a DNS lookup fails fast, not in 5 s)
         ul.ip("route", "add", "unreachable", "default")
-        if off_segment:
+        if router:
             rt = self.router = self._netns("rt")
             rt.ip("link", "add", "eth0", "type", "veth", "peer", "name", "rt", "netns", ul.name)
             ul.ip("link", "set", "rt", "master", "br0", "up")
@@ -249,17 +264,21 @@ class MeshLab:
             ul.ip("route", "add", str(FAR), "via", ROUTER_NEAR)
         self.etcd = UnderlayEtcd(ul, UNDERLAY_GW)
         self.etcd.start()
-        self.etcd.ctl("put", f"{self.prefix}/config", json.dumps(self.config))
-        for i in range(1, count + 1):
-            far = i > count - off_segment
-            self._add_node(f"node{i}", str((FAR if far else UNDERLAY).network_address + 10 + i))
-        for node in self.nodes:
-            self._await_lease(node)
-        for node in self.nodes:
-            self._add_pods(node, pods)
-        self.wait_converged()
 
     def _add_node(self, name: str, address: str, public_ip: str | None = None) -> MeshNode:
+        node = self.add_bare_node(name, address, public_ip)
+        argv = [sys.executable, "-m", "tests.standins.vxlanflanneld", "-etcd-endpoints", self.endpoint,
+                "-etcd-prefix", self.prefix, "-iface", "eth0", "-root", str(node.root)]
+        if public_ip:
+            argv += ["-public-ip", public_ip]
+        with open(node.log, "ab") as log:
+            node.flanneld = subprocess.Popen(node.ns.prefix() + argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+                                             cwd=lab.REPO, env=self._env(), start_new_session=True)
+        return node
+
+    def add_bare_node(self, name: str, address: str, public_ip: str | None = None) -> MeshNode:
+        """A node namespace on the underlay (behind the router for an address in FAR) with its empty
+        --root: no flanneld, no docker0, no pods."""
         far = ipaddress.IPv4Address(address) in FAR
         bridge_ns = self.router if far else self.underlay
         assert bridge_ns is not None
@@ -279,13 +298,6 @@ class MeshLab:
             if self.router:
                 ns.ip("route", "add", str(FAR), "via", ROUTER_NEAR, "dev", "eth0")
             ns.ip("route", "add", "default", "via", UNDERLAY_GW, "dev", "eth0")
-        argv = [sys.executable, "-m", "tests.standins.vxlanflanneld", "-etcd-endpoints", self.endpoint,
-                "-etcd-prefix", self.prefix, "-iface", "eth0", "-root", str(root)]
-        if public_ip:
-            argv += ["-public-ip", public_ip]
-        with open(node.log, "ab") as log:
-            node.flanneld = subprocess.Popen(ns.prefix() + argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
-                                             cwd=lab.REPO, env=self._env(), start_new_session=True)
         return node
 
     def _await_lease(self, node: MeshNode) -> None:

@@ -18,7 +18,7 @@ from wizard import scenarios
 def _result(stdout: str) -> dict:
     lines = [json.loads(line) for line in stdout.splitlines()]
     closing = lines[-1]["result"]
-    assert closing["version"] == 3
+    assert closing["version"] == 4
     return closing
 
 

@@ -106,7 +106,13 @@ class Change(ABC):
 
         if state is None:
             state = "pending" if self.pending_on else "planned"
-        return ChangeInfo(id, self.kind, self.summary(), state, self.detail(), self.pending_on, self.title())
+        before, after = self.contents()
+        return ChangeInfo(id, self.kind, self.summary(), state, self.detail(), self.pending_on, self.title(),
+                          before, after)
+
+    def contents(self) -> tuple[str | None, str | None]:
+        """The whole text before and after, for a change whose diff is of text that may be shown."""
+        return None, None
 
     def _not_pending(self) -> None:
         if self.pending_on:
@@ -154,6 +160,11 @@ class FileWrite(Change):
         if not text and self.mode is not None and self.old.mode != self.mode:
             text = f"mode {self.old.mode:o} -> {self.mode:o}\n"
         return text
+
+    def contents(self) -> tuple[str | None, str | None]:
+        if self.secret or self.new is None:
+            return None, None
+        return (self.old.data or b"").decode(errors="replace"), self.new.decode(errors="replace")
 
     def _diff(self, new: bytes) -> str:
         old = (self.old.data or b"").decode(errors="replace").splitlines(keepends=True)

@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-EVENTS_VERSION = 3  # 3: notes and checks carry `subject` (a peer node) and `hop` (where it breaks)
+EVENTS_VERSION = 4  # 3: notes and checks carry `subject` (a peer node) and `hop` (where it breaks)
+# 4: a file change carries `before` and `after`, the file's whole text (Ansible's diff mode shows them)
 
 Status = Literal["pending", "running", "ok", "warn", "failed", "skipped"]
 # run: the run as a whole · step: a step's own line · note: found while inspecting or planning ·
@@ -30,6 +31,10 @@ class ChangeInfo:
     diff: str = ""
     pending_on: str = ""  # what the value waits for, e.g. "flanneld's lease"
     title: str = ""  # the summary without its reason, for a one-line row
+    # a file change whose contents may be shown: the whole text before ("" for a new file) and after;
+    # None for other kinds, a secret, or a value known only later (pending)
+    before: str | None = None
+    after: str | None = None
 
 
 @dataclass(frozen=True)

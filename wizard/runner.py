@@ -4,6 +4,7 @@ and returning a RunResult that every front end renders."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import signal
 import threading
 import time
@@ -430,7 +431,7 @@ class Runner:
         return info
 
     def _mark(self, sr: StepResult, ids: set[str], state: ChangeState) -> None:
-        sr.changes = [ChangeInfo(c.id, c.kind, c.summary, state, c.diff, c.pending_on, c.title) if c.id in ids else c
+        sr.changes = [dataclasses.replace(c, state=state) if c.id in ids else c
                       for c in sr.changes]
 
     def _fail(self, sr: StepResult, applied: list[tuple[dict[str, Any], Change]], exc: BaseException, t0: float) -> None:

@@ -19,6 +19,12 @@ Configured through the environment the wizard passes on:
                      killing the wizard while a restart is in flight
   FW_STANDIN_ENV     "1": log the names of the environment variables systemctl was given
   FW_FLANNELD_VERSION the version the flanneld stand-in is (default v0.26.1: it reads the v3 API)
+  FW_FLANNELD_DAEMON a directory: `restart flanneld` runs the *running* flanneld of the multi-node lab
+                     (tests/standins/vxlanflanneld.py, which programs flannel.<VNI> in this network namespace)
+                     with the arguments the unit gives, stopping the one started before (its pid file and
+                     log are kept in that directory), and returns once it has written its subnet file, as
+                     systemd's restart of the Type=notify unit returns on flanneld's READY=1; a flanneld that
+                     exits or takes longer than FW_FLANNELD_TIMEOUT seconds (default 20) fails the job
 """
 
 from __future__ import annotations
@@ -71,6 +77,10 @@ ExecStart=/usr/bin/flanneld-start $FLANNEL_OPTIONS
 
 class Failed(Exception):
     """The start job failed: what flanneld (or systemd) logged."""
+
+
+class TimedOut(Failed):
+    """The start job did not finish in time (systemd's TimeoutStartSec=)."""
 
 
 def unit_files(service: str) -> list[str]:
@@ -154,10 +164,66 @@ def flanneld_start() -> None:
         args = argv[1:]
     else:
         raise Failed(f"{argv[0] if argv else 'ExecStart='}: the stand-in starts only flanneld or flanneld-start")
+    if os.environ.get("FW_FLANNELD_DAEMON"):
+        daemon_start(args, env, Path(os.environ["FW_FLANNELD_DAEMON"]))
+        return
     try:
         flanneld.start(args, env)
     except flanneld.Exit as exc:
         raise Failed(str(exc)) from None
+
+
+def daemon_start(args: list[str], env: dict[str, str], state: Path) -> None:
+    """Stop the flanneld this stand-in started before, start vxlanflanneld with the settings `args` and the
+    unit's FLANNELD_* variables give, wait for its READY: the subnet file written anew."""
+    import signal
+    import subprocess
+
+    import flanneld
+
+    state.mkdir(parents=True, exist_ok=True)
+    pidfile = state / "flanneld.pid"
+    if pidfile.exists():
+        try:
+            pid = int(pidfile.read_text())
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:  # until it is gone (it answers SIGTERM at once)
+                os.kill(pid, 0)
+                time.sleep(0.02)
+            os.kill(pid, signal.SIGKILL)
+        except (ValueError, ProcessLookupError):
+            pass
+        pidfile.unlink()
+    try:
+        flags = flanneld.settings(args, env)  # flags, then FLANNELD_* (vxlanflanneld reads flags only)
+    except flanneld.Exit as exc:
+        raise Failed(str(exc)) from None
+    known = ("etcd-endpoints", "etcd-prefix", "iface", "public-ip", "subnet-file")
+    argv = [f"-{name}={value}" for name in known for value in flags.get(name, [])]
+    argv += ["-ip-masq"] if flags.get("ip-masq", ["false"])[-1] == "true" else []
+    subnet_file = under_root((flags.get("subnet-file") or ["/run/flannel/subnet.env"])[-1])
+    before = subnet_file.stat().st_mtime_ns if subnet_file.exists() else 0
+    repo = Path(__file__).resolve().parents[2]
+    child_env = {k: v for k, v in os.environ.items() if not k.startswith("FW_")}
+    child_env["PYTHONPATH"] = str(repo)
+    with open(state / "flanneld.log", "ab") as log:
+        proc = subprocess.Popen([sys.executable, "-S", "-m", "tests.standins.vxlanflanneld", *argv, "-root", str(ROOT)],
+                                cwd=repo, env=child_env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                start_new_session=True)
+    pidfile.write_text(str(proc.pid))
+    deadline = time.monotonic() + float(os.environ.get("FW_FLANNELD_TIMEOUT", "20"))
+    while not (subnet_file.exists() and subnet_file.stat().st_mtime_ns > before):
+        if proc.poll() is not None:
+            pidfile.unlink()
+            tail = (state / "flanneld.log").read_text(errors="replace").strip().splitlines()[-1:]
+            raise Failed(tail[0] if tail else f"flanneld exited with status {proc.returncode}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            proc.wait()
+            pidfile.unlink()
+            raise TimedOut("Job for flanneld.service failed because a timeout was exceeded.")
+        time.sleep(0.05)  # flanneld's READY: its subnet file written anew
 
 
 def main(argv: list[str]) -> int:
@@ -186,6 +252,9 @@ def main(argv: list[str]) -> int:
         try:
             flanneld_start()
             return 0
+        except TimedOut as exc:
+            print(str(exc), file=sys.stderr)
+            return 1
         except Exception as exc:  # flanneld exits; systemctl reports the failed job, not a traceback
             print(f"flanneld: {exc}", file=sys.stderr)
             print("Job for flanneld.service failed because the control process exited with error code.", file=sys.stderr)
