@@ -255,8 +255,6 @@ def test_the_demo_hands_a_pod_behind_a_broken_overlay_to_the_mesh_analysis(tmp_p
     # the peer holding node-b's lease drops vxlan's port (the mesh-broken scenario's fault)
     profile["mesh"] = {"peers": [{"public_ip": "192.168.56.10", "subnet": "172.30.14.0/24",
                                   "vtep_mac": "6e:4c:1a:0b:9d:21", "udp_blocked": [8472]}]}
-    if not hasattr(SimulatedNode(profile, root=str(tmp_path / "probe")), "mesh"):
-        pytest.skip("the demo's simulated mesh (node.mesh, from the demomesh branch) is not merged here yet")
     code, subs, _events = demo_run(tmp_path, profile)
     assert code == 1
     traffic = subs["traffic"]

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 
 from pyroute2.netlink.exceptions import NetlinkError
 
-from wizard.node import probes
 from wizard.node.meshinfo import (
     FdbEntry,
     Neighbour,
@@ -19,6 +18,7 @@ from wizard.node.meshinfo import (
     ProbeResult,
     VxlanDevice,
 )
+from wizard.node.probes import send
 
 if TYPE_CHECKING:
     from wizard.node.links import Links
@@ -61,8 +61,8 @@ class RealMesh:
                     for n in ipr.get_neighbours(ifindex=index, family=socket.AF_BRIDGE))
         return Overlay(dev, tuple(routes), neighbours, fdb)
 
-    def probe(self, sent: list[Probe], timeout: float) -> list[ProbeResult]:
-        return probes.send(sent, timeout)
+    def probe(self, probes: list[Probe], timeout: float) -> list[ProbeResult]:
+        return send(probes, timeout)
 
     def gateway_to(self, address: str) -> str | None:
         try:
