@@ -107,14 +107,18 @@ class Runner:
         self._emit("wizard", result.status, result.message, elapsed=result.elapsed, kind="run")
         return result
 
-    def _check_step(self, name: str) -> bool:
-        """One step of a check; True when it found a problem."""
+    def _begin(self, name: str) -> tuple[Step, StepResult, float]:
+        """A step's result on the run's, marked running and said: where apply, plan and check start one."""
         step = steps.get(name)
         sr = StepResult(name, step.title)
         self.result.steps.append(sr)
-        t0 = time.monotonic()
         sr.status = "running"
         self._emit(name, "running", step.title)
+        return step, sr, time.monotonic()
+
+    def _check_step(self, name: str) -> bool:
+        """One step of a check; True when it found a problem."""
+        step, sr, t0 = self._begin(name)
         try:
             facts, plan = self._inspect_and_plan(step)
         except WizardError as exc:
@@ -269,12 +273,7 @@ class Runner:
                        f"by hand: systemctl restart {' '.join(left)}", kind="run")
 
     def _step(self, name: str) -> None:
-        step = steps.get(name)
-        sr = StepResult(name, step.title)
-        self.result.steps.append(sr)
-        t0 = time.monotonic()
-        sr.status = "running"
-        self._emit(name, "running", step.title)
+        step, sr, t0 = self._begin(name)
         try:
             facts, plan = self._inspect_and_plan(step)
         except WizardError as exc:
