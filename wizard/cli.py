@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from wizard.answers import Answers
+    from wizard.events import RunResult
     from wizard.iptables import ServicePort
 
 EXAMPLES = """\
@@ -325,8 +326,6 @@ def _state_dir(args: argparse.Namespace) -> str:
 
 
 def apply(args: argparse.Namespace, dry_run: bool) -> int:
-    import json
-
     from wizard import steps
     from wizard.journal import Journal
     from wizard.node import Node
@@ -362,16 +361,21 @@ def apply(args: argparse.Namespace, dry_run: bool) -> int:
                 return 0
         ctx = Context(answers, node, dry_run=dry_run, emit=printer, ignore_preflight=ignore)
         result = Runner(ctx, journal, names).run()
-        if args.output == "json":
-            print(json.dumps({"result": result.to_dict()}, sort_keys=True))
+        _print_result(args, result)
         return result.code
     finally:
         node.close()
 
 
-def check(args: argparse.Namespace) -> int:
-    import json
+def _print_result(args: argparse.Namespace, result: RunResult) -> None:
+    """`--output json`'s closing line: the run's result, the schema the Ansible module and other tools read."""
+    if args.output == "json":
+        import json
 
+        print(json.dumps({"result": result.to_dict()}, sort_keys=True))
+
+
+def check(args: argparse.Namespace) -> int:
     from wizard import steps
     from wizard.journal import Journal
     from wizard.node import Node
@@ -390,8 +394,7 @@ def check(args: argparse.Namespace) -> int:
         journal = Journal(node.files, _state_dir(args), node.identity())
         ctx = Context(answers, node, emit=printer, ignore_preflight=frozenset(args.ignore_preflight_errors))
         result = Runner(ctx, journal, names).check()
-        if args.output == "json":
-            print(json.dumps({"result": result.to_dict()}, sort_keys=True))
+        _print_result(args, result)
         return result.code
     finally:
         node.close()

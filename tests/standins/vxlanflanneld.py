@@ -199,9 +199,7 @@ class Vxlan:
             neigh.append(f"neigh replace {sn.network_address} lladdr {mac} dev {self.dev} nud permanent")
             fdb.append(f"fdb replace {mac} dev {self.dev} dst {attrs['PublicIP']} self permanent")
             routes.append(f"route replace {sn} via {sn.network_address} dev {self.dev} onlink")
-        for tool, lines in (("ip", neigh), ("bridge", fdb), ("ip", routes)):
-            for err in batch(tool, lines):
-                log("E", "vxlan_network.go", err)
+        program(neigh, fdb, routes)
 
     def removed(self, leases: dict[str, dict[str, Any]]) -> None:
         neigh, fdb, routes = [], [], []
@@ -214,12 +212,17 @@ class Vxlan:
             neigh.append(f"neigh del {sn.network_address} dev {self.dev}")
             fdb.append(f"fdb del {mac} dev {self.dev} dst {attrs['PublicIP']} self")
             routes.append(f"route del {sn} via {sn.network_address} dev {self.dev} onlink")
-        for tool, lines in (("ip", neigh), ("bridge", fdb), ("ip", routes)):
-            for err in batch(tool, lines):
-                log("E", "vxlan_network.go", err)
+        program(neigh, fdb, routes)
 
     def tick(self) -> None:
         pass
+
+
+def program(neigh: list[str], fdb: list[str], routes: list[str]) -> None:
+    """Neighbours and fdb entries before the routes that need them, as vxlan_network.go orders them."""
+    for tool, lines in (("ip", neigh), ("bridge", fdb), ("ip", routes)):
+        for err in batch(tool, lines):
+            log("E", "vxlan_network.go", err)
 
 
 class HostGw:

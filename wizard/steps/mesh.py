@@ -29,6 +29,8 @@ from wizard import flannel
 from wizard.errors import WizardError
 from wizard.node.meshinfo import Overlay, Probe, ProbeResult
 from wizard.steps import Note, Plan, Step
+from wizard.steps.etcd import SHARED_FIX, in_force, shared_message, shared_public_ips
+from wizard.steps.flanneld import read_subnet_env
 
 if TYPE_CHECKING:
     from wizard.answers import Answers
@@ -36,8 +38,6 @@ if TYPE_CHECKING:
 
 NAME = "mesh"
 HOPS = ("lease", "underlay", "port", "overlay state", "overlay traffic", "bridge", "path MTU")
-# node-level checks name what they are about in the same field
-LOCAL = ("shared PublicIP", "forward policy", "port", "overlay state", "lease")
 PROBE_TIMEOUT = 1.0  # nodes of one cluster answer in milliseconds; a second covers a loaded one
 SWEEP_TIMEOUT = 0.5
 MTU_ROUNDS = 5  # 16^5 covers any MTU to the byte
@@ -55,6 +55,11 @@ class Peer:
     backend: str
     vtep_mac: str = ""
     problem: str = ""  # why the lease cannot be followed (no PublicIP, unreadable value)
+
+    @property
+    def label(self) -> str:
+        """How its lines start: `192.168.64.12 (172.30.2.0/24)`."""
+        return f"{self.public_ip} ({self.subnet})"
 
     @property
     def vtep(self) -> str:
@@ -81,6 +86,7 @@ class Facts:
     own_others: list[Peer] = field(default_factory=list)  # other leases that name one of this node's addresses
     v6_only: int = 0  # IPv6-only leases: nothing for the IPv4 probes to reach
     bridge: str = "docker0"
+    addresses: frozenset[str] = frozenset()  # this node's IPv4 addresses
 
     @property
     def direct_routing(self) -> bool:
@@ -134,9 +140,6 @@ def _order(peer: Peer) -> tuple[int, int, ipaddress.IPv4Network]:
 
 
 def inspect(ctx: Context) -> Facts:
-    from wizard.steps.etcd import in_force, shared_public_ips
-    from wizard.steps.flanneld import read_subnet_env
-
     a = ctx.answers
     cfg = in_force(ctx)
     backend = cfg.get("Backend") if isinstance(cfg.get("Backend"), dict) else {}
@@ -174,7 +177,7 @@ def inspect(ctx: Context) -> Facts:
     peers.sort(key=_order)
     return Facts(True, None, backend, str(cfg.get("Network") or ""), me, peers,
                  int(env.get("FLANNEL_MTU") or 0), shared_public_ips(leases), str(env.get("FLANNEL_SUBNET") or ""),
-                 stale, v6_only, a.docker.bridge)
+                 stale, v6_only, a.docker.bridge, frozenset(local))
 
 
 def plan(answers: Answers, facts: Facts) -> Plan:
@@ -258,8 +261,6 @@ def local_checks(ctx: Context, facts: Facts) -> list[Check]:
                            "24 h), or one another node took with this address",
                            f"remove it when sure: `etcdctl del {other.key}`", subject=other.public_ip, hop="lease"))
     for ip, subnets in sorted(facts.shared.items()):
-        from wizard.steps.etcd import SHARED_FIX, shared_message
-
         checks.append(Note("failed", shared_message(ip, subnets) + ": traffic for those nodes' pods all goes to one "
                            "address", SHARED_FIX, subject=ip, hop="shared PublicIP"))
     checks += _rules_checks(ctx, facts)
@@ -376,7 +377,7 @@ def peer_checks(ctx: Context, facts: Facts, peers: list[Peer]) -> tuple[list[Che
         pp.bridge = add(Probe("icmp", peer.bridge))
         if payload:
             pp.mtu = add(Probe("icmp", peer.vtep if encapsulated else peer.bridge, size=payload, df=True))
-    own = _own_address_probe(ctx, facts)
+    own = _own_address_probe(facts)
     own_index = add(own) if own is not None else None
     results = ctx.node.mesh.probe(probes, PROBE_TIMEOUT) if probes else []
     errors = sorted({r.detail for r in results if r.outcome == "error"})
@@ -398,7 +399,7 @@ def peer_checks(ctx: Context, facts: Facts, peers: list[Peer]) -> tuple[list[Che
                        device_problem is not None, peer.key in direct)
         if own_lease is not None and found.hop in ("port", "overlay traffic"):
             # the peer is fine: its answers go to whichever node holds this node's lease now
-            found = Note("failed", f"{found.message.split(':', 1)[0]}: nothing comes back through the overlay, "
+            found = Note("failed", f"{peer.label}: nothing comes back through the overlay, "
                          "because this node's lease is also another node's (above): the answers go to that node",
                          own_lease.detail, subject=peer.public_ip, hop="shared PublicIP")
         judged.append(found)
@@ -448,17 +449,16 @@ def _lease_taken(facts: Facts, overlay: Overlay) -> Check | None:
     return Note("failed", f"this node's lease {me.subnet} names VtepMAC {me.vtep_mac}, but {dev.name} here is "
                 f"{dev.mac}: another node registered with this node's PublicIP {me.public_ip} and took the lease "
                 "over (flannel reuses the lease an address holds), so the others send this node's pod traffic "
-                "to that node's VTEP", _shared_fix(), subject=me.public_ip, hop="shared PublicIP")
+                "to that node's VTEP", SHARED_FIX, subject=me.public_ip, hop="shared PublicIP")
 
 
-def _own_address_probe(ctx: Context, facts: Facts) -> Probe | None:
+def _own_address_probe(facts: Facts) -> Probe | None:
     """A probe of this node's PublicIP when no interface here has it (flanneld's -public-ip): an answer
     from the same L2 segment means another host there has the address."""
     me = facts.me
     if me is None or me.problem:
         return None
-    local = {cidr.split("/")[0] for _dev, cidr in ctx.node.links.addresses()}
-    return None if me.public_ip in local else Probe("icmp", me.public_ip)
+    return None if me.public_ip in facts.addresses else Probe("icmp", me.public_ip)
 
 
 def _not_ours(ctx: Context, facts: Facts, result: ProbeResult) -> Check:
@@ -469,7 +469,7 @@ def _not_ours(ctx: Context, facts: Facts, result: ProbeResult) -> Check:
     if result.outcome == "answered" and ctx.node.mesh.gateway_to(ip) is None:
         return Note("failed", f"this node's lease gives PublicIP {ip}, which no interface here has, and another "
                     f"host on this node's segment answers at {ip}: this node registered with that host's address "
-                    "(flanneld -public-ip), so the two share one lease and one subnet", _shared_fix(), subject=ip,
+                    "(flanneld -public-ip), so the two share one lease and one subnet", SHARED_FIX, subject=ip,
                     hop="shared PublicIP")
     return Note("warn", f"this node's lease gives PublicIP {ip}, which no interface here has (flanneld -public-ip)",
                 "right when the other nodes reach this one at that address (a NAT); otherwise set "
@@ -517,7 +517,7 @@ def _ok(results: list[ProbeResult], index: int | None) -> bool:
 def _judge(ctx: Context, facts: Facts, overlay: Overlay, peer: Peer, pp: PeerProbes | None,
            results: list[ProbeResult], largest: int | None, device_broken: bool, direct: bool) -> Check:
     """One line for one peer: ok with what was proved, or the first hop that fails."""
-    who = f"{peer.public_ip} ({peer.subnet})"
+    who = peer.label
 
     def bad(hop: str, message: str, fix: str) -> Check:
         return Note("failed", f"{who}: {message}", fix, subject=peer.public_ip, hop=hop)
@@ -530,7 +530,7 @@ def _judge(ctx: Context, facts: Facts, overlay: Overlay, peer: Peer, pp: PeerPro
                    "every node must run the backend of PREFIX/config: restart flanneld on that node so it "
                    "reads the config again")
     if peer.public_ip in facts.shared:
-        return bad("lease", f"its PublicIP is given by {len(facts.shared[peer.public_ip])} leases", _shared_fix())
+        return bad("lease", f"its PublicIP is given by {len(facts.shared[peer.public_ip])} leases", SHARED_FIX)
     encapsulated = facts.kind == "vxlan" and not direct
     underlay = results[pp.underlay] if pp.underlay is not None else None
     via_overlay = _ok(results, pp.vtep) or _ok(results, pp.bridge)
@@ -571,7 +571,7 @@ def _judge(ctx: Context, facts: Facts, overlay: Overlay, peer: Peer, pp: PeerPro
             return bad("shared PublicIP", f"nothing comes back from its {facts.device} {peer.vtep}, and this node's "
                        f"fdb sends another VTEP too ({', '.join(others)}) to {peer.public_ip}: the lease's VtepMAC "
                        f"changed to {peer.vtep_mac}, as it does when a second node registers with PublicIP "
-                       f"{peer.public_ip} and takes this lease over", _shared_fix())
+                       f"{peer.public_ip} and takes this lease over", SHARED_FIX)
         return bad("port", f"the underlay answers, and this node's route, neighbour and fdb entry for it are "
                    f"right, but nothing comes back from its {facts.device} {peer.vtep}: vxlan packets (UDP "
                    f"{facts.port}) are dropped between the nodes",
@@ -600,12 +600,6 @@ def _judge(ctx: Context, facts: Facts, overlay: Overlay, peer: Peer, pp: PeerPro
     if pp.mtu is not None:
         proved.append(f"{facts.mtu}-byte packets")
     return Note("ok", f"{who}: " + ", ".join(proved), subject=peer.public_ip)
-
-
-def _shared_fix() -> str:
-    from wizard.steps.etcd import SHARED_FIX
-
-    return SHARED_FIX
 
 
 def _state_problem(facts: Facts, overlay: Overlay, peer: Peer, direct: bool) -> tuple[str, str] | None:
