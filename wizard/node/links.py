@@ -5,11 +5,13 @@ from __future__ import annotations
 import ipaddress
 import socket
 
-from pyroute2 import IPRoute
-from pyroute2.netlink.exceptions import NetlinkError
-
 from wizard.errors import WizardError
+from wizard.node import netlink
 from wizard.node.linkinfo import LinkInfo, Route, default_mtu
+
+netlink.light()  # before the first pyroute2 import: only the rtnetlink part of the library loads
+from pyroute2.iproute.linux import IPRoute  # noqa: E402
+from pyroute2.netlink.exceptions import NetlinkError  # noqa: E402
 
 __all__ = ["LinkInfo", "Links", "Route"]
 

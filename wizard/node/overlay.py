@@ -7,8 +7,7 @@ import ipaddress
 import socket
 from typing import TYPE_CHECKING
 
-from pyroute2.netlink.exceptions import NetlinkError
-
+from wizard.node import netlink
 from wizard.node.meshinfo import (
     FdbEntry,
     Neighbour,
@@ -19,6 +18,9 @@ from wizard.node.meshinfo import (
     VxlanDevice,
 )
 from wizard.node.probes import send
+
+netlink.light()  # before the first pyroute2 import: only the rtnetlink part of the library loads
+from pyroute2.netlink.exceptions import NetlinkError  # noqa: E402
 
 if TYPE_CHECKING:
     from wizard.node.links import Links
