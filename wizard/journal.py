@@ -88,6 +88,8 @@ class Journal:
         self.path = f"{self.state_dir}/journal.json"
         self.run_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
         self._data: dict[str, Any] | None = None
+        self._unsaved = False  # what is in memory and not on disk yet: only what a crash may lose (see begin)
+        self.writes = 0  # journal files written (for the benchmark: each is a write, an fsync and a rename)
         self.low_space = False  # the disk filled up and the reserve was spent: make no further change
 
     @property
@@ -169,9 +171,17 @@ class Journal:
     def _save(self) -> None:
         self.ensure_dir()
         self._write(self.path, (json.dumps(self.data, indent=2) + "\n").encode())
+        self._unsaved = False
+
+    def flush(self) -> None:
+        """Write what was kept in memory only (an entry's `applied`, a restart paid or owed): at the end of
+        a run, so the journal on disk says exactly what happened."""
+        if self._unsaved:
+            self._save()
 
     def _write(self, path: str, data: bytes) -> None:
         try:
+            self.writes += 1
             self.files.write(path, data, 0o600)
         except (OSError, WizardError) as exc:
             if getattr(exc, "errno", None) == errno.ENOSPC and self._free_reserve():
@@ -228,6 +238,9 @@ class Journal:
         return True
 
     def begin(self, change: Change, step: str) -> dict[str, Any]:
+        """A new entry, in memory: every change records itself (`finish(entry, "applying", record)`, through
+        ApplyContext.prepare) before it touches the node, and that write puts the entry on disk. A crash
+        before it loses an entry whose change never started, so it is not written twice."""
         mine, theirs = (self.node_identity or {}).get("kind"), (self.node or {}).get("kind")
         if mine and theirs and mine != theirs:
             # a real change recorded in the demo's journal would be one that `undo` then refuses to reverse
@@ -246,7 +259,7 @@ class Journal:
             "record": {},
         }
         self.entries.append(entry)
-        self._save()
+        self._unsaved = True
         return entry
 
     def backup(self, entry: dict[str, Any], data: bytes) -> str:
@@ -266,7 +279,10 @@ class Journal:
         return data
 
     def finish(self, entry: dict[str, Any], state: str, record: dict[str, Any] | None = None, error: str = "",
-               paid: str = "") -> None:
+               paid: str = "", later: bool = False) -> None:
+        """Record an entry's new state. `later`: keep it in memory until the next write (the next change's
+        record, or flush). Only for `applied`: an entry a crash leaves `applying` with its record is reversed
+        by undo like an applied one, and a restart it leaves owed is made again by the next run."""
         entry["state"] = state
         if record is not None:
             entry["record"] = record
@@ -274,7 +290,10 @@ class Journal:
             entry["error"] = error
         if paid:
             self.data["owed"] = [s for s in self.owed() if s != paid]
-        self._save()
+        if later:
+            self._unsaved = True
+        else:
+            self._save()
 
     # ------------------------------------------------------------ restarts owed
 
@@ -282,8 +301,9 @@ class Journal:
         """Services whose configuration changed and that no run has restarted since."""
         return list(self.data.get("owed", []))
 
-    def owe(self, services: list[str], step: str = "") -> None:
-        """Record the restarts a step (or an undo) is about to make necessary, before it changes anything."""
+    def owe(self, services: list[str], step: str = "", later: bool = False) -> None:
+        """Record the restarts a step (or an undo) is about to make necessary, before it changes anything.
+        `later`: with the step's first change's record, which is written before that change starts."""
         owed = self.owed()
         by_step = dict(self.data.get("owed_by") or {})
         for service in services if step else []:
@@ -291,7 +311,10 @@ class Journal:
         wanted = self.restart_order(list(dict.fromkeys(owed + list(services))), by_step)
         if wanted != owed or by_step != self.data.get("owed_by"):
             self.data["owed"], self.data["owed_by"] = wanted, by_step
-            self._save()
+            if later:
+                self._unsaved = True
+            else:
+                self._save()
 
     def restart_order(self, services: list[str], by_step: dict[str, str] | None = None) -> list[str]:
         """Services in the order their steps run (flanneld before docker before kubelet): a service

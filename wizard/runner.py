@@ -44,6 +44,8 @@ class Runner:
         self.result = RunResult(dry_run=ctx.dry_run)
         self.changed = 0
         self._step_owed: list[str] = []
+        self._deferred_by: dict[str, str] = {}  # service -> the step whose restart of it waits for a later one
+        self._applied: dict[str, tuple[StepResult, list[tuple[dict[str, Any], Change]]]] = {}  # by step
 
     # ------------------------------------------------------------ public
 
@@ -62,8 +64,11 @@ class Runner:
                     self._step(name)
                 except StepStopped:
                     continue
+                finally:
+                    self._settle(name)
         finally:
             self.ctx.dry_run = dry
+            self.ctx.deferred_restarts.clear()
         failed = self.result.failed_step
         self.result.status = "failed" if failed else "ok"
         self.result.code = EXIT_FAILED if failed else EXIT_OK
@@ -197,10 +202,18 @@ class Runner:
                 except StepStopped as stop:
                     code = stop.code
                     break
+                finally:
+                    settled = self._settle(name)
+                code = code if code != EXIT_OK else settled
+                if code != EXIT_OK:
+                    break
+            if self._settle(None) != EXIT_OK and code == EXIT_OK:
+                code = EXIT_FAILED
             self._left_owed()
         finally:
             restore()
             self.ctx.close()
+            self._flush()
             lock.release()
         result = self.result
         result.code, result.elapsed, result.applied = code, time.monotonic() - started, self.changed
@@ -254,10 +267,84 @@ class Runner:
         self.ctx.outputs[step.name] = plan.output
         owed = self._owed()
         for change in plan.changes:
-            if isinstance(change, Restart) and change.service in owed and not change.needed:
+            if not isinstance(change, Restart) or change.needed:
+                continue
+            if change.service in self.ctx.deferred_restarts:
+                change.needed, change.why = True, f"the {self._deferred_by[change.service]} step changed its configuration"
+            elif change.service in owed:
                 # its configuration was changed by a run that stopped before restarting it
                 change.needed, change.why = True, "an interrupted run changed its configuration and did not restart it"
         return facts, plan
+
+    def _defer(self, sr: StepResult, to_make: list[Change]) -> list[Change]:
+        """Leave a restart to the later step that restarts the same service (the docker step's to the cgroup
+        step's): a service restarts once per run, after every change to its configuration. What the later
+        step does not restart itself, the runner restarts when that step ends (`_settle`)."""
+        later = self.names[self.names.index(sr.name) + 1:]
+        if not any(isinstance(c, Restart) for c in to_make) or not later:
+            return to_make
+        kept: list[Change] = []
+        for change in to_make:
+            by = None
+            if isinstance(change, Restart) and change.service not in self.ctx.deferred_restarts:
+                by = next((n for n in later if change.service in steps.get(n).restarts(self.ctx)), None)
+            if by is None:
+                kept.append(change)
+                continue
+            self.ctx.deferred_restarts[change.service] = by
+            self._deferred_by[change.service] = sr.name
+            self._note(sr, Note("ok", f"{change.service} restarts once, after the {by} step's changes",
+                                f"{change.summary()}: left to the {by} step, which restarts {change.service} too"))
+        return kept
+
+    def _fail_late(self, step: str, service: str, exc: BaseException) -> None:
+        """The restart a step left to a later one failed: that step's configuration is what the service would
+        not start with, so its changes are rolled back as if it had restarted the service itself."""
+        what, fix = (exc.what, exc.fix) if isinstance(exc, WizardError) else (str(exc), "")
+        sr, applied = self._applied.get(step, (None, []))
+        if sr is None:
+            self._emit(step, "failed", f"could not restart {service}: {what}", fix, kind="run")
+            return
+        live = [(e, c) for e, c in applied if e["state"] == "applied"]
+        if live and not self._rollback(sr, live, [service]):
+            fix = (fix + "; " if fix else "") + f"this step's {len(live)} change(s) were rolled back"
+        sr.status, sr.message, sr.detail = "failed", f"could not restart {service}: {what}", fix
+        self._emit(step, "failed", sr.message, fix, sr.elapsed)
+
+    def _settle(self, after: str | None) -> int:
+        """Make the restarts left to step `after` (all of them: None) that it did not make: it was skipped,
+        stopped, or rolled back. The earlier step's configuration stays, so its service must restart."""
+        due = [s for s, by in self.ctx.deferred_restarts.items() if after is None or by == after]
+        if not due or self.ctx.dry_run:
+            for service in due:
+                self.ctx.deferred_restarts.pop(service, None)
+            return EXIT_OK
+        assert self.journal is not None
+        code = EXIT_OK
+        for service in self.journal.restart_order(due, dict(self._deferred_by)):
+            step = self._deferred_by[service]
+            self.ctx.deferred_restarts.pop(service, None)
+            change = Restart(service, True, why=f"the {step} step changed its configuration")
+            entry: dict[str, Any] | None = None
+            try:
+                entry = self.journal.begin(change, step)
+                result = change.apply(self._apply_context(entry))
+                self.journal.finish(entry, "applied", result.record, paid="" if result.restart_skipped else service,
+                                    later=True)
+            except (WizardError, OSError) as exc:
+                if entry is not None:
+                    with contextlib.suppress(WizardError, OSError):
+                        self.journal.finish(entry, "failed", error=str(exc))
+                self._fail_late(step, service, exc)
+                code = EXIT_FAILED
+                continue
+            self.changed += 1
+            if result.restart_skipped:
+                self.ctx.skipped_restarts.add(result.restart_skipped)
+            else:
+                self.ctx.restarted.append(service)
+            self._emit(step, "warn" if result.warning else "ok", result.message, result.warning, kind="run")
+        return code
 
     def _owed(self) -> list[str]:
         """Restarts the journal says an earlier run left unmade (read only; a plan reads them too)."""
@@ -297,7 +384,7 @@ class Runner:
             self._close(sr, "skipped", plan.notes[0].message, plan.notes[0].detail, t0)
             return
         warned = any(n.status == "warn" for n in plan.notes)
-        to_make = plan.to_make
+        to_make = self._defer(sr, plan.to_make)
         if self.ctx.dry_run:
             from wizard.changes import FileWrite
 
@@ -312,6 +399,7 @@ class Runner:
             self._close(sr, "warn" if warned else "ok", summary, "", t0)
             return
         applied = self._apply(sr, step, to_make, t0)
+        self._applied[name] = (sr, applied)
         self.ctx.release = lambda: self._release(sr, applied)
         try:
             checks = step.verify(self.ctx, facts)
@@ -340,8 +428,9 @@ class Runner:
         try:
             # written before the first change: a run killed between a config write and its restart
             # leaves the restart owed, and the next apply or undo makes it
-            self._step_owed = [c.service for c in to_make if isinstance(c, Restart)]
-            self.journal.owe(self._step_owed, sr.name)
+            self._step_owed = [c.service for c in to_make if isinstance(c, Restart)] + [
+                s for s, by in self._deferred_by.items() if by == sr.name and s in self.ctx.deferred_restarts]
+            self.journal.owe(self._step_owed, sr.name, later=True)
             self._room()
         except (WizardError, OSError) as exc:
             self._fail(sr, applied, exc, t0)
@@ -394,7 +483,7 @@ class Runner:
                 self._fail(sr, applied, exc, t0)
             paid = change.service if isinstance(change, Restart) and not result.restart_skipped else ""
             try:
-                self.journal.finish(entry, "applied", result.record, paid=paid)
+                self.journal.finish(entry, "applied", result.record, paid=paid, later=True)
             except (WizardError, OSError) as exc:
                 # made but not recorded as made: the entry on disk is still `applying` with its record,
                 # which rollback (and a later undo) reverse like an applied one
@@ -403,6 +492,10 @@ class Runner:
                 self._fail(sr, applied, exc, t0)
             applied.append((entry, change))
             self.changed += 1
+            if isinstance(change, Restart):
+                self.ctx.deferred_restarts.pop(change.service, None)
+                if not result.restart_skipped:
+                    self.ctx.restarted.append(change.service)
             if result.restart_skipped:
                 self.ctx.skipped_restarts.add(result.restart_skipped)
             info = self._record(sr, change, entry, "applied")
@@ -417,6 +510,15 @@ class Runner:
                 raise StepStopped(EXIT_INTERRUPTED)
             index += 1
         return applied
+
+    def _flush(self) -> None:
+        """The journal's last write of the run: the states kept in memory since each change's record."""
+        assert self.journal is not None
+        try:
+            self.journal.flush()
+        except (WizardError, OSError) as exc:
+            # every change's record is on disk already; only its `applied` is not, which undo reads alike
+            self._emit("wizard", "warn", "could not write the journal's last states", str(exc), kind="run")
 
     def _room(self) -> None:
         if self.journal is not None and self.journal.low_space:
@@ -442,7 +544,9 @@ class Runner:
         self._close(sr, "failed", what, fix, t0)
         raise StepStopped(EXIT_FAILED)
 
-    def _rollback(self, sr: StepResult, applied: list[tuple[dict[str, Any], Change]]) -> int:
+    def _rollback(self, sr: StepResult, applied: list[tuple[dict[str, Any], Change]],
+                  owed: list[str] | None = None) -> int:
+        """Reverse a step's applied changes; `owed`: the restarts it made necessary (the step in flight's)."""
         from wizard.undo import undo_entries
 
         assert self.journal is not None
@@ -454,8 +558,13 @@ class Runner:
                                 lambda record: self.ctx.store(), "rolled-back")
         self._mark(sr, {e["id"] for e in entries if e["state"] == "rolled-back"}, "rolled-back")
         if not failures:
-            # the step's configuration is back as it was (and restarted where it had been): nothing it owed stands
-            for service in self._step_owed:
+            # the step's configuration is back as it was (and restarted where it had been): nothing it owed
+            # stands, except a restart an earlier step left to it (`_settle` makes that one)
+            for service in self._step_owed if owed is None else owed:
+                if self._deferred_by.get(service) == sr.name:
+                    self.ctx.deferred_restarts.pop(service, None)  # its own: back as it was, nothing to restart
+                elif service in self.ctx.deferred_restarts:
+                    continue
                 with contextlib.suppress(WizardError, OSError):
                     self.journal.pay(service)
         return failures

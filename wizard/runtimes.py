@@ -83,6 +83,7 @@ class Driver:
     source: str  # where it was read, in the operator's words
     where: Where | None = None  # where to write it; None: the answers' default file
     problems: tuple[tuple[str, str], ...] = ()  # (what, fix): the service would not start as configured
+    asked_daemon: bool = False  # the running daemon's own answer (docker info), not its configuration's
 
 
 @dataclass(frozen=True)
@@ -250,7 +251,7 @@ def docker_driver(node: NodeLike, answers: Answers, ask_daemon: bool = True) -> 
         result = node.commands.run("docker", "info", "--format", "{{.CgroupDriver}}", timeout=10)
         answer = result.out.strip()
         if result.ok and answer in ("systemd", "cgroupfs"):
-            return Driver(answer, "docker info", where, tuple(problems))
+            return Driver(answer, "docker info", where, tuple(problems), asked_daemon=True)
     if found:
         return Driver(found[0], found[1], where, tuple(problems))
     default = "systemd" if node.kernel.cgroup_v2() else "cgroupfs"

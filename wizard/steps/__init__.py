@@ -72,6 +72,10 @@ def _no_checks(ctx: Context, facts: Any) -> list[Check]:
     return []
 
 
+def _no_restarts(ctx: Context) -> tuple[str, ...]:
+    return ()
+
+
 @dataclass(frozen=True)
 class Step:
     """One step: its name and title, and its three parts (each module defines them as functions)."""
@@ -83,6 +87,9 @@ class Step:
     verify: Callable[[Context, Any], list[Check]] = _no_checks  # after apply: typed checks
     needs: tuple[str, ...] = ()  # earlier steps whose plan output this one reads
     makes_changes: bool = True  # False: it reads and reports only ("checked")
+    # the services its plan may restart: an earlier step's restart of one of them waits for this step,
+    # so a service restarts once per run, after every change to its configuration
+    restarts: Callable[[Context], tuple[str, ...]] = _no_restarts
 
 
 def get(name: str) -> Step:
@@ -111,6 +118,10 @@ class Context:
     outputs: dict[str, Any] = field(default_factory=dict)  # each planned step's Plan.output, by step name
     skipped_restarts: set[str] = field(default_factory=set)  # services not restarted: systemd is not running
     planned_files: dict[str, bytes] = field(default_factory=dict)  # dry run: what earlier steps will write
+    # service -> the later step that restarts it for an earlier one's changes (the runner's deferral): until
+    # then the running service is the old one, so a reading of it says how it runs, not how it will
+    deferred_restarts: dict[str, str] = field(default_factory=dict)
+    restarted: list[str] = field(default_factory=list)  # services this run restarted, in order
     # set by the runner while a step verifies: reverses that step's temporary changes (the smoke test's objects)
     release: Callable[[], list[Note]] = lambda: []
     _store: Store | None = None

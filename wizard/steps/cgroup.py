@@ -34,6 +34,7 @@ class Facts:
     kubelet_config: FileState
     kubelet_from_cri: str = ""  # why kubelet takes the runtime's driver (KEP-4033); "" when it uses its own
     states: dict[str, FileState] = field(default_factory=dict)  # each file a driver's `where` names
+    restarts_seen: int = 0  # how many restarts the run had made when these facts were read
 
 
 @dataclass(frozen=True)
@@ -58,13 +59,17 @@ def inspect(ctx: Context) -> Facts:
     if name == "containerd":
         rt = runtimes.containerd_driver(node, major=version[0] if version else None)
     else:
-        rt = runtimes.runtime_driver(node, a, name)
+        # a runtime an earlier step changed waits for this step's restart: the running daemon's answer is
+        # about to be out of date, its configuration is what it will run with
+        pending = runtimes.runtime_service(a, name) in ctx.deferred_restarts
+        rt = runtimes.runtime_driver(node, a, name, ask_daemon=not pending)
     kl = runtimes.kubelet(node, a, name, version)
     path = rt.where.path if rt.where and rt.where.path else runtime_file(a, name)
     states = {where.path: ctx.file_state(where.path)
               for where in (rt.where, kl.driver.where) if where is not None and where.path and not where.refused}
     return Facts(name, rt, kl.driver, runtimes.systemd_is_init(node), path, ctx.file_state(path),
-                 ctx.file_state(a.cgroup.kubelet_env), ctx.file_state(a.cgroup.kubelet_config), kl.from_cri, states)
+                 ctx.file_state(a.cgroup.kubelet_env), ctx.file_state(a.cgroup.kubelet_config), kl.from_cri, states,
+                 len(ctx.restarted))
 
 
 def target(answers: Answers, facts: Facts) -> Output:
@@ -196,6 +201,11 @@ def verify(ctx: Context, facts: Facts) -> list[Check]:
     if name == "containerd":
         version = runtimes.containerd_version(node)
         rt = runtimes.containerd_driver(node, major=version[0] if version else None)
+    elif (facts.runtime_driver.asked_daemon and service not in ctx.restarted[facts.restarts_seen:]
+          and service not in ctx.skipped_restarts):
+        # the daemon was asked while inspecting and has not restarted since (a change to its driver would
+        # have restarted it): its answer stands, and `docker info` runs once per run
+        version, rt = None, facts.runtime_driver
     else:
         version = None
         rt = runtimes.runtime_driver(node, a, name, ask_daemon=service not in ctx.skipped_restarts)
@@ -208,4 +218,8 @@ def verify(ctx: Context, facts: Facts) -> list[Check]:
     return [Note("ok", f"kubelet and {name} both report {rt.driver}")]
 
 
-STEP = Step("cgroup", "cgroup driver for kubelet and the runtime", inspect, plan, verify)
+def restarts(ctx: Context) -> tuple[str, ...]:
+    return runtimes.runtime_service(ctx.answers, runtimes.runtime(ctx.node, ctx.answers)), ctx.answers.cgroup.kubelet_service
+
+
+STEP = Step("cgroup", "cgroup driver for kubelet and the runtime", inspect, plan, verify, restarts=restarts)

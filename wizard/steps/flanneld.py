@@ -428,4 +428,5 @@ def _ipv6_env_problems(a: Answers, env: dict[str, str], in_force: dict[str, Any]
     return []
 
 
-STEP = Step("flanneld", "flanneld environment and lease", inspect, plan, verify, needs=("etcd",))
+STEP = Step("flanneld", "flanneld environment and lease", inspect, plan, verify, needs=("etcd",),
+            restarts=lambda ctx: (ctx.answers.flanneld.service,))
