@@ -96,10 +96,20 @@ def lab_apply(script: str | None) -> tuple[float, float]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def compiled() -> None:
+    """Byte-compile the wizard as installing its wheel does: with PYTHONDONTWRITEBYTECODE set (as it is on
+    this machine) an editable checkout would otherwise compile every changed module on every start."""
+    import compileall
+
+    for package in ("wizard", "screens"):
+        compileall.compile_dir(str(REPO / package), quiet=1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=9)
     args = parser.parse_args()
+    compiled()
     py = sys.executable
     wizard = [py, "-m", "wizard"]
     example = str(REPO / "config.example.yaml")

@@ -10,9 +10,12 @@ removes it), and `files:` can add /etc/systemd/system overrides and NAME.service
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from wizard.errors import InputError
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (the demo's --help lists scenarios)
+if TYPE_CHECKING:
+    from typing import Any
 
 HERE = Path(__file__).parent
 DEFAULT = "fresh-node"
