@@ -175,8 +175,12 @@ def etcd_error(endpoint: str, kind: str, text: str) -> EtcdError:
 
 class V3Store(Store):
     def __init__(self, endpoint: str, settings: Etcd, password: str | None, files: Files) -> None:
-        # etcd3 0.12's generated code fails to import with protobuf >= 4's C implementation.
-        os.environ.setdefault("PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION", "python")
+        # etcd3 0.12's generated code fails to import with protobuf >= 4's C implementation: its messages
+        # are built from their serialized descriptors instead, or else on the pure-Python runtime
+        from wizard.node import etcdrpc
+
+        if not etcdrpc.install():
+            os.environ.setdefault("PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION", "python")
         # gRPC's C core prints its own lines (SSL alerts, connect failures) to stderr; we report one error instead.
         os.environ.setdefault("GRPC_VERBOSITY", "NONE")
         os.environ.setdefault("GRPC_TRACE", "")
