@@ -51,6 +51,24 @@ def test_without_systemd_restarts_become_warnings(node: LabNode) -> None:
     assert (node.root / "etc/sysconfig/flanneld").read_text().count("FLANNEL_ETCD_ENDPOINTS=\"http://127.0.0.1:2379\"") == 1
 
 
+def test_each_service_restarts_once_in_order_and_docker_is_asked_once_per_run(node: LabNode) -> None:
+    log = Path(node.env["FW_STANDIN_LOG"])
+    first = apply(node, "--yes")
+    assert first.returncode == 0, first.stdout + first.stderr
+    calls = log.read_text().splitlines()
+    # the docker step changes daemon.json (bip, mtu) and the cgroup step changes it again (the driver): one restart
+    assert [c for c in calls if " restart " in c] == [
+        "systemctl restart flanneld", "systemctl restart docker", "systemctl restart kubelet"], calls
+    assert sum(c.startswith("docker info") for c in calls) == 1, calls
+    assert "docker restarts once, after the cgroup step's changes" in first.stdout
+    journal = json.loads((node.root / "var/lib/flannel-wizard/journal.json").read_text())
+    assert {e["state"] for e in journal["entries"]} == {"applied"} and journal["owed"] == []  # the run's last write
+    log.unlink()
+    again = apply(node, "--yes")
+    assert again.returncode == 0 and "done: 0 change(s)" in again.stdout, again.stdout + again.stderr
+    assert log.read_text().splitlines() == ["docker info --format {{.CgroupDriver}}"]  # verify reuses inspect's
+
+
 def test_a_failing_restart_fails_the_step_and_rolls_it_back(node: LabNode) -> None:
     env = {**node.env, "FW_SYSTEMCTL_FAIL": "docker"}
     result = apply(node, "--yes", "--output", "json", env=env)
