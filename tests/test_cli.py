@@ -53,7 +53,8 @@ def test_without_systemd_restarts_become_warnings(node: LabNode) -> None:
 
 def test_each_service_restarts_once_in_order_and_docker_is_asked_once_per_run(node: LabNode) -> None:
     log = Path(node.env["FW_STANDIN_LOG"])
-    first = apply(node, "--yes")
+    env = {**node.env, "FW_DOCKER_LOG": str(log)}  # docker's calls in the same log, in order
+    first = apply(node, "--yes", env=env)
     assert first.returncode == 0, first.stdout + first.stderr
     calls = log.read_text().splitlines()
     # the docker step changes daemon.json (bip, mtu) and the cgroup step changes it again (the driver): one restart
@@ -64,7 +65,7 @@ def test_each_service_restarts_once_in_order_and_docker_is_asked_once_per_run(no
     journal = json.loads((node.root / "var/lib/flannel-wizard/journal.json").read_text())
     assert {e["state"] for e in journal["entries"]} == {"applied"} and journal["owed"] == []  # the run's last write
     log.unlink()
-    again = apply(node, "--yes")
+    again = apply(node, "--yes", env=env)
     assert again.returncode == 0 and "done: 0 change(s)" in again.stdout, again.stdout + again.stderr
     assert log.read_text().splitlines() == ["docker info --format {{.CgroupDriver}}"]  # verify reuses inspect's
 

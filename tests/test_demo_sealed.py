@@ -387,7 +387,9 @@ def test_a_real_apply_will_not_record_its_changes_in_the_demos_journal(tmp_path:
     from wizard.errors import InputError
 
     demo = sim(tmp_path)
-    Journal(demo.files, DEFAULT_STATE_DIR, demo.identity()).begin(Restart("flanneld", True), "flanneld")
+    demo_journal = Journal(demo.files, DEFAULT_STATE_DIR, demo.identity())
+    entry = demo_journal.begin(Restart("flanneld", True), "flanneld")
+    demo_journal.finish(entry, "applying", {"service": "flanneld"})  # on disk before its change, as apply does
     real = Node(demo.root)
     journal = Journal(real.files, DEFAULT_STATE_DIR, real.identity())
     with pytest.raises(InputError, match="belongs to the demo; nothing was changed"):

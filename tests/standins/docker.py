@@ -1,7 +1,7 @@
 """Stand-in for the `docker` client, because no Docker engine can run on the test machines: `docker
 info` answers the way a running daemon would, with the cgroup driver the daemon would have read from
 daemon.json under FW_TEST_ROOT. FW_DOCKER_DOWN=1 answers like a client whose daemon is not running.
-FW_STANDIN_LOG, when set, gets one line per call.
+FW_DOCKER_LOG, when set, gets one line per call.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ def driver() -> str:
 
 
 def main(argv: list[str]) -> int:
-    log = os.environ.get("FW_STANDIN_LOG")
-    if log:  # one line per call, as the systemctl stand-in writes: tests count what a run asks docker
+    log = os.environ.get("FW_DOCKER_LOG")
+    if log:  # one line per call (the systemctl stand-in's log may be given): tests count what a run asks docker
         with open(log, "a") as f:
             f.write("docker " + " ".join(argv) + "\n")
     if argv[:1] != ["info"]:
