@@ -100,7 +100,7 @@ def main() -> None:
         for n in (int(x) for x in args.services.split(",")):
             many = services(n)
             dump = tmp / f"{n}.rules"
-            dump.write_text(iptables_save(many, counters=True))
+            dump.write_text(iptables_save(many, counters=True, saved=True))  # as iptables-save prints it
             size = dump.stat().st_size
             target = many[n // 2 | 1]  # one in the middle, with a node port: both branches are traced
             name = f"{target.namespace}/{target.name}"
