@@ -223,3 +223,19 @@ def test_split_rule_reads_quotes_as_the_regex_does() -> None:
         assert iptables.split_rule(line) == old_split_rule(line), repr(line)
     line = '-A KUBE-SVC-X -m comment --comment "ns/a -> 10.0.0.1:80" -m statistic --probability 0.5 -j KUBE-SEP-Y'
     assert iptables.split_rule(line)[5] == "ns/a -> 10.0.0.1:80"
+
+
+def test_an_option_is_the_word_after_the_first_of_its_names() -> None:
+    """Rule.option with list.index, against the loop it replaced."""
+
+    def loop(args: list[str], names: tuple[str, ...]) -> str | None:
+        for i, word in enumerate(args[:-1]):
+            if word in names:
+                return args[i + 1]
+        return None
+
+    rng = random.Random(16)
+    for _ in range(5000):
+        args = [rng.choice(["-j", "--jump", "-d", "x", "y"]) for _ in range(rng.randrange(7))]
+        names = tuple(rng.sample(["-j", "--jump", "-d", "z"], rng.randrange(1, 4)))
+        assert iptables.Rule("nat", "X", args, 1).option(*names) == loop(args, names), (args, names)

@@ -251,17 +251,22 @@ def list_services(node: Node | None, *, rules: str | None = None, source: str | 
     """Every service port kube-proxy's rules hold (in `namespace` only, when given), with its addresses,
     node ports and endpoints. Raises as `explain` does for text that is not whole iptables-save output.
     `node` may be None when `rules` is given."""
+    # every rule is split: no collection until they are all freed, when _listing returns
+    with iptables.collector_paused():
+        return _listing(node, rules, source, namespace)
+
+
+def _listing(node: Node | None, rules: str | None, source: str | None, namespace: str | None) -> Listing:
     ruleset, rules, source = _ruleset(node, rules, source)
     nothing = _no_kube_proxy(ruleset, rules, source)
     if nothing is not None:
         return Listing(source, [], namespace, *nothing, kube_proxy=False)
-    ports = iptables.service_ports(ruleset)
-    if namespace is not None:
-        ports = [p for p in ports if p.service.split("/", 1)[0] == namespace]
+    every = iptables.service_ports(ruleset)
+    ports = every if namespace is None else [p for p in every if p.service.split("/", 1)[0] == namespace]
     if ports:
         return Listing(source, ports, namespace)
     if namespace is not None:
-        others = sorted({p.service.split("/", 1)[0] for p in iptables.service_ports(ruleset)})
+        others = sorted({p.service.split("/", 1)[0] for p in every})
         hint = f"namespaces with services: {', '.join(others)}" if others else "kube-proxy has no services yet"
         return Listing(source, [], namespace, f"no services in namespace {namespace} in {source}", hint)
     return Listing(source, [], namespace, f"kube-proxy has rules in {source}, but no services",

@@ -21,7 +21,8 @@ from __future__ import annotations
 import bisect
 import gc
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 JUMP_CHAINS = ("KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-", "KUBE-FW-")
@@ -77,17 +78,14 @@ class Rule:
     packets: int | None = None  # with iptables-save -c
 
     def option(self, *names: str) -> str | None:
-        """The word after the first of `names` (list.index: a C loop, called for every rule of --list)."""
+        """The word after the first of `names`. `in` and list.index are C loops (a rule's target and
+        comment are asked for every rule of --list); an exception per name missing would cost more."""
         args = self.args
         best = len(args) - 1  # the last word has no value after it
-        found = False
         for name in names:
-            try:
-                best = args.index(name, 0, best)
-            except ValueError:
-                continue
-            found = True
-        return args[best + 1] if found else None
+            if name in args:
+                best = min(best, args.index(name))
+        return args[best + 1] if best < len(args) - 1 else None
 
     @property
     def target(self) -> str:
@@ -356,6 +354,21 @@ class Ruleset:
         return before + 1
 
 
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection inside, for work that makes a Rule and a list per line of a dump
+    and frees none of them: each collection would walk everything made so far, and the time would grow
+    faster than the table. What is freed inside is still freed (reference counts); the objects still
+    alive when it ends are walked once, at the next collection: free them first when they can go."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
+
+
 def parse(text: str) -> Ruleset:
     """iptables-save output (any tables, with or without -c counters) into chains of rules. Text without
     any table (empty, or comments only) is a machine without rules: an empty Ruleset. Every table must
@@ -374,11 +387,7 @@ def _read_all(text: str) -> tuple[dict[tuple[str, str], list[Rule]], dict[tuple[
     opened = 0  # the line of the open table's *name, 0 outside a table
     seen_table = False
     last = 0
-    # a Rule and a list of words per line, none of them garbage: without the collector's passes over
-    # everything allocated so far, the time grows linearly with the table instead of faster
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
+    with collector_paused():
         for n, raw in enumerate(text.splitlines(), start=1):
             line = raw.strip()
             if not line or line.startswith("#"):
@@ -420,9 +429,6 @@ def _read_all(text: str) -> tuple[dict[tuple[str, str], list[Rule]], dict[tuple[
                 raise NotIptablesSave(n, "a rule outside a table (after COMMIT)")
             chain = words[1]
             chains.setdefault((table, chain), []).append(Rule(table, chain, words[2:], n, packets))
-    finally:
-        if collecting:
-            gc.enable()
     if table:
         raise CutOff(last, f"it ends inside table {table} (line {opened}), without the table's COMMIT line")
     return chains, policies
