@@ -387,6 +387,9 @@ def _read_all(text: str) -> tuple[dict[tuple[str, str], list[Rule]], dict[tuple[
     opened = 0  # the line of the open table's *name, 0 outside a table
     seen_table = False
     last = 0
+    # one str per distinct word: "-m", "comment", "-j", "KUBE-MARK-MASQ", a chain's name… recur in every
+    # rule; sharing them keeps a third of the memory of a big table for a tenth more time
+    same = {}.setdefault
     with collector_paused():
         for n, raw in enumerate(text.splitlines(), start=1):
             line = raw.strip()
@@ -427,8 +430,9 @@ def _read_all(text: str) -> tuple[dict[tuple[str, str], list[Rule]], dict[tuple[
             words = split_rule(line)
             if not table:
                 raise NotIptablesSave(n, "a rule outside a table (after COMMIT)")
-            chain = words[1]
-            chains.setdefault((table, chain), []).append(Rule(table, chain, words[2:], n, packets))
+            chain = same(words[1], words[1])
+            args = words[2:]
+            chains.setdefault((table, chain), []).append(Rule(table, chain, list(map(same, args, args)), n, packets))
     if table:
         raise CutOff(last, f"it ends inside table {table} (line {opened}), without the table's COMMIT line")
     return chains, policies
