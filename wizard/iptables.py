@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import bisect
 import gc
+import itertools
 import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -130,8 +131,9 @@ def _blocks(text: str) -> list[_Block] | None:
         return None
     first_end = text.find("\n")
     first = text if first_end == -1 else text[:first_end]
-    starts = [0] if _SPECIAL.match("\n" + first) else []
-    starts += [m.start() + 1 for m in _SPECIAL.finditer(text)]
+    # one at a time: text that is no dump at all (a log) stops at its first line, not after a list of all
+    starts = itertools.chain([0] if _SPECIAL.match("\n" + first) else [],
+                             (m.start() + 1 for m in _SPECIAL.finditer(text)))
     blocks: list[_Block] = []
     table: str | None = None
     begin = outside = 0  # where the open table's rules begin; where the text outside tables resumes
