@@ -68,16 +68,22 @@ def run(argv: list[str], out: Path) -> tuple[float, int, int]:
     return float(took), int(peak), int(code)
 
 
-def measure(argv: list[str], out: Path, runs: int, want: int = 0) -> tuple[float, int]:
-    """Median wall time and the largest max RSS over `runs` runs; a run that fails stops the benchmark."""
-    walls, peaks = [], []
+def measure(commands: list[list[str]], out: Path, runs: int) -> list[tuple[float, int, str]]:
+    """For each command: the median wall time, the largest max RSS and the output of its last run, over
+    `runs` runs taken in turn (a, b, a, b, ...), so that a busy moment of the machine weighs on each
+    alike; a run that fails stops the benchmark."""
+    walls: list[list[float]] = [[] for _ in commands]
+    peaks: list[list[int]] = [[] for _ in commands]
+    texts = [""] * len(commands)
     for _ in range(runs):
-        took, peak, code = run(argv, out)
-        if code != want:
-            raise SystemExit(f"{' '.join(argv)} exited {code}:\n{out.read_text()[:2000]}")
-        walls.append(took)
-        peaks.append(peak)
-    return statistics.median(walls), max(peaks)
+        for i, argv in enumerate(commands):
+            took, peak, code = run(argv, out)
+            if code != 0:
+                raise SystemExit(f"{' '.join(argv)} exited {code}:\n{out.read_text()[:2000]}")
+            walls[i].append(took)
+            peaks[i].append(peak)
+            texts[i] = out.read_text()
+    return [(statistics.median(w), max(p), t) for w, p, t in zip(walls, peaks, texts, strict=True)]
 
 
 def main() -> None:
@@ -96,6 +102,7 @@ def main() -> None:
     floor_script.write_text(FLOOR)
     print(f"{'services':>8} {'dump':>9} {'trace':>9} {'peak RSS':>9} {'RSS/dump':>8} {'floor':>8} {'ratio':>6}"
           f" {'--list':>9} {'list RSS':>9}")
+    rows: list[tuple[int, int, float, int, float]] = []  # services, dump bytes, wall, peak KiB, floor
     try:
         for n in (int(x) for x in args.services.split(",")):
             many = services(n)
@@ -104,27 +111,31 @@ def main() -> None:
             size = dump.stat().st_size
             target = many[n // 2 | 1]  # one in the middle, with a node port: both branches are traced
             name = f"{target.namespace}/{target.name}"
-            wall, peak = measure([wizard, "explain-service", name, "--from", str(dump)], out, args.runs)
-            text = out.read_text()
+            (wall, peak, text), (floor, _, floor_text) = measure(
+                [[wizard, "explain-service", name, "--from", str(dump)], [sh, str(floor_script), name, str(dump)]],
+                out, args.runs)
             if not all(f"DNAT {ep}" in text for ep in target.endpoints):
                 raise SystemExit(f"the trace of {name} misses an endpoint:\n{text}")
-            floor, _ = measure([sh, str(floor_script), name, str(dump)], out, args.runs)
-            if out.read_text().count("DNAT") != len(target.endpoints):
-                raise SystemExit(f"the floor did not find {name}'s endpoints:\n{out.read_text()}")
+            if floor_text.count("DNAT") != len(target.endpoints):
+                raise SystemExit(f"the floor did not find {name}'s endpoints:\n{floor_text}")
             listed = "-"
             list_peak = "-"
             if not args.no_list:
-                list_wall, list_rss = measure([wizard, "explain-service", "--list", "--from", str(dump)], out,
-                                              max(1, args.runs // 2))
-                if out.read_text().count("\n") != n + 1:
-                    raise SystemExit(f"--list printed {out.read_text().count(chr(10))} lines for {n} services")
+                [(list_wall, list_rss, listing)] = measure([[wizard, "explain-service", "--list", "--from", str(dump)]],
+                                                           out, max(1, args.runs // 2))
+                if listing.count("\n") != n + 1:
+                    raise SystemExit(f"--list printed {listing.count(chr(10))} lines for {n} services")
                 listed, list_peak = f"{list_wall * 1000:.0f} ms", f"{list_rss / 1024:.0f} MiB"
             print(f"{n:>8} {size / (1 << 20):>5.1f} MiB {wall * 1000:>6.0f} ms {peak / 1024:>5.0f} MiB "
                   f"{peak * 1024 / size:>7.2f}x {floor * 1000:>5.1f} ms {wall / floor:>5.1f}x {listed:>9} {list_peak:>9}",
                   flush=True)
+            rows.append((n, size, wall, peak, floor))
             dump.unlink()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    for (n0, size0, wall0, peak0, floor0), (n1, size1, wall1, peak1, floor1) in zip(rows, rows[1:], strict=False):
+        print(f"{n0} -> {n1} services: dump x{size1 / size0:.2f}, trace x{wall1 / wall0:.2f}, "
+              f"peak RSS x{peak1 / peak0:.2f}, floor x{floor1 / floor0:.2f}")
     print("targets: trace <= 500 ms at 20000 services, peak RSS <= 4x the dump, both growing linearly")
 
 
