@@ -1,8 +1,11 @@
-"""Benchmark: parsing and tracing a large nat table, as `explain-service` does on a big cluster.
+"""Benchmark: parsing and tracing a large nat table in-process, as `explain-service` does on a big
+cluster (bench/explain.py measures the whole command against its floor); and splitting every rule,
+as `--list` does.
 
     .venv/bin/python bench/iptables.py [--services 2000]
 
-Rules are generated in kube-proxy's format (tests/kubeproxy.py). Not a test: it prints numbers.
+Rules are generated in kube-proxy's format, in iptables-save's order (tests/kubeproxy.py). Not a
+test: it prints numbers.
 """
 
 from __future__ import annotations
@@ -27,19 +30,25 @@ def main() -> None:
     many = [Service(f"ns{i % 7}", f"svc{i}", f"10.96.{i // 250}.{i % 250 + 1}", 80,
                     [f"10.244.{i % 200}.{j + 2}:8080" for j in range(1 + i % 4)],
                     node_port=30000 + i % 2000 if i % 2 else None) for i in range(args.services)]
-    text = iptables_save(many, counters=True)
-    parse_s, trace_s = [], []
+    text = iptables_save(many, counters=True, saved=True)
+    parse_s, trace_s, list_s = [], [], []
+    split = passes = 0
     for _ in range(args.runs):
         t0 = time.perf_counter()
         ruleset = iptables.parse(text)
         t1 = time.perf_counter()
         iptables.trace(ruleset, "ns0", f"svc{args.services // 2 // 7 * 7}")
-        trace_s.append(time.perf_counter() - t1)
+        t2 = time.perf_counter()
+        split, passes = ruleset.split, ruleset.passes
+        with iptables.collector_paused():  # as explain-service --list runs it
+            iptables.service_ports(iptables.parse(text))
+        list_s.append(time.perf_counter() - t2)
+        trace_s.append(t2 - t1)
         parse_s.append(t1 - t0)
     lines = len(text.splitlines())
     print(f"{args.services} services, {lines} lines: parse median {statistics.median(parse_s) * 1000:.0f} ms, "
-          f"trace median {statistics.median(trace_s) * 1000:.1f} ms")
-
+          f"trace median {statistics.median(trace_s) * 1000:.1f} ms ({split} rules split, {passes} passes), "
+          f"every service port (--list) median {statistics.median(list_s) * 1000:.0f} ms")
 
 if __name__ == "__main__":
     main()

@@ -567,7 +567,6 @@ def _demo_web(args: argparse.Namespace) -> int:
 
 def explain_service(args: argparse.Namespace) -> int:
     from wizard.explain import explain, list_services, read_dump, service_ref
-    from wizard.node import Node
 
     if args.list:
         if args.name is not None:
@@ -584,12 +583,17 @@ def explain_service(args: argparse.Namespace) -> int:
     rules = source = None
     if args.source:
         rules, source = read_dump(args.source)
+    node = None
     if args.list:
-        node = Node()
+        if rules is None:  # a saved dump asks the machine nothing: not even wizard.node's imports
+            from wizard.node import Node
+
+            node = Node()
         try:
             listing = list_services(node, rules=rules, source=source, namespace=args.namespace)
         finally:
-            node.close()
+            if node is not None:
+                node.close()
         if listing.ports:
             print(_service_table(listing.ports), end="")
         else:
@@ -597,12 +601,16 @@ def explain_service(args: argparse.Namespace) -> int:
         return listing.exit_code
     namespace, name = service_ref(args.name, args.namespace)
     answers = _load(args.answers) if args.answers else None
-    node = Node()
+    if rules is None or answers is not None or args.kubeconfig:
+        from wizard.node import Node
+
+        node = Node()
     try:
         found = explain(node, namespace, name, rules=rules, source=source, answers=answers,
                         kubeconfig=args.kubeconfig)
     finally:
-        node.close()
+        if node is not None:
+            node.close()
     from wizard.iptables import render
 
     for warning in found.warnings:

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from wizard import flannel, iptables
+from wizard import iptables
 from wizard.errors import InputError, Interrupted, WizardError
 
 if TYPE_CHECKING:
@@ -32,6 +32,10 @@ def read_dump(path: str) -> tuple[str, str]:
     """The text of a saved dump and its name in messages (`<stdin>` for `-`), read like an answers file:
     a regular file or standard input, at most MAX_DUMP_BYTES. Bytes that are not UTF-8 (in a comment)
     are replaced: they cannot name a chain kube-proxy made."""
+    if path != "-":
+        data = _regular_file(path, MAX_DUMP_BYTES)
+        if data is not None:
+            return str(data, "utf-8", "replace"), path
     from wizard.answers import Refused, read_input, source_name
 
     name = source_name(path)
@@ -43,6 +47,39 @@ def read_dump(path: str) -> tuple[str, str]:
             fix = "pipe it in instead: `iptables-save | flannel-wizard explain-service NAME --from -`"
         raise InputError(f"{name}: {exc.what}", fix) from None
     return data.decode("utf-8", errors="replace"), name
+
+
+def _regular_file(path: str, limit: int) -> memoryview | None:
+    """The bytes of a regular file of at most `limit` bytes, checked and opened as `read_input` does
+    (stat first: a FIFO is never opened), read into one buffer: without importing wizard.answers, whose
+    pydantic costs a trace a tenth of a second, and without a second copy of a big dump. None for
+    anything else (no such file, a FIFO, a device, too big, it changed meanwhile): `read_input` then
+    reads it or refuses it with its messages."""
+    import os
+    import stat
+
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return None
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except (OSError, ValueError):
+        return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
+            return None
+        buffer = memoryview(bytearray(info.st_size + 1))  # a byte more: a file that grew meanwhile shows
+        got = 0
+        while got < len(buffer):
+            n = os.readv(fd, [buffer[got:]])
+            if n == 0:
+                break
+            got += n
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return buffer[:got] if got <= info.st_size else None
 
 
 def service_ref(name: str, namespace: str | None) -> tuple[str, str]:
@@ -62,10 +99,17 @@ def service_ref(name: str, namespace: str | None) -> tuple[str, str]:
     return ns, bare
 
 
-def _ruleset(node: Node, rules: str | None, source: str | None) -> tuple[iptables.Ruleset, str, str]:
+def _machine(node: Node | None) -> Node:
+    """The node, for what a saved dump does not hold (the live rules, pod names, leases)."""
+    if node is None:
+        raise TypeError("no node given: it reads the live rules, and asks kubectl and etcd for labels")
+    return node
+
+
+def _ruleset(node: Node | None, rules: str | None, source: str | None) -> tuple[iptables.Ruleset, str, str]:
     """The parsed rules, their text and their name; the live rules when `rules` is None."""
     if rules is None:
-        rules, source = _live_rules(node), LIVE
+        rules, source = _live_rules(_machine(node)), LIVE
     source = source or "the saved rules"
     try:
         return iptables.parse(rules), rules, source
@@ -82,7 +126,7 @@ def _no_kube_proxy(ruleset: iptables.Ruleset, rules: str, source: str) -> tuple[
     if iptables.has_kube_proxy(ruleset):
         return None
     where = "on this node" if source == LIVE else f"in {source}"
-    if not ruleset.chains:
+    if not ruleset.tables:  # no chain in any table (`chains` would split every rule to say so)
         what = "iptables-save printed no rules at all" if source == LIVE else "it holds no rules at all"
     elif "nat" not in ruleset.tables:
         what = "there is no nat table, where kube-proxy puts them"
@@ -92,7 +136,7 @@ def _no_kube_proxy(ruleset: iptables.Ruleset, rules: str, source: str) -> tuple[
     if "iptables-legacy tables present" in rules:
         hint = ("iptables-nft says other rules live in the legacy tables: "
                 "`iptables-legacy-save | flannel-wizard explain-service NAME --from -`")
-    elif source != LIVE and ruleset.chains and "nat" not in ruleset.tables:
+    elif source != LIVE and ruleset.tables and "nat" not in ruleset.tables:
         hint = "the dump has no nat table: save it with `iptables-save` (all tables) or `iptables-save -t nat`"
     elif "kube-proxy" in rules:
         hint = "kube-proxy may run in nftables mode (table kube-proxy); only iptables mode is traced"
@@ -142,19 +186,22 @@ class Explanation:
         return {ip: str(label) for ip, label in self.labels.items() if str(label)}
 
 
-def explain(node: Node, namespace: str, name: str, *, rules: str | None = None, source: str | None = None,
+def explain(node: Node | None, namespace: str, name: str, *, rules: str | None = None, source: str | None = None,
             answers: Answers | None = None, kubeconfig: str | None = None) -> Explanation:
     """Trace `namespace/name` in `rules` (iptables-save text; the live rules when None). With `answers`,
     label each endpoint with the flannel lease holding it; with `kubeconfig`, with its pod and node.
-    `source` names `rules` in messages (the dump's file name).
+    `source` names `rules` in messages (the dump's file name). `node` may be None when there is nothing
+    to ask the machine: `rules` given, and neither `answers` nor `kubeconfig`.
 
     Raises InputError when the text is not iptables-save output or is cut off inside a table, WizardError
     when iptables-save fails. etcd or the API server not answering costs the labels (a warning), not the trace."""
     ruleset, rules, source = _ruleset(node, rules, source)
     found = iptables.trace(ruleset, namespace, name)
     warnings: list[str] = []
-    leases = _leases(node, answers, found.endpoints, warnings) if answers is not None and found.endpoints else {}
-    pods = _endpoint_pods(node, kubeconfig, namespace, name, warnings) if kubeconfig and found.endpoints else {}
+    leases = (_leases(_machine(node), answers, found.endpoints, warnings)
+              if answers is not None and found.endpoints else {})
+    pods = (_endpoint_pods(_machine(node), kubeconfig, namespace, name, warnings)
+            if kubeconfig and found.endpoints else {})
     ips = [e.rsplit(":", 1)[0] for e in found.endpoints]
     labels = {}
     for ip in dict.fromkeys(ips):
@@ -199,21 +246,27 @@ class Listing:
         return 0 if self.ports else 1
 
 
-def list_services(node: Node, *, rules: str | None = None, source: str | None = None,
+def list_services(node: Node | None, *, rules: str | None = None, source: str | None = None,
                   namespace: str | None = None) -> Listing:
     """Every service port kube-proxy's rules hold (in `namespace` only, when given), with its addresses,
-    node ports and endpoints. Raises as `explain` does for text that is not whole iptables-save output."""
+    node ports and endpoints. Raises as `explain` does for text that is not whole iptables-save output.
+    `node` may be None when `rules` is given."""
+    # every rule is split: no collection until they are all freed, when _listing returns
+    with iptables.collector_paused():
+        return _listing(node, rules, source, namespace)
+
+
+def _listing(node: Node | None, rules: str | None, source: str | None, namespace: str | None) -> Listing:
     ruleset, rules, source = _ruleset(node, rules, source)
     nothing = _no_kube_proxy(ruleset, rules, source)
     if nothing is not None:
         return Listing(source, [], namespace, *nothing, kube_proxy=False)
-    ports = iptables.service_ports(ruleset)
-    if namespace is not None:
-        ports = [p for p in ports if p.service.split("/", 1)[0] == namespace]
+    every = iptables.service_ports(ruleset)
+    ports = every if namespace is None else [p for p in every if p.service.split("/", 1)[0] == namespace]
     if ports:
         return Listing(source, ports, namespace)
     if namespace is not None:
-        others = sorted({p.service.split("/", 1)[0] for p in iptables.service_ports(ruleset)})
+        others = sorted({p.service.split("/", 1)[0] for p in every})
         hint = f"namespaces with services: {', '.join(others)}" if others else "kube-proxy has no services yet"
         return Listing(source, [], namespace, f"no services in namespace {namespace} in {source}", hint)
     return Listing(source, [], namespace, f"kube-proxy has rules in {source}, but no services",
@@ -262,6 +315,7 @@ def _leases(node: Node, answers: Answers, endpoints: list[str], warnings: list[s
 
 def _lease_labels(node: Node, answers: Answers, endpoints: list[str]) -> dict[str, str]:
     """Endpoint IP -> "node subnet S (PublicIP)" from flannel's leases in etcd."""
+    from wizard import flannel
     from wizard.node.commands import keep_from_children
     from wizard.node.etcd import choose_api, resolved
 
