@@ -346,8 +346,10 @@ def range_pairs(buf: bytes) -> list[tuple[str, str]]:
         key: bytes | None = None
         value: bytes | None = None
         while pos < stop and (key is None or value is None):  # past both, the rest (the lease id) is skipped
-            tag = buf[pos]  # fields 1..15 have one-byte tags
+            tag = buf[pos]
             pos += 1
+            if tag & 0x80:  # a field numbered 16 or more (none yet): its tag takes more than one byte
+                tag, pos = _varint(buf, pos - 1)
             if tag == 0x0A or tag == 0x2A:
                 size = buf[pos]
                 if size < 0x80:
@@ -364,8 +366,6 @@ def range_pairs(buf: bytes) -> list[tuple[str, str]]:
                     pos += 1
                 pos += 1
             else:
-                if tag & 0x80:
-                    tag, pos = _varint(buf, pos - 1)
                 pos = _skip(buf, pos, tag & 7)
         pairs.append(((key or b"").decode(errors="replace"), (value or b"").decode(errors="replace")))
         pos = stop
