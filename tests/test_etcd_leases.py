@@ -5,7 +5,9 @@ leases. Against a real etcd holding thousands of leases in flanneld's format; co
 
 from __future__ import annotations
 
+import copy
 import json
+import pickle
 import random
 import uuid
 from pathlib import Path
@@ -102,6 +104,7 @@ def test_a_notes_items_reach_its_events_and_leave_its_detail_alone() -> None:
     for made in (event, info):
         assert made.items == ("a → 1", "b → 2") and made.detail == "why" and type(made.detail) is str
     assert json.loads(json.dumps(event.to_dict()))["items"] == ["a → 1", "b → 2"]
+    assert copy.deepcopy(note).items == note.items and pickle.loads(pickle.dumps(note)) == note
     plain = StepEvent("etcd", "ok", "no listing", "detail")
     assert plain.items == () and plain.detail == "detail"
 

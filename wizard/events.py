@@ -34,10 +34,13 @@ class Listed(str):
 
     items: tuple[str, ...]
 
-    def __new__(cls, text: str, items: Sequence[str]) -> Listed:
+    def __new__(cls, text: str, items: Sequence[str] = ()) -> Listed:
         made = super().__new__(cls, text)
         made.items = tuple(items)
         return made
+
+    def __getnewargs__(self) -> tuple[str, tuple[str, ...]]:  # type: ignore[override]
+        return str.__str__(self), self.items  # copy and pickle keep the items
 
 
 def _lift_items(obj: Any) -> None:
