@@ -8,9 +8,12 @@ transaction does), then measures in the same run, medians of --runs:
 
 - floor: `etcdctl get --prefix PREFIX/subnets/` (a process of its own, output read through a pipe);
 - the etcd step as the engine runs it: `flannel-wizard plan FILE --only etcd --output json` (a process of
-  its own), the step's own `elapsed` from its result line: inspect (connection and reads) and plan,
-  imports excluded; also the wall time of that command and how many lines its text output has;
-- the same step in this process (connection, inspect, plan), split into the lease read and the rest;
+  its own), the step's own `elapsed` from its result line: inspect (the connection, which imports etcd3
+  and gRPC on a process's first etcd call, and the reads) and plan; also the wall time of that command
+  and how many lines its text output (no --verbose) has;
+- importing etcd3 + gRPC in a fresh interpreter, and the step's elapsed without it;
+- the same step in this process once those are imported (connection, inspect, plan), and apart: the
+  lease read and the plan;
 - lease look-ups: LeaseIndex built from the N leases, then 100 endpoints looked up, against 50 ms.
 
 Not a test: it prints numbers. etcd, its data dir and the answers file are removed at the end, failure included.
@@ -160,7 +163,7 @@ def main() -> None:
         print(f"  of which importing etcd3 + gRPC (a process's first etcd call pays it) {imports * 1000:.1f} ms; "
               f"the step without it {(step_s - imports) * 1000:.1f} ms = {(step_s - imports) / floor:.2f}× the floor")
         print(f"  in this process (imports done): connect+inspect+plan {whole * 1000:.1f} ms = {whole / floor:.2f}× the "
-              f"floor; lease read {read * 1000:.1f} ms, plan {planned * 1000:.1f} ms, the rest connection and other reads")
+              f"floor; apart: lease read {read * 1000:.1f} ms, plan {planned * 1000:.1f} ms")
         print(f"lease look-ups: LeaseIndex over {len(leases)} leases + 100 endpoints  {index_s * 1000:7.1f} ms   "
               f"(goal ≤ {LOOKUP_BUDGET_S * 1000:.0f} ms; {found}/100 found)")
     finally:
