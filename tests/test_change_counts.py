@@ -18,7 +18,7 @@ from wizard import scenarios
 def _result(stdout: str) -> dict:
     lines = [json.loads(line) for line in stdout.splitlines()]
     closing = lines[-1]["result"]
-    assert closing["version"] == 4
+    assert closing["version"] == 5
     return closing
 
 

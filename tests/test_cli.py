@@ -76,7 +76,7 @@ def test_a_failing_restart_fails_the_step_and_rolls_it_back(node: LabNode) -> No
     assert result.returncode == 1
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     events, closing = lines[:-1], lines[-1]["result"]
-    assert closing["code"] == 1 and closing["version"] == 4
+    assert closing["code"] == 1 and closing["version"] == 5
     assert [s["status"] for s in closing["steps"]][-1] == "failed"
     failed = [e for e in events if e["status"] == "failed" and e["kind"] == "step"]
     # docker restarts once, in the cgroup step: its failure rolls the cgroup step back, then the docker

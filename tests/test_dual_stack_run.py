@@ -49,7 +49,8 @@ def test_a_dual_stack_node_from_answers_to_smoke_test(tmp_path: Path) -> None:
     assert subnet_env == ("FLANNEL_NETWORK=172.30.0.0/16\nFLANNEL_SUBNET=172.30.1.1/24\n"
                           "FLANNEL_IPV6_NETWORK=fc00::/48\nFLANNEL_IPV6_SUBNET=fc00:0:0:1::1/64\n"
                           "FLANNEL_MTU=1450\nFLANNEL_IPMASQ=false\n")
-    said = "\n".join(f"{e.message}\n{e.detail or ''}" for e in events)
+    # a note's listing (the etcd step's leases) is its items, under the line that sums it up
+    said = "\n".join(f"{e.message}\n{e.detail or ''}\n" + "\n".join(e.items) for e in events)
     # the flanneld check found the dual-stack key (it used to build an IPv4-only key and say "no lease")
     assert "lease 172.30.1.0/24 + fc00:0:0:1::/64 for 192.168.56.11 in etcd matches FLANNEL_SUBNET=172.30.1.1/24" in said
     # the etcd step lists both leases; the smoke test labels pods on the other node by its dual-stack lease

@@ -46,7 +46,7 @@ def test_a_dual_stack_lease_key_is_read_not_a_crash(etcd: lab.Etcd, tmp_path: Pa
     assert code == 0
     summary = next(e for e in events if "lease(s) taken" in e.message)
     assert summary.message == "1 lease(s) taken, 254 of 255 node subnets left"
-    assert summary.detail == "172.30.5.0/24 + fc00:0:0:5::/64 → 192.168.56.12"
+    assert summary.items == ("172.30.5.0/24 + fc00:0:0:5::/64 → 192.168.56.12",) and summary.detail == ""
 
 
 def apply(tmp_path: Path, env: dict[str, str], text: str) -> str:

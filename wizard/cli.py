@@ -109,6 +109,8 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         p.add_argument("--skip", type=_steps, metavar="STEP,..", help="run all steps but these")
         p.add_argument("--ignore-preflight-errors", type=_names, default=[], metavar="NAME,..|all",
                        help="turn these preflight errors into warnings, e.g. Swap,FileExisting-kubelet")
+        p.add_argument("--verbose", "-v", action="store_true",
+                       help="text output: also every entry a line sums up (each lease under PREFIX/subnets/)")
         node_options(p)
 
     p = sub.add_parser("apply", help="configure this node from an answers file")
@@ -365,7 +367,7 @@ def apply(args: argparse.Namespace, dry_run: bool) -> int:
         raise InputError("apply changes this node and there is no terminal to ask for confirmation",
                          "review with `flannel-wizard plan FILE`, then pass --yes")
     node = Node(args.root)
-    printer = Printer(args.output)
+    printer = Printer(args.output, verbose=args.verbose)
     ignore = frozenset(args.ignore_preflight_errors)
     # a plan reads the journal too (restarts an interrupted run left owed); only apply writes it
     journal = Journal(node.files, _state_dir(args), node.identity())
@@ -408,7 +410,7 @@ def check(args: argparse.Namespace) -> int:
     if not names:
         raise InputError("--only and --skip leave no step to check", f"steps are {', '.join(steps.ORDER)}")
     node = Node(args.root)
-    printer = Printer(args.output)
+    printer = Printer(args.output, verbose=args.verbose)
     try:
         # read only: restarts an interrupted run left owed are problems the check reports
         journal = Journal(node.files, _state_dir(args), node.identity())

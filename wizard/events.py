@@ -7,11 +7,13 @@ serialised form: one event per line, each carrying `version`, and a closing `res
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-EVENTS_VERSION = 4  # 3: notes and checks carry `subject` (a peer node) and `hop` (where it breaks)
+EVENTS_VERSION = 5  # 3: notes and checks carry `subject` (a peer node) and `hop` (where it breaks)
 # 4: a file change carries `before` and `after`, the file's whole text (Ansible's diff mode shows them)
+# 5: a note carries `items`, the whole listing its message sums up (the etcd step's leases, one per item)
 
 Status = Literal["pending", "running", "ok", "warn", "failed", "skipped"]
 # run: the run as a whole · step: a step's own line · note: found while inspecting or planning ·
@@ -20,6 +22,32 @@ Kind = Literal["run", "step", "note", "change", "check", "substep"]
 # planned: will be made · pending: will be made, its value known only after an earlier step ·
 # applied / failed: made, or tried and failed · rolled-back: reversed by a failing step or a cleanup · undone: by undo
 ChangeState = Literal["planned", "pending", "applying", "applied", "failed", "rolled-back", "undone"]
+
+
+class Listed(str):
+    """A note's `detail` that also carries its note's `items`.
+
+    The runner makes a note's NoteInfo and StepEvent from the note's fields one by one, `detail` among
+    them; a detail of this type takes the items along, and both types' __post_init__ put them in their
+    own `items` field and keep a plain `detail`. (Once the runner passes `items=note.items` itself this
+    type can go; nothing else may rely on it.)"""
+
+    items: tuple[str, ...]
+
+    def __new__(cls, text: str, items: Sequence[str] = ()) -> Listed:
+        made = super().__new__(cls, text)
+        made.items = tuple(items)
+        return made
+
+    def __getnewargs__(self) -> tuple[str, tuple[str, ...]]:  # type: ignore[override]
+        return str.__str__(self), self.items  # copy and pickle keep the items
+
+
+def _lift_items(obj: Any) -> None:
+    """A Listed detail's items into the (frozen) object's `items`, the detail as a plain str."""
+    if isinstance(obj.detail, Listed):
+        object.__setattr__(obj, "items", obj.items or obj.detail.items)
+        object.__setattr__(obj, "detail", str.__str__(obj.detail))
 
 
 @dataclass(frozen=True)
@@ -57,6 +85,12 @@ class StepEvent:
     version: int = EVENTS_VERSION
     subject: str = ""  # a check about another node: its PublicIP
     hop: str = ""  # where a path breaks first: underlay, port, overlay state, overlay traffic, bridge, path MTU, ...
+    # a note's whole listing, one entry each, that `message` sums up (16 000 leases): text output shows it
+    # with --verbose, the TUI a keystroke away; `detail` stays short (a reason, a fix)
+    items: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        _lift_items(self)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -71,6 +105,10 @@ class NoteInfo:
     detail: str = ""
     subject: str = ""  # see StepEvent
     hop: str = ""
+    items: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        _lift_items(self)
 
 
 @dataclass

@@ -18,12 +18,22 @@ TAGS = {
 }
 
 
-def render_text(event: StepEvent, verbose: bool = True) -> str:
+INDENT = "       "
+
+
+def render_text(event: StepEvent, verbose: bool = False) -> str:
+    """The event's line, its detail indented under it, and its items (a note's whole listing, such as
+    16 000 leases) only when `verbose`: by default one line says how to see them."""
     line = f"{TAGS[event.status]} {event.step}: {event.message}"
     if event.status in ("ok", "failed", "warn", "skipped") and event.kind in ("step", "run") and event.elapsed:
         line += f" ({event.elapsed:.2f}s)"
-    if verbose and event.detail:
-        line += "\n" + "\n".join("       " + d for d in event.detail.rstrip("\n").splitlines())
+    if event.detail:
+        line += "\n" + "\n".join(INDENT + d for d in event.detail.rstrip("\n").splitlines())
+    if event.items:
+        if verbose:
+            line += "\n" + "\n".join(INDENT + item for item in event.items)
+        else:
+            line += f"\n{INDENT}({len(event.items)} listed with --verbose)"
     return line
 
 
@@ -34,11 +44,12 @@ def render_json(event: StepEvent) -> str:
 class Printer:
     """Writes one line (or one JSON object) per event as it happens."""
 
-    def __init__(self, fmt: str = "text", stream: TextIO | None = None) -> None:
+    def __init__(self, fmt: str = "text", stream: TextIO | None = None, verbose: bool = False) -> None:
         self.fmt = fmt
         self.stream = stream or sys.stdout
+        self.verbose = verbose  # text: each note's items too (json always has them)
 
     def __call__(self, event: StepEvent) -> None:
-        text = render_json(event) if self.fmt == "json" else render_text(event)
+        text = render_json(event) if self.fmt == "json" else render_text(event, self.verbose)
         self.stream.write(text + "\n")
         self.stream.flush()

@@ -9,9 +9,11 @@ typed `output` (for example the etcd step's config in force), never as a shared 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+from wizard.events import Listed
 
 if TYPE_CHECKING:
     from wizard.answers import Answers, Etcd
@@ -37,6 +39,14 @@ class Note:
     detail: str = ""
     subject: str = ""  # a note about another node (the mesh step's peers): its PublicIP
     hop: str = ""  # where the path to it breaks first (mesh.HOPS), or what node-level thing this is about
+    # the whole listing the message sums up, one entry each (the etcd step's leases): shown on request
+    # (--verbose, a key in the TUI), kept in --output json, never folded into `detail`
+    items: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.items and not isinstance(self.detail, Listed):
+            # the runner copies `detail` into the note's events, not `items` (yet): see events.Listed
+            object.__setattr__(self, "detail", Listed(self.detail, self.items))
 
 
 Check = Note  # what verify returns has the same shape
@@ -51,8 +61,8 @@ class Plan:
     def add(self, change: Change) -> None:
         self.changes.append(change)
 
-    def note(self, status: NoteStatus, message: str, detail: str = "") -> None:
-        self.notes.append(Note(status, message, detail))
+    def note(self, status: NoteStatus, message: str, detail: str = "", items: Sequence[str] = ()) -> None:
+        self.notes.append(Note(status, message, detail, items=tuple(items)))
 
     @property
     def failed(self) -> bool:

@@ -178,17 +178,47 @@ def v4_key(lease_key: str) -> str:
 
 
 def public_ip(value: str) -> str:
-    return str((_parse(value) or {}).get("PublicIP") or "?")
+    return flannel.lease_addresses(value)[0] or "?"
 
 
 def shared_public_ips(leases: list[tuple[str, str]]) -> dict[str, list[str]]:
     """PublicIP -> the subnets of the leases that give it, for each address more than one lease gives."""
-    by_ip: dict[str, list[str]] = {}
+    return _shared(survey(leases).by_ip)
+
+
+def _shared(by_ip: dict[str, list[str]]) -> dict[str, list[str]]:
+    # the subnets are worked out for the few addresses given more than once, not for every lease
+    return {ip: [flannel.lease_subnet(v4_key(k)) for k in keys] for ip, keys in by_ip.items() if len(keys) > 1}
+
+
+@dataclass
+class Survey:
+    """The keys under PREFIX/subnets/, read once each (a cluster has thousands)."""
+
+    lines: list[str] = field(default_factory=list)  # `172.30.5.0/24 → 192.168.56.11` per lease flanneld can read
+    stray: list[str] = field(default_factory=list)  # keys flanneld would not read as a lease (ParseSubnetKey)
+    by_ip: dict[str, list[str]] = field(default_factory=dict)  # PublicIP -> the keys whose value gives it
+
+
+def survey(leases: list[tuple[str, str]]) -> Survey:
+    found = Survey()
+    lines, stray, by_ip = found.lines, found.stray, found.by_ip
     for lease_key, value in leases:
-        ip = public_ip(value)
-        if ip != "?":
-            by_ip.setdefault(ip, []).append(flannel.lease_subnet(v4_key(lease_key)))
-    return {ip: subnets for ip, subnets in by_ip.items() if len(subnets) > 1}
+        ip = flannel.lease_addresses(value)[0]
+        if ip:
+            keys = by_ip.get(ip)
+            if keys is None:
+                by_ip[ip] = [lease_key]
+            else:
+                keys.append(lease_key)
+        nets = flannel.lease_nets(lease_key)
+        if nets is None:
+            stray.append(lease_key)
+        else:
+            v4, v6 = nets
+            shown = v4[2] if v6 is None and v4 is not None else flannel.shown_lease(nets)
+            lines.append(f"{shown} → {ip or '?'}")
+    return found
 
 
 SHARED_FIX = ("flanneld on those nodes picked the same address (every Vagrant VM has 10.0.2.15 on eth0), so "
@@ -202,24 +232,24 @@ def shared_message(ip: str, subnets: list[str]) -> str:
 
 
 def _leases(prefix: str, leases: list[tuple[str, str]], cfg: dict[str, Any], result: Plan) -> None:
+    found = survey(leases)
+    lines, stray = found.lines, found.stray
     try:
         total = flannel.subnet_range(cfg).count
     except (flannel.ConfigProblem, ValueError):
-        result.note("warn", f"{len(leases)} lease(s) under {prefix}/subnets/")
+        result.note("warn", f"{len(leases)} lease(s) under {prefix}/subnets/", items=lines)
         return
-    # a key flanneld would not read as a lease (ParseSubnetKey) takes no subnet: named, not counted
-    real = [(k, v) for k, v in leases if flannel.parse_lease_key(k) is not None]
-    stray = [k for k, _v in leases if flannel.parse_lease_key(k) is None]
-    nodes = [f"{flannel.lease_subnet(lease_key)} → {public_ip(value)}" for lease_key, value in real]
-    left = total - len(real)
-    result.note("ok" if left > 0 else "warn", f"{len(real)} lease(s) taken, {left} of {total} node subnets left",
-                "\n".join(nodes))
+    # a key flanneld would not read as a lease takes no subnet: named, not counted. One line sums the
+    # leases up; each is an item (--verbose, the etcd page's lease list), not a line of its own
+    left = total - len(lines)
+    result.note("ok" if left > 0 else "warn", f"{len(lines)} lease(s) taken, {left} of {total} node subnets left",
+                items=lines)
     if stray:
         result.note("warn", f"{len(stray)} key(s) under {prefix}/subnets/ are not leases flanneld can read: "
                     f"{', '.join(k.rsplit('/', 1)[-1] for k in stray[:5])}{' …' if len(stray) > 5 else ''}",
                     "flanneld names leases like 172.30.5.0-24; remove keys put there by hand when sure")
     # not `failed`: that would stop the run before the flanneld step, which is where this node's is fixed
-    for ip, subnets in shared_public_ips(leases).items():
+    for ip, subnets in _shared(found.by_ip).items():
         result.note("warn", shared_message(ip, subnets), SHARED_FIX)
 
 

@@ -121,7 +121,7 @@ result:
   returned: when the engine ran
   type: dict
   sample:
-    version: 4
+    version: 5
     mode: apply
     code: 0
     status: ok
