@@ -36,7 +36,10 @@ def answers(endpoint: str, prefix: str) -> str:
 def fill(endpoint: str, prefix: str, count: int) -> list[tuple[str, str]]:
     """PREFIX/config and `count` leases, in transactions of 100 (etcd allows 128 operations in one); the
     leases, in key order as etcd lists them."""
-    os.environ.setdefault("PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION", "python")  # as wizard/node/etcd.py
+    from wizard.node import etcdrpc
+
+    if not etcdrpc.install():  # etcd3 on the protobuf runtime the wizard uses, as wizard/node/etcd.py does
+        os.environ.setdefault("PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION", "python")
     import etcd3
 
     host, port = endpoint.rsplit("//", 1)[1].split(":")

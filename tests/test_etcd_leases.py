@@ -5,9 +5,7 @@ leases. Against a real etcd holding thousands of leases in flanneld's format; co
 
 from __future__ import annotations
 
-import copy
 import json
-import pickle
 import random
 import uuid
 from pathlib import Path
@@ -21,10 +19,10 @@ from tests.tui import goto, run, until
 from wizard import flannel
 from wizard.answers import Etcd as EtcdSettings
 from wizard.answers import parse
-from wizard.events import EVENTS_VERSION, NoteInfo, StepEvent, schema
-from wizard.node.etcd import V3Store, connect, range_pairs
+from wizard.events import EVENTS_VERSION, schema
+from wizard.node.etcd import V3Store, connect
 from wizard.node.files import Files
-from wizard.steps import Note, Plan
+from wizard.steps import Plan
 from wizard.steps import etcd as etcd_step
 
 MANY = 3000  # enough that a line per lease would show, small enough to fill in a second
@@ -95,20 +93,6 @@ def test_the_schema_describes_items() -> None:
     assert notes["items"]["type"] == "array"
 
 
-def test_a_notes_items_reach_its_events_and_leave_its_detail_alone() -> None:
-    """The runner builds NoteInfo and StepEvent from a note's fields one by one (detail, not items):
-    the items ride in the detail and come out in `items`, the detail a plain str again."""
-    note = Note("ok", "2 lease(s) taken", "why", items=("a → 1", "b → 2"))
-    event = StepEvent("etcd", note.status, note.message, note.detail, kind="note")
-    info = NoteInfo(note.status, note.message, note.detail, note.subject, note.hop)
-    for made in (event, info):
-        assert made.items == ("a → 1", "b → 2") and made.detail == "why" and type(made.detail) is str
-    assert json.loads(json.dumps(event.to_dict()))["items"] == ["a → 1", "b → 2"]
-    assert copy.deepcopy(note).items == note.items and pickle.loads(pickle.dumps(note)) == note
-    plain = StepEvent("etcd", "ok", "no listing", "detail")
-    assert plain.items == () and plain.detail == "detail"
-
-
 # ---------------------------------------------------------------- the read
 
 
@@ -133,33 +117,6 @@ def test_list_is_what_etcd3_reads_tricky_keys_and_values_included(etcd: lab.Etcd
         assert store.list(prefix + "nothing/") == []
     finally:
         store.close()
-
-
-def _varint(n: int) -> bytes:
-    out = b""
-    while True:
-        out += bytes([n & 0x7F | (0x80 if n > 0x7F else 0)])
-        n >>= 7
-        if not n:
-            return out
-
-
-def _field(number: int, wire: int, payload: bytes) -> bytes:
-    return _varint(number << 3 | wire) + payload
-
-
-def _bytes_field(number: int, data: bytes) -> bytes:
-    return _field(number, 2, _varint(len(data)) + data)
-
-
-def test_range_pairs_skips_fields_it_does_not_know() -> None:
-    """A newer etcd may add fields, of any wire type, to the response or to KeyValue: they are skipped."""
-    kv = (_bytes_field(1, b"/p/subnets/10.0.1.0-24") + _field(2, 0, _varint(300)) + _field(3, 0, _varint(2**40))
-          + _field(20, 0, _varint(7)) + _field(21, 1, b"\x00" * 8) + _field(22, 5, b"\x00" * 4)
-          + _bytes_field(23, b"later") + _bytes_field(5, b'{"PublicIP":"192.168.0.2"}') + _field(6, 0, _varint(2**62)))
-    response = (_bytes_field(1, _field(3, 0, _varint(12345))) + _bytes_field(2, kv) + _bytes_field(2, _bytes_field(1, b"/k"))
-                + _field(3, 0, b"\x00") + _field(4, 0, _varint(2)) + _field(30, 1, b"\x01" * 8))
-    assert range_pairs(response) == [("/p/subnets/10.0.1.0-24", '{"PublicIP":"192.168.0.2"}'), ("/k", "")]
 
 
 # ---------------------------------------------------------------- reading keys and values

@@ -7,7 +7,6 @@ serialised form: one event per line, each carrying `version`, and a closing `res
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -22,32 +21,6 @@ Kind = Literal["run", "step", "note", "change", "check", "substep"]
 # planned: will be made · pending: will be made, its value known only after an earlier step ·
 # applied / failed: made, or tried and failed · rolled-back: reversed by a failing step or a cleanup · undone: by undo
 ChangeState = Literal["planned", "pending", "applying", "applied", "failed", "rolled-back", "undone"]
-
-
-class Listed(str):
-    """A note's `detail` that also carries its note's `items`.
-
-    The runner makes a note's NoteInfo and StepEvent from the note's fields one by one, `detail` among
-    them; a detail of this type takes the items along, and both types' __post_init__ put them in their
-    own `items` field and keep a plain `detail`. (Once the runner passes `items=note.items` itself this
-    type can go; nothing else may rely on it.)"""
-
-    items: tuple[str, ...]
-
-    def __new__(cls, text: str, items: Sequence[str] = ()) -> Listed:
-        made = super().__new__(cls, text)
-        made.items = tuple(items)
-        return made
-
-    def __getnewargs__(self) -> tuple[str, tuple[str, ...]]:  # type: ignore[override]
-        return str.__str__(self), self.items  # copy and pickle keep the items
-
-
-def _lift_items(obj: Any) -> None:
-    """A Listed detail's items into the (frozen) object's `items`, the detail as a plain str."""
-    if isinstance(obj.detail, Listed):
-        object.__setattr__(obj, "items", obj.items or obj.detail.items)
-        object.__setattr__(obj, "detail", str.__str__(obj.detail))
 
 
 @dataclass(frozen=True)
@@ -89,9 +62,6 @@ class StepEvent:
     # with --verbose, the TUI a keystroke away; `detail` stays short (a reason, a fix)
     items: tuple[str, ...] = ()
 
-    def __post_init__(self) -> None:
-        _lift_items(self)
-
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["elapsed"] = round(self.elapsed, 3)
@@ -106,9 +76,6 @@ class NoteInfo:
     subject: str = ""  # see StepEvent
     hop: str = ""
     items: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        _lift_items(self)
 
 
 @dataclass

@@ -240,9 +240,9 @@ class Runner:
 
     def _note(self, sr: StepResult, note: Note, kind: Kind = "note") -> None:
         (sr.checks if kind == "check" else sr.notes).append(
-            NoteInfo(note.status, note.message, note.detail, note.subject, note.hop))
+            NoteInfo(note.status, note.message, note.detail, note.subject, note.hop, note.items))
         self._substep(StepEvent(sr.name, note.status, note.message, note.detail, kind=kind, subject=note.subject,
-                                hop=note.hop))
+                                hop=note.hop, items=note.items))
 
     def _close(self, sr: StepResult, status: Status, message: str, detail: str, t0: float) -> None:
         sr.status, sr.message, sr.detail, sr.elapsed = status, message, detail, time.monotonic() - t0

@@ -13,8 +13,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from wizard.events import Listed
-
 if TYPE_CHECKING:
     from wizard.answers import Answers, Etcd
     from wizard.changes import Change
@@ -42,11 +40,6 @@ class Note:
     # the whole listing the message sums up, one entry each (the etcd step's leases): shown on request
     # (--verbose, a key in the TUI), kept in --output json, never folded into `detail`
     items: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        if self.items and not isinstance(self.detail, Listed):
-            # the runner copies `detail` into the note's events, not `items` (yet): see events.Listed
-            object.__setattr__(self, "detail", Listed(self.detail, self.items))
 
 
 Check = Note  # what verify returns has the same shape
