@@ -328,3 +328,13 @@ def test_list_with_nothing_to_list_exits_1() -> None:
     assert empty.problem == "no kube-proxy rules on this node: iptables-save printed no rules at all"
     with pytest.raises(InputError, match="is cut off at line"):
         list_services(node(), rules=NAMED.replace("COMMIT\n*filter", "*filter"))
+
+
+@pytest.mark.parametrize("bad", ["abc", "1.5", "-0.2", "nan"])
+def test_a_probability_iptables_would_not_take_is_an_input_error_naming_its_line(bad: str) -> None:
+    rules = RULES.replace("--probability 0.50000000000", f"--probability {bad}")
+    assert rules != RULES
+    line = next(n for n, text in enumerate(rules.splitlines(), 1) if f"--probability {bad}" in text)
+    with pytest.raises(InputError, match=rf"^node2.rules is not iptables-save output: line {line}: --probability "
+                                         rf"'{bad}' is not a number from 0 to 1 \(chain KUBE-SVC-"):
+        explain(node(), "default", "example-service", rules=rules, source="node2.rules")

@@ -196,7 +196,10 @@ def explain(node: Node | None, namespace: str, name: str, *, rules: str | None =
     Raises InputError when the text is not iptables-save output or is cut off inside a table, WizardError
     when iptables-save fails. etcd or the API server not answering costs the labels (a warning), not the trace."""
     ruleset, rules, source = _ruleset(node, rules, source)
-    found = iptables.trace(ruleset, namespace, name)
+    try:
+        found = iptables.trace(ruleset, namespace, name)
+    except iptables.NotIptablesSave as exc:  # a rule on the service's path that iptables would not have taken
+        raise InputError(f"{source} is not iptables-save output: {exc}", "save it with `iptables-save > FILE`") from None
     warnings: list[str] = []
     leases = (_leases(_machine(node), answers, found.endpoints, warnings)
               if answers is not None and found.endpoints else {})

@@ -503,7 +503,7 @@ def _follow(ruleset: Ruleset, chain: str, seen: set[str]) -> tuple[list[str], li
         target = rule.target
         if target.startswith("KUBE-SEP-"):
             prob = rule.option("--probability")
-            share = remaining * float(prob) if prob else remaining
+            share = remaining * _probability(prob, rule) if prob else remaining
             remaining -= share
             endpoints.append(Endpoint(target, share, prob, _dnat(ruleset, target), rule.packets))
         elif target.startswith(JUMP_CHAINS):
@@ -511,6 +511,17 @@ def _follow(ruleset: Ruleset, chain: str, seen: set[str]) -> tuple[list[str], li
             chains += more
             endpoints += found
     return chains, endpoints
+
+
+def _probability(text: str, rule: Rule) -> float:
+    """`-m statistic --probability`'s value: iptables takes a number from 0 to 1, nothing else."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:  # also NaN
+        raise NotIptablesSave(rule.line, f"--probability {text[:40]!r} is not a number from 0 to 1 (chain {rule.chain})")
+    return value
 
 
 def _dnat(ruleset: Ruleset, sep: str) -> str | None:

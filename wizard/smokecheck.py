@@ -43,7 +43,10 @@ def rules_check(node: NodeLike, namespace: str, name: str) -> tuple[Note, iptabl
         ruleset = live_rules(node)
     except iptables.NotIptablesSave as exc:
         return Note("failed", f"cannot read the iptables rules: {exc.why}", "run as root"), None
-    found = iptables.trace(ruleset, namespace, name)
+    try:
+        found = iptables.trace(ruleset, namespace, name)
+    except iptables.NotIptablesSave as exc:
+        return Note("failed", f"cannot trace the iptables rules: {exc}", "look at that rule: `iptables-save -t nat`"), None
     service = f"{namespace}/{name}"
     if found.complete:
         return Note("ok", f"kube-proxy routes {service} to {len(found.endpoints)} endpoint(s)",
