@@ -141,28 +141,32 @@ def test_explaining_a_saved_dump_imports_nothing_heavy(tmp_path: Path) -> None:
     assert result.stdout.strip().endswith("0 []"), result.stdout + result.stderr
 
 
-def test_tracing_a_saved_file_imports_no_pydantic_nor_the_node(tmp_path: Path) -> None:
-    """Issue 14: a trace of a dump file reads the file itself (read_input lives beside pydantic in
-    wizard.answers) and asks the machine nothing, so makes no node."""
+@pytest.mark.parametrize("stdin", [False, True])
+def test_tracing_a_saved_dump_imports_no_pydantic_nor_the_node(tmp_path: Path, stdin: bool) -> None:
+    """Issue 14: a trace of a dump (a file, or standard input with --from -) reads it with wizard.inputs,
+    which imports no pydantic, and asks the machine nothing, so makes no node."""
     dump = tmp_path / "rules"
     dump.write_text(RULES)
+    source = "-" if stdin else str(dump)
     code = (
         "import sys\n"
         "from wizard.cli import main\n"
-        f"code = main(['explain-service', 'example-service', '--from', {str(dump)!r}])\n"
+        f"code = main(['explain-service', 'example-service', '--from', {source!r}])\n"
         "heavy = [m for m in ('pydantic', 'yaml', 'wizard.answers', 'wizard.node', 'wizard.flannel')"
         " if m in sys.modules]\n"
         "print(code, heavy)\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=lab.REPO, timeout=30)
+    with dump.open("rb") as given:
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=lab.REPO, timeout=30,
+                                stdin=given if stdin else subprocess.DEVNULL)
     assert result.stdout.strip().endswith("0 []"), result.stdout + result.stderr
 
 
 def test_a_dump_file_reads_as_read_input_reads_it(tmp_path: Path) -> None:
     """read_dump's own read of a regular file gives what read_input gives, bytes that are not UTF-8
     replaced alike; an empty file too."""
-    from wizard.answers import read_input
     from wizard.explain import MAX_DUMP_BYTES, read_dump
+    from wizard.inputs import read_input
 
     for data in (RULES.encode() + b"# caf\xe9 \xff\n", b""):
         dump = tmp_path / "rules"

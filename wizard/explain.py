@@ -36,7 +36,7 @@ def read_dump(path: str) -> tuple[str, str]:
         data = _regular_file(path, MAX_DUMP_BYTES)
         if data is not None:
             return str(data, "utf-8", "replace"), path
-    from wizard.answers import Refused, read_input, source_name
+    from wizard.inputs import Refused, read_input, source_name
 
     name = source_name(path)
     try:
