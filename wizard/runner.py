@@ -267,10 +267,14 @@ class Runner:
         self.ctx.outputs[step.name] = plan.output
         owed = self._owed()
         for change in plan.changes:
-            if not isinstance(change, Restart) or change.needed:
+            if not isinstance(change, Restart):
                 continue
             if change.service in self.ctx.deferred_restarts:
-                change.needed, change.why = True, f"the {self._deferred_by[change.service]} step changed its configuration"
+                earlier = f"the {self._deferred_by[change.service]} step changed its configuration"
+                change.why = f"{change.why}; {earlier}" if change.needed and change.why else earlier
+                change.needed = True
+            elif change.needed:
+                continue
             elif change.service in owed:
                 # its configuration was changed by a run that stopped before restarting it
                 change.needed, change.why = True, "an interrupted run changed its configuration and did not restart it"
