@@ -70,6 +70,47 @@ def test_each_service_restarts_once_in_order_and_docker_is_asked_once_per_run(no
     assert log.read_text().splitlines() == ["docker info --format {{.CgroupDriver}}"]  # verify reuses inspect's
 
 
+def test_undo_after_a_cgroup_rollback_restarts_docker_for_the_docker_steps_changes(node: LabNode) -> None:
+    """kubelet's restart fails: the cgroup step rolls back, its docker restart too (reversing it restarts docker
+    with the docker step's configuration, which stays). undo must still restart docker when it puts the docker
+    step's files back, so that restart is the docker step's own entry now."""
+    log = Path(node.env["FW_STANDIN_LOG"])
+    failed = apply(node, "--yes", env={**node.env, "FW_SYSTEMCTL_FAIL": "kubelet"})
+    assert failed.returncode == 1 and "[fail] cgroup:" in failed.stdout, failed.stdout + failed.stderr
+    assert "docker: restarted docker with this step's configuration (in the rollback above)" in failed.stdout
+    journal = json.loads((node.root / "var/lib/flannel-wizard/journal.json").read_text())
+    docker = [(e["kind"], e["state"]) for e in journal["entries"] if e["step"] == "docker"]
+    assert ("restart", "applied") in docker and journal["owed"] == [], (docker, journal["owed"])
+    log.unlink()
+    undone = run_wizard("undo", "--root", str(node.root), env=node.env, netns=node.ns)
+    assert undone.returncode == 0, undone.stdout + undone.stderr
+    assert "systemctl restart docker" in log.read_text().splitlines(), log.read_text()
+    assert node.bridge() == {"mtu": 1500, "ipv4": ["172.17.0.1/16"]}
+
+
+def test_a_step_that_fails_before_its_first_change_leaves_no_restart_behind(node: LabNode, tmp_path: Path) -> None:
+    """The docker step leaves its restart to the cgroup step, then its first write fails (a read-only file
+    system, for real): it changed nothing, so docker is not restarted and nothing stays owed."""
+    ro = node.root / "srv/ro"
+    ro.mkdir(parents=True)
+    answers = tmp_path / "answers.yaml"
+    answers.write_text((lab.REPO / "config.example.yaml").read_text().replace(
+        "  opts_file: auto", "  opts_file: /srv/ro/docker_opts.env"))
+    subprocess.run(["mount", "--bind", str(ro), str(ro)], check=True)
+    try:
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(ro)], check=True)
+        result = run_wizard("apply", str(answers), "--root", str(node.root), "--ignore-preflight-errors", IGNORE,
+                            "--skip", "smoke", "--yes", env=node.env, netns=node.ns)
+    finally:
+        subprocess.run(["umount", str(ro)], check=True)
+    assert result.returncode == 1 and "[fail] docker:" in result.stdout, result.stdout + result.stderr
+    assert "remount it read-write" in result.stdout  # the write's own error, not a later one
+    restarts = [c for c in Path(node.env["FW_STANDIN_LOG"]).read_text().splitlines() if " restart " in c]
+    assert restarts == ["systemctl restart flanneld"], restarts
+    journal = json.loads((node.root / "var/lib/flannel-wizard/journal.json").read_text())
+    assert journal["owed"] == [] and "still to restart" not in result.stdout
+
+
 def test_a_failing_restart_fails_the_step_and_rolls_it_back(node: LabNode) -> None:
     env = {**node.env, "FW_SYSTEMCTL_FAIL": "docker"}
     result = apply(node, "--yes", "--output", "json", env=env)

@@ -45,6 +45,7 @@ class Runner:
         self.changed = 0
         self._step_owed: list[str] = []
         self._deferred_by: dict[str, str] = {}  # service -> the step whose restart of it waits for a later one
+        self._deferred_change: dict[str, Restart] = {}  # service -> that step's own restart, as it planned it
         self._applied: dict[str, tuple[StepResult, list[tuple[dict[str, Any], Change]]]] = {}  # by step
 
     # ------------------------------------------------------------ public
@@ -291,15 +292,35 @@ class Runner:
         for change in to_make:
             by = None
             if isinstance(change, Restart) and change.service not in self.ctx.deferred_restarts:
-                by = next((n for n in later if change.service in steps.get(n).restarts(self.ctx)), None)
+                by = next((n for n in later if change.service in self._restarts(n)), None)
             if by is None:
                 kept.append(change)
                 continue
             self.ctx.deferred_restarts[change.service] = by
             self._deferred_by[change.service] = sr.name
+            self._deferred_change[change.service] = change
             self._note(sr, Note("ok", f"{change.service} restarts once, after the {by} step's changes",
                                 f"{change.summary()}: left to the {by} step, which restarts {change.service} too"))
         return kept
+
+    def _restarts(self, name: str) -> tuple[str, ...]:
+        """The services step `name` may restart; none when that cannot be read (its own inspect says why)."""
+        try:
+            return steps.get(name).restarts(self.ctx)
+        except (WizardError, OSError):
+            return ()
+
+    def _live(self, step: str) -> bool:
+        """Whether changes `step` made in this run are still on the node."""
+        return any(e["state"] == "applied" for e, _c in self._applied.get(step, (None, []))[1])
+
+    def _forget(self, step: str) -> None:
+        """A step that changed nothing after all (it failed before its first change, or was rolled back):
+        the restarts it left to a later step are not needed."""
+        for service, by in self._deferred_by.items():
+            if by == step and self.ctx.deferred_restarts.pop(service, None) is not None and self.journal is not None:
+                with contextlib.suppress(WizardError, OSError):
+                    self.journal.pay(service)
 
     def _fail_late(self, step: str, service: str, exc: BaseException) -> None:
         """The restart a step left to a later one failed: that step's configuration is what the service would
@@ -328,7 +349,7 @@ class Runner:
         for service in self.journal.restart_order(due, dict(self._deferred_by)):
             step = self._deferred_by[service]
             self.ctx.deferred_restarts.pop(service, None)
-            change = Restart(service, True, why=f"the {step} step changed its configuration")
+            change = self._deferred_change.get(service) or Restart(service, True)
             entry: dict[str, Any] | None = None
             try:
                 entry = self.journal.begin(change, step)
@@ -347,7 +368,11 @@ class Runner:
                 self.ctx.skipped_restarts.add(result.restart_skipped)
             else:
                 self.ctx.restarted.append(service)
-            self._emit(step, "warn" if result.warning else "ok", result.message, result.warning, kind="run")
+            sr, applied = self._applied.get(step, (None, []))
+            info = self._record(sr, change, entry, "applied") if sr is not None else None
+            applied.append((entry, change))
+            self._emit(step, "warn" if result.warning else "ok", result.message, result.warning, kind="change",
+                       change=info)
         return code
 
     def _owed(self) -> list[str]:
@@ -542,8 +567,8 @@ class Runner:
     def _fail(self, sr: StepResult, applied: list[tuple[dict[str, Any], Change]], exc: BaseException, t0: float) -> None:
         what, fix = (exc.what, exc.fix) if isinstance(exc, WizardError) else (str(exc), "")
         live = [(e, c) for e, c in applied if e["state"] == "applied"]
+        self._rollback(sr, live)
         if live:
-            self._rollback(sr, live)
             fix = (fix + "; " if fix else "") + f"this step's {len(live)} change(s) were rolled back"
         self._close(sr, "failed", what, fix, t0)
         raise StepStopped(EXIT_FAILED)
@@ -556,22 +581,52 @@ class Runner:
         assert self.journal is not None
         entries = [e for e, _c in applied if e["state"] == "applied"]
         if not entries:
+            self._forget(sr.name)
             return 0
         self._emit(sr.name, "running", f"rolling back {len(entries)} change(s)", kind="note")
         failures = undo_entries(self.ctx.node, self.journal, list(reversed(entries)), self.ctx.emit,
                                 lambda record: self.ctx.store(), "rolled-back")
         self._mark(sr, {e["id"] for e in entries if e["state"] == "rolled-back"}, "rolled-back")
-        if not failures:
-            # the step's configuration is back as it was (and restarted where it had been): nothing it owed
-            # stands, except a restart an earlier step left to it (`_settle` makes that one)
-            for service in self._step_owed if owed is None else owed:
-                if self._deferred_by.get(service) == sr.name:
-                    self.ctx.deferred_restarts.pop(service, None)  # its own: back as it was, nothing to restart
-                elif service in self.ctx.deferred_restarts:
-                    continue
-                with contextlib.suppress(WizardError, OSError):
-                    self.journal.pay(service)
+        # a restart this step made for an earlier step too: reversing it restarted the service again, now with
+        # the earlier step's configuration, which stays; the earlier step gets it as its own entry, so that
+        # `undo` of its changes restarts the service (or, when that restart failed, `_settle` makes one)
+        stood_in = {str(e["record"].get("service")): e for e in entries if e.get("kind") == "restart"
+                    and self._deferred_by.get(str(e["record"].get("service")), sr.name) != sr.name
+                    and self._live(self._deferred_by[str(e["record"].get("service"))])}
+        not_restarted = {s for s, e in stood_in.items() if e["record"].get("skipped")}  # no systemd: stays owed
+        for service, entry in stood_in.items():
+            if entry["state"] == "rolled-back" and service not in not_restarted:
+                self._restarted_for(service, sr.name)
+        if failures:
+            return failures
+        # the step's configuration is back as it was (and restarted where it had been): nothing it owed
+        # stands, except a restart an earlier step left to it that is still to make
+        for service in self._step_owed if owed is None else owed:
+            if self._deferred_by.get(service) == sr.name:
+                self.ctx.deferred_restarts.pop(service, None)  # its own: back as it was, nothing to restart
+            elif service in self.ctx.deferred_restarts or service in not_restarted:
+                continue
+            with contextlib.suppress(WizardError, OSError):
+                self.journal.pay(service)
         return failures
+
+    def _restarted_for(self, service: str, rolled_back: str) -> None:
+        """Record the restart a rollback made of `service` as the restart of the earlier step that left it to
+        the step rolled back (its configuration is what the service runs with now)."""
+        assert self.journal is not None
+        step = self._deferred_by[service]
+        change = self._deferred_change.get(service) or Restart(service, True)
+        try:
+            entry = self.journal.begin(change, step)
+            self.journal.finish(entry, "applied", {"service": service}, paid=service)
+        except (WizardError, OSError):
+            self.ctx.deferred_restarts[service] = rolled_back  # not recorded: `_settle` makes one that is
+            return
+        sr, applied = self._applied.get(step, (None, []))
+        info = self._record(sr, change, entry, "applied") if sr is not None else None
+        applied.append((entry, change))
+        self._emit(step, "ok", f"restarted {service} with this step's configuration (in the rollback above)",
+                   kind="change", change=info)
 
     def _release(self, sr: StepResult, applied: list[tuple[dict[str, Any], Change]]) -> list[Note]:
         """Reverse the step's temporary changes (its test objects) through the journal, as undo would."""
@@ -598,6 +653,7 @@ class Runner:
 
         def prepare(record: dict[str, Any]) -> None:
             journal.finish(entry, "applying", record)
+            self._room()  # this record took the disk's last room: what is left is for rolling back, not this change
 
         def store() -> Store:
             return self.ctx.store()
