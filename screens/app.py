@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from textual.screen import Screen
 
     from wizard.events import StepEvent
-    from wizard.session import Session
+    from wizard.session import Loc, Session
 
 
 def _screen_class(name: str) -> type[Screen[Any]]:
@@ -64,6 +64,8 @@ class WizardApp(App[int]):
         self.autoplay = autoplay
         self.speed = speed
         self.save_path = self._default_save_path()
+        self._check_key: tuple[str, int] | None = None
+        self._check: tuple[dict[Loc, list[str]], dict[str, Any]] = ({}, {})
 
     def _default_save_path(self) -> str:
         if self.session.demo:
@@ -125,6 +127,34 @@ class WizardApp(App[int]):
         page = self.get_screen("smoke")
         if getattr(page, "ready", False):
             page.show()  # type: ignore[attr-defined]
+
+    # ------------------------------------------------------------ the answers' problems
+
+    def _checked(self) -> tuple[dict[Loc, list[str]], dict[str, Any]]:
+        """The session's problems, validated once per state of the answers. A key asks for them several
+        times (the field's error line, the page's status, whether Next may go on, the live checks) while
+        the answers stay as they are; the state is the draft's repr (plain YAML data: equal repr, equal
+        answers) and how many of the file's problems still stand (an edit answers them)."""
+        session = self.session
+        key = (repr(session.draft), len(session.file_problems))
+        if self._check_key != key:
+            self._check_key = key
+            self._check = (session.problems(), {})
+        return self._check
+
+    def problems_under(self, prefix: Loc) -> list[tuple[Loc, str]]:
+        """`Session.problems_under`, from the validation of the answers as they are now."""
+        return [(loc, m) for loc, ms in self._checked()[0].items() for m in ms if tuple(loc[: len(prefix)]) == prefix]
+
+    def unknown_keys(self, prefix: Loc = ()) -> list[Loc]:
+        """`Session.unknown_keys`, asked once per state of the answers (and never while they have no problem:
+        an unknown key is one)."""
+        problems, memo = self._checked()
+        if not problems:
+            return []
+        if "unknown" not in memo:
+            memo["unknown"] = self.session.unknown_keys()
+        return [loc for loc in memo["unknown"] if loc[: len(prefix)] == prefix]
 
     # ------------------------------------------------------------ answers out
 

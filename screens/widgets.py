@@ -152,6 +152,26 @@ class FieldRow(Vertical):
         label.set_class(value, "-on")
 
 
+def set_text(widget: Static, content: str | Text, hide_empty: bool = False) -> None:
+    """Show `content` in a Static, redrawing it only when it differs from what it shows: every update
+    of a Static costs the whole screen a layout (its height may change), and a page that redrew each of
+    its labels on every key spent most of the key on layouts that changed nothing. With `hide_empty`
+    the widget is hidden while it has nothing to say (a field's error line)."""
+    if not _same(widget.content, content):
+        widget.update(content)
+    if hide_empty and widget.display != bool(content):
+        widget.display = bool(content)
+
+
+def _same(shown: object, content: str | Text) -> bool:
+    if isinstance(shown, Text) and isinstance(content, Text):
+        # Text's == compares the characters and their spans only, not the style of the whole text
+        return (shown.plain, shown.spans, shown.style, shown.justify, shown.overflow, shown.no_wrap, shown.end) == (
+            content.plain, content.spans, content.style, content.justify, content.overflow, content.no_wrap,
+            content.end)
+    return type(shown) is type(content) and shown == content
+
+
 def switch_word(value: bool) -> str:
     return "on" if value else "off"
 
