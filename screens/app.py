@@ -1,5 +1,5 @@
-"""The wizard's Textual app: pages installed once (so what was typed stays), navigation, the
-command palette, saving answers, and the hands-free autoplay of the demo."""
+"""The wizard's Textual app: pages made on their first visit and kept (so what was typed stays),
+navigation, the command palette, saving answers, and the hands-free autoplay of the demo."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from textual.system_commands import SystemCommandsProvider
 from screens.pages import PAGES, TITLES
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
     from textual.screen import Screen
 
@@ -52,9 +52,19 @@ class WizardApp(App[int]):
         Binding("ctrl+q", "quit", "Quit", priority=True, tooltip="leave the wizard"),
     ]
 
-    def __init__(self, session: Session, autoplay: bool = False, speed: float = 1.0) -> None:
+    def __init__(self, session: Session | Callable[[], Session], autoplay: bool = False, speed: float = 1.0,
+                 scenario: dict[str, Any] | None = None) -> None:
+        """`session`, or what makes it: then the first frame is drawn before it is made (in a worker), and
+        `scenario` (the demo's, when there is one) marks that frame as the demo's."""
         super().__init__()
-        self.session = session
+        self.pages: dict[str, Screen[Any]] = {}  # the pages made so far (each on its first visit)
+        self.load_error: BaseException | None = None  # what making the session raised: the CLI reports it
+        self._make_session: Callable[[], Session] | None = None
+        self.first_scenario = scenario
+        if callable(session):
+            self._make_session = session
+        else:
+            self.session = session
         self.statuses: dict[str, str] = {}
         self.events: list[StepEvent] = []  # everything the last apply emitted, for the later pages
         # the mesh step's checks from the last Apply (its events, live) or Check this node (its result),
@@ -63,7 +73,7 @@ class WizardApp(App[int]):
         self.mesh_origin = ""  # "apply" | "check"
         self.autoplay = autoplay
         self.speed = speed
-        self.save_path = self._default_save_path()
+        self.save_path = self._default_save_path() if self._make_session is None else ""
         self._check_key: tuple[str, int] | None = None
         self._check: tuple[dict[Loc, list[str]], dict[str, Any]] = ({}, {})
 
@@ -77,12 +87,50 @@ class WizardApp(App[int]):
 
     def on_mount(self) -> None:
         for name in PAGES:
-            page = _screen_class(name)()
-            self.install_screen(page, name)
-            section = getattr(page, "SECTION", None)
-            if section and self.session.problems_under(section):
+            # made on the first visit: a page composes dozens of widgets, and most are not seen at once
+            self.install_screen(lambda name=name: self._make_page(name), name)  # type: ignore[arg-type]
+        if self._make_session is not None:
+            from screens.starting import StartingPage
+
+            self.push_screen(StartingPage(self.first_scenario))
+            self.run_worker(self._load, thread=True, name="session", group="session")
+            return
+        self._start()
+
+    def _make_page(self, name: str) -> Screen[Any]:
+        page = _screen_class(name)()
+        self.pages[name] = page
+        return page
+
+    def _load(self) -> None:
+        """The session, made in a worker after the first frame (its imports are most of the start)."""
+        assert self._make_session is not None
+        try:
+            session = self._make_session()
+        except BaseException as exc:  # noqa: BLE001 - the CLI reports it once the terminal is back
+            self.call_from_thread(self._load_failed, exc)
+            return
+        self.call_from_thread(self._loaded, session)
+
+    def _load_failed(self, exc: BaseException) -> None:
+        self.load_error = exc
+        self.exit(2)
+
+    def _loaded(self, session: Session) -> None:
+        self.session = session
+        self.save_path = self._default_save_path()
+        self._start(replace=True)
+
+    def _start(self, replace: bool = False) -> None:
+        """The Welcome page, once there is a session; the pages an answers file has problems on marked."""
+        for name in PAGES:
+            section = getattr(_screen_class(name), "SECTION", None)
+            if section and self.problems_under(section):
                 self.statuses[name] = "failed"  # an answers file's problems, marked where they are
-        self.push_screen(PAGES[0])
+        if replace:
+            self.switch_screen(PAGES[0])
+        else:
+            self.push_screen(PAGES[0])
         if self.autoplay:
             from screens.autoplay import autoplay
 
@@ -91,6 +139,8 @@ class WizardApp(App[int]):
     # ------------------------------------------------------------ navigation
 
     def go(self, name: str) -> None:
+        if not hasattr(self, "session"):
+            return  # the first frame, still without a session: the pages have nothing to show yet
         from screens.check import CheckScreen
 
         if isinstance(self.screen, CheckScreen):
@@ -223,11 +273,7 @@ class WizardApp(App[int]):
         """Every page's demo banner says again whether autoplay is playing."""
         from screens.widgets import DemoBanner
 
-        for name in PAGES:
-            try:
-                page = self.get_screen(name)
-            except KeyError:  # the app is closing
-                continue
+        for page in self.pages.values():  # a page not made yet shows the right banner when it is
             for banner in page.query(DemoBanner):
                 banner.show()
 
