@@ -165,9 +165,23 @@ class StepScreen(Screen[None]):
         """A field changed; pages with live previews redraw them here."""
 
     def on_input_changed(self, event: Input.Changed) -> None:
+        if getattr(event, "taken", False) or event.value != event.input.value:
+            # taken as the key was handled (take_edit), or stale: the field has changed since, and that
+            # change was taken already or has its own message coming (applying this one would undo it)
+            return
         spec = self.spec_for(event.input.id)
         if spec is not None:
             self.edited(spec, event.value)
+
+    def take_edit(self, event: Input.Changed) -> bool:
+        """A key typed into one of this page's fields, taken now (see FieldInput); False: leave it to the message."""
+        if not self.ready:
+            return False
+        spec = self.spec_for(event.input.id)
+        if spec is None:
+            return False
+        self.edited(spec, event.value)
+        return True
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         # Enter moves on like Tab; on the last field it is Next

@@ -16,6 +16,7 @@ from screens.pages import ICONS, PAGES, TITLES
 
 if TYPE_CHECKING:
     from textual.app import ComposeResult
+    from textual.message import Message
     from textual.widget import Widget
 
 Loc = tuple[Any, ...]
@@ -119,7 +120,22 @@ class FieldSpec:
             return Switch(value=bool(value), id=self.id)
         if self.kind == "select":
             return Select(list(self.options), value=value, allow_blank=False, id=self.id, compact=True)
-        return Input(self.to_text(value), placeholder=self.placeholder, password=self.password, id=self.id, compact=True)
+        return FieldInput(self.to_text(value), placeholder=self.placeholder, password=self.password, id=self.id,
+                          compact=True)
+
+
+class FieldInput(Input):
+    """A form's text field whose page takes each typed edit while the key is handled, not when the Changed
+    message has bubbled up through the field's row to the page a few queue hops later: by then Textual has
+    drawn the new character alone, and the field's problem line came one frame (and one layout) after it.
+    Together, a key costs one layout and one frame. The message still bubbles, marked as taken."""
+
+    def post_message(self, message: Message) -> bool:
+        if isinstance(message, Input.Changed) and self.has_focus:
+            take = getattr(self.screen, "take_edit", None)
+            if take is not None and take(message):
+                message.taken = True  # type: ignore[attr-defined]
+        return super().post_message(message)
 
 
 class FieldRow(Vertical):
