@@ -93,7 +93,8 @@ class WizardApp(App[int]):
             from screens.starting import StartingPage
 
             self.push_screen(StartingPage(self.first_scenario))
-            self.run_worker(self._load, thread=True, name="session", group="session")
+            # the worker starts once that frame is out: its imports would hold the GIL while it is drawn
+            self.call_after_refresh(self.call_after_refresh, self._start_loading)
             return
         self._start()
 
@@ -101,6 +102,9 @@ class WizardApp(App[int]):
         page = _screen_class(name)()
         self.pages[name] = page
         return page
+
+    def _start_loading(self) -> None:
+        self.run_worker(self._load, thread=True, name="session", group="session")
 
     def _load(self) -> None:
         """The session, made in a worker after the first frame (its imports are most of the start)."""
