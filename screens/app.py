@@ -1,5 +1,5 @@
-"""The wizard's Textual app: pages installed once (so what was typed stays), navigation, the
-command palette, saving answers, and the hands-free autoplay of the demo."""
+"""The wizard's Textual app: pages made on their first visit and kept (so what was typed stays),
+navigation, the command palette, saving answers, and the hands-free autoplay of the demo."""
 
 from __future__ import annotations
 
@@ -15,12 +15,12 @@ from textual.system_commands import SystemCommandsProvider
 from screens.pages import PAGES, TITLES
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
     from textual.screen import Screen
 
     from wizard.events import StepEvent
-    from wizard.session import Session
+    from wizard.session import Loc, Session
 
 
 def _screen_class(name: str) -> type[Screen[Any]]:
@@ -52,9 +52,19 @@ class WizardApp(App[int]):
         Binding("ctrl+q", "quit", "Quit", priority=True, tooltip="leave the wizard"),
     ]
 
-    def __init__(self, session: Session, autoplay: bool = False, speed: float = 1.0) -> None:
+    def __init__(self, session: Session | Callable[[], Session], autoplay: bool = False, speed: float = 1.0,
+                 scenario: dict[str, Any] | None = None) -> None:
+        """`session`, or what makes it: then the first frame is drawn before it is made (in a worker), and
+        `scenario` (the demo's, when there is one) marks that frame as the demo's."""
         super().__init__()
-        self.session = session
+        self.pages: dict[str, Screen[Any]] = {}  # the pages made so far (each on its first visit)
+        self.load_error: BaseException | None = None  # what making the session raised: the CLI reports it
+        self._make_session: Callable[[], Session] | None = None
+        self.first_scenario = scenario
+        if callable(session):
+            self._make_session = session
+        else:
+            self.session = session
         self.statuses: dict[str, str] = {}
         self.events: list[StepEvent] = []  # everything the last apply emitted, for the later pages
         # the mesh step's checks from the last Apply (its events, live) or Check this node (its result),
@@ -63,7 +73,9 @@ class WizardApp(App[int]):
         self.mesh_origin = ""  # "apply" | "check"
         self.autoplay = autoplay
         self.speed = speed
-        self.save_path = self._default_save_path()
+        self.save_path = self._default_save_path() if self._make_session is None else ""
+        self._check_key: tuple[str, int] | None = None
+        self._check: tuple[dict[Loc, list[str]], dict[str, Any]] = ({}, {})
 
     def _default_save_path(self) -> str:
         if self.session.demo:
@@ -75,12 +87,54 @@ class WizardApp(App[int]):
 
     def on_mount(self) -> None:
         for name in PAGES:
-            page = _screen_class(name)()
-            self.install_screen(page, name)
-            section = getattr(page, "SECTION", None)
-            if section and self.session.problems_under(section):
+            # made on the first visit: a page composes dozens of widgets, and most are not seen at once
+            self.install_screen(lambda name=name: self._make_page(name), name)  # type: ignore[arg-type]
+        if self._make_session is not None:
+            from screens.starting import StartingPage
+
+            self.push_screen(StartingPage(self.first_scenario))
+            # the worker starts once that frame is out: its imports would hold the GIL while it is drawn
+            self.call_after_refresh(self.call_after_refresh, self._start_loading)
+            return
+        self._start()
+
+    def _make_page(self, name: str) -> Screen[Any]:
+        page = _screen_class(name)()
+        self.pages[name] = page
+        return page
+
+    def _start_loading(self) -> None:
+        self.run_worker(self._load, thread=True, name="session", group="session")
+
+    def _load(self) -> None:
+        """The session, made in a worker after the first frame (its imports are most of the start)."""
+        assert self._make_session is not None
+        try:
+            session = self._make_session()
+        except BaseException as exc:  # noqa: BLE001 - the CLI reports it once the terminal is back
+            self.call_from_thread(self._load_failed, exc)
+            return
+        self.call_from_thread(self._loaded, session)
+
+    def _load_failed(self, exc: BaseException) -> None:
+        self.load_error = exc
+        self.exit(2)
+
+    def _loaded(self, session: Session) -> None:
+        self.session = session
+        self.save_path = self._default_save_path()
+        self._start(replace=True)
+
+    def _start(self, replace: bool = False) -> None:
+        """The Welcome page, once there is a session; the pages an answers file has problems on marked."""
+        for name in PAGES:
+            section = getattr(_screen_class(name), "SECTION", None)
+            if section and self.problems_under(section):
                 self.statuses[name] = "failed"  # an answers file's problems, marked where they are
-        self.push_screen(PAGES[0])
+        if replace:
+            self.switch_screen(PAGES[0])
+        else:
+            self.push_screen(PAGES[0])
         if self.autoplay:
             from screens.autoplay import autoplay
 
@@ -89,6 +143,8 @@ class WizardApp(App[int]):
     # ------------------------------------------------------------ navigation
 
     def go(self, name: str) -> None:
+        if not hasattr(self, "session"):
+            return  # the first frame, still without a session: the pages have nothing to show yet
         from screens.check import CheckScreen
 
         if isinstance(self.screen, CheckScreen):
@@ -125,6 +181,34 @@ class WizardApp(App[int]):
         page = self.get_screen("smoke")
         if getattr(page, "ready", False):
             page.show()  # type: ignore[attr-defined]
+
+    # ------------------------------------------------------------ the answers' problems
+
+    def _checked(self) -> tuple[dict[Loc, list[str]], dict[str, Any]]:
+        """The session's problems, validated once per state of the answers. A key asks for them several
+        times (the field's error line, the page's status, whether Next may go on, the live checks) while
+        the answers stay as they are; the state is the draft's repr (plain YAML data: equal repr, equal
+        answers) and how many of the file's problems still stand (an edit answers them)."""
+        session = self.session
+        key = (repr(session.draft), len(session.file_problems))
+        if self._check_key != key:
+            self._check_key = key
+            self._check = (session.problems(), {})
+        return self._check
+
+    def problems_under(self, prefix: Loc) -> list[tuple[Loc, str]]:
+        """`Session.problems_under`, from the validation of the answers as they are now."""
+        return [(loc, m) for loc, ms in self._checked()[0].items() for m in ms if tuple(loc[: len(prefix)]) == prefix]
+
+    def unknown_keys(self, prefix: Loc = ()) -> list[Loc]:
+        """`Session.unknown_keys`, asked once per state of the answers (and never while they have no problem:
+        an unknown key is one)."""
+        problems, memo = self._checked()
+        if not problems:
+            return []
+        if "unknown" not in memo:
+            memo["unknown"] = self.session.unknown_keys()
+        return [loc for loc in memo["unknown"] if loc[: len(prefix)] == prefix]
 
     # ------------------------------------------------------------ answers out
 
@@ -193,11 +277,7 @@ class WizardApp(App[int]):
         """Every page's demo banner says again whether autoplay is playing."""
         from screens.widgets import DemoBanner
 
-        for name in PAGES:
-            try:
-                page = self.get_screen(name)
-            except KeyError:  # the app is closing
-                continue
+        for page in self.pages.values():  # a page not made yet shows the right banner when it is
             for banner in page.query(DemoBanner):
                 banner.show()
 

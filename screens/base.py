@@ -11,13 +11,13 @@ from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, OptionList, Select, Static, Switch
 
 from screens.pages import PAGES, TITLES
-from screens.widgets import FieldRow, FieldSpec, Sidebar, demo_marker
+from screens.widgets import FieldRow, FieldSpec, Sidebar, demo_marker, set_text
 
 if TYPE_CHECKING:
     from textual.app import ComposeResult
 
     from screens.app import WizardApp
-    from wizard.session import Session
+    from wizard.session import Loc, Session
 
 
 class StepScreen(Screen[None]):
@@ -27,6 +27,9 @@ class StepScreen(Screen[None]):
     FIELDS: ClassVar[tuple[FieldSpec, ...]] = ()
     ready = False  # composed and mounted: its widgets can be queried
     facts: Any = None  # the step's facts as the engine read them (pages of a step)
+    error_labels: dict[str | None, Static]  # each field's problem line, by id (set on mount)
+    nav_status: Static  # why Next may not go on
+    section_problems: Static | None = None  # the problems no field of the page shows
     # keyboard first: a page opens with its first control focused, not the sidebar
     AUTO_FOCUS = "#body Input, #body Select, #body Switch, #body DataTable, #body Button, #body CollapsibleTitle, #next"
 
@@ -73,6 +76,10 @@ class StepScreen(Screen[None]):
         return "Next"
 
     def on_mount(self) -> None:
+        # the widgets a key redraws, found once: a query walks the whole page
+        self.error_labels = {w.id: w for w in self.query(".field-error").results(Static)}
+        self.nav_status = self.query_one("#nav-status", Static)
+        self.section_problems = next(iter(self.query("#section-problems").results(Static)), None)
         self.show_problems()
         self.ready = True
 
@@ -88,9 +95,9 @@ class StepScreen(Screen[None]):
         reason left from an earlier state would tell the operator something that is no longer true."""
         if not self.ready:
             return
-        status = self.query_one("#nav-status", Static)
+        status = self.nav_status
         if str(status.content):
-            status.update(self.blocked())
+            set_text(status, self.blocked())
         if self.wizard.statuses.get(self.NAME) == "failed" and not self.blocked():
             self.wizard.statuses.pop(self.NAME, None)  # a fixed page shows as the current one again, not ✗
             self.wizard.mark(self.NAME, "current")
@@ -99,9 +106,9 @@ class StepScreen(Screen[None]):
         """Why Next may not go on yet ('' when it may)."""
         if self.SECTION is None:
             return ""
-        problems = self.session.problems_under(self.SECTION)
+        problems = self.problems_under(self.SECTION)
         if problems:
-            unknown = self.session.unknown_keys(self.SECTION)
+            unknown = self.unknown_keys(self.SECTION)
             how = "; ctrl+d drops the unknown key(s)" if unknown else ""
             return f"{len(problems)} problem(s) on this page — fix them to go on{how}"
         return ""
@@ -158,9 +165,23 @@ class StepScreen(Screen[None]):
         """A field changed; pages with live previews redraw them here."""
 
     def on_input_changed(self, event: Input.Changed) -> None:
+        if getattr(event, "taken", False) or event.value != event.input.value:
+            # taken as the key was handled (take_edit), or stale: the field has changed since, and that
+            # change was taken already or has its own message coming (applying this one would undo it)
+            return
         spec = self.spec_for(event.input.id)
         if spec is not None:
             self.edited(spec, event.value)
+
+    def take_edit(self, event: Input.Changed) -> bool:
+        """A key typed into one of this page's fields, taken now (see FieldInput); False: leave it to the message."""
+        if not self.ready:
+            return False
+        spec = self.spec_for(event.input.id)
+        if spec is None:
+            return False
+        self.edited(spec, event.value)
+        return True
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         # Enter moves on like Tab; on the last field it is Next
@@ -184,13 +205,13 @@ class StepScreen(Screen[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "drop_unknown":  # in the footer only where there is such a key to drop
-            return bool(self.SECTION and self.session.unknown_keys(self.SECTION))
+            return bool(self.SECTION and self.unknown_keys(self.SECTION))
         return True
 
     def action_drop_unknown(self) -> None:
         if not self.SECTION:
             return
-        dropped = self.session.unknown_keys(self.SECTION)
+        dropped = self.unknown_keys(self.SECTION)
         for loc in dropped:
             self.session.drop(loc)
         if dropped:
@@ -199,27 +220,32 @@ class StepScreen(Screen[None]):
         self.refresh_bindings()
 
     def show_problems(self) -> None:
+        """Each field's problems under it, the rest at the top; only the lines whose text changed are
+        redrawn (a key usually changes one field's line, or none)."""
         if self.SECTION is None:
             return
         self.refresh_status()
-        problems = self.session.problems_under(self.SECTION)
+        problems = self.problems_under(self.SECTION)
         shown: set[int] = set()
         for spec in self.FIELDS:
             mine = [(n, m) for n, (loc, m) in enumerate(problems) if tuple(loc[: len(spec.path)]) == spec.path]
             shown.update(n for n, _ in mine)
-            try:
-                label = self.query_one(f"#err-{spec.id}", Static)
-            except Exception:  # the row is not mounted (another backend's options)
+            label = self.error_labels.get(f"err-{spec.id}")
+            if label is None:  # the row is not mounted (another backend's options)
                 continue
-            label.update("\n".join(f"✗ {m}" for _, m in mine))
-            label.display = bool(mine)
-        unknown = set(self.session.unknown_keys(self.SECTION))
+            set_text(label, "\n".join(f"✗ {m}" for _, m in mine), hide_empty=True)
+        unknown = set(self.unknown_keys(self.SECTION))
         rest = [m + (" — ctrl+d drops it from the answers" if tuple(loc) in unknown else "")
                 for n, (loc, m) in enumerate(problems) if n not in shown]
-        box = self.query("#section-problems")
-        if box:
-            box.first(Static).update("\n".join(f"✗ {m}" for m in rest))
-            box.first(Static).display = bool(rest)
+        if self.section_problems is not None:
+            set_text(self.section_problems, "\n".join(f"✗ {m}" for m in rest), hide_empty=True)
+
+    def problems_under(self, prefix: Loc) -> list[tuple[Loc, str]]:
+        """The answers' problems under `prefix`, validated once per state of the answers (the app keeps it)."""
+        return self.wizard.problems_under(prefix)
+
+    def unknown_keys(self, prefix: Loc) -> list[Loc]:
+        return self.wizard.unknown_keys(prefix)
 
     # ------------------------------------------------------------ the step's facts
 

@@ -99,7 +99,7 @@ class DockerPage(StepScreen):
             now.append(f"{', '.join(facts.bridge.ipv4) or 'no IPv4 address'}\nMTU {facts.bridge.mtu}")
         self.query_one("#bridge-now", Static).update(now)
         then = Text(f"{name} after\n", style="bold")
-        if self.session.problems_under(("docker",)) or self.session.problems_under(("network",)):
+        if self.problems_under(("docker",)) or self.problems_under(("network",)):
             out = Text(f"{answers.docker.opts_file}, exactly:\n", style="bold")
             self.query_one("#bridge-then", Static).update(Text("fix the problems on this page and Network first",
                                                                style="dim"))

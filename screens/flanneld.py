@@ -64,7 +64,7 @@ class FlanneldPage(StepScreen):
         if self.facts is None:
             box.update(Text("reading flanneld's files…", style="dim"))
             return
-        if self.session.problems_under(("flanneld",)) or self.session.problems_under(("etcd",)):
+        if self.problems_under(("flanneld",)) or self.problems_under(("etcd",)):
             box.update(Text("fix the problems on this page and etcd to see the file", style="dim"))
             return
         plan = self.session.plan("flanneld", self.facts)

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from wizard.session import Session
 
 
-def run(session: Session, autoplay: bool = False, speed: float = 1.0) -> int:
+def run(session: Session | Callable[[], Session], autoplay: bool = False, speed: float = 1.0,
+        scenario: dict[str, Any] | None = None) -> int:
+    """Run the wizard on `session`, or on what `session()` makes: then the first frame is drawn before it
+    is made (the engine's imports are most of a start), and what it raises is raised here, after the
+    terminal is restored, for the CLI to report as it would have before the wizard opened."""
     from screens.app import WizardApp
 
-    app = WizardApp(session, autoplay=autoplay, speed=speed)
+    app = WizardApp(session, autoplay=autoplay, speed=speed, scenario=scenario)
     code = app.run()
+    if app.load_error is not None:
+        raise app.load_error
     return int(code or 0)

@@ -12,11 +12,12 @@ from textual.containers import Vertical
 from textual.widgets import Collapsible, Select, Static
 
 from screens.base import StepScreen
-from screens.widgets import FieldRow, FieldSpec, status_text
+from screens.widgets import FieldRow, FieldSpec, set_text, status_text
 
 if TYPE_CHECKING:
     from textual.app import ComposeResult
 
+    from wizard.steps import Plan
     from wizard.steps.network import Facts
 
 BACKENDS = ("vxlan", "host-gw", "udp", "ipip", "wireguard", "ipsec")
@@ -118,8 +119,12 @@ class NetworkPage(StepScreen):
                     yield FieldRow(spec, value)
         yield Static("", id="checks")
 
+    _plan: tuple[str, Facts, Plan] | None = None  # the last plan, with the answers and facts it was made for
+
     def on_mount(self) -> None:
         self.remembered: dict[str, dict[str, Any]] = {}
+        self.checks_box = self.query_one("#checks", Static)
+        self.verdict_line = self.query_one("#verdict", Static)
         super().on_mount()
         self.read_facts()
 
@@ -145,20 +150,28 @@ class NetworkPage(StepScreen):
     def show_facts(self) -> None:
         self.show_checks()
 
+    def plan(self) -> Plan:
+        """The network step's plan for the facts and the answers as they are now, made once for both the
+        checks and Next: it is pure, so the same answers and facts give the same plan."""
+        assert self.facts is not None
+        draft = repr(self.session.draft)
+        if self._plan is None or self._plan[0] != draft or self._plan[1] is not self.facts:
+            self._plan = (draft, self.facts, self.session.plan("network", self.facts))
+        return self._plan[2]
+
     def show_checks(self) -> None:
-        box = self.query("#checks")
-        if not box:
-            return
+        if not hasattr(self, "checks_box"):
+            return  # not mounted yet
         out = Text("Checks against this node\n", style="bold")
         verdict = Text("")
-        if self.session.problems_under(("network",)):
+        if self.problems_under(("network",)):
             out.append("waiting for the values above to be valid\n", style="dim")
             verdict = Text("✗ fix the values marked below", style="red")
         elif self.facts is None:
             out.append("reading this node's addresses and routes…\n", style="dim")
             verdict = Text("… reading this node's addresses and routes", style="dim")
         else:
-            notes = self.session.plan("network", self.facts).notes
+            notes = self.plan().notes
             for note in notes:
                 out.append_text(status_text(note.status, note.message, note.detail))
                 out.append("\n")
@@ -168,16 +181,14 @@ class NetworkPage(StepScreen):
                 verdict = status_text(worst.status, worst.message)
             else:
                 verdict = status_text("ok", f"all {len(notes)} checks against this node pass (details below)")
-        box.first(Static).update(out)
-        line = self.query("#verdict")
-        if line:
-            line.first(Static).update(verdict)
+        set_text(self.checks_box, out)
+        set_text(self.verdict_line, verdict)
 
     def blocked(self) -> str:
         reason = super().blocked()
         if reason or self.facts is None:
             return reason
-        failed = [n for n in self.session.plan("network", self.facts).notes if n.status == "failed"]
+        failed = [n for n in self.plan().notes if n.status == "failed"]
         return f"{failed[0].message} — {failed[0].detail}" if failed else ""
 
 

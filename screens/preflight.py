@@ -17,29 +17,13 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Static
 
 from screens.base import StepScreen
+from screens.starting import HEADING as WELCOME
+from screens.starting import INTRO, scenario_text
 
 if TYPE_CHECKING:
     from textual.app import ComposeResult
 
     from wizard.steps.preflight import Facts, Finding, Output
-
-INTRO = (
-    "Sets up this node's pod network: etcd → network → flanneld\n"
-    "→ docker0 on flannel's subnet → one cgroup driver.\n"
-    "Nothing changes before you confirm on Review; every change\n"
-    "is journaled and can be undone."
-)
-
-
-def scenario_text(scenario: dict[str, Any]) -> Text:
-    """What a demo scenario is and what it shows, from its YAML's `title:` and `shows:`."""
-    out = Text("Demo scenario: ", style="bold")
-    out.append(str(scenario.get("title") or scenario.get("name", "")))
-    if scenario.get("shows"):
-        out.append("\nShows: ", style="bold")
-        out.append(str(scenario["shows"]).strip())
-    return out
-
 
 class FindingDetail(ModalScreen[bool]):
     """One check in full: what it found, how to fix it, and that i ignores it by name."""
@@ -78,7 +62,7 @@ class FindingDetail(ModalScreen[bool]):
 
 class PreflightPage(StepScreen):
     NAME = "preflight"
-    HEADING = "Welcome — what will happen, and is this node ready?"
+    HEADING = WELCOME
     BINDINGS: ClassVar[list[Binding]] = [  # type: ignore[assignment]
         # Enter on a row shows its detail (priority: before the table's own Enter; elsewhere it passes on)
         Binding("enter", "details", "Details", priority=True),

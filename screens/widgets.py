@@ -16,6 +16,7 @@ from screens.pages import ICONS, PAGES, TITLES
 
 if TYPE_CHECKING:
     from textual.app import ComposeResult
+    from textual.message import Message
     from textual.widget import Widget
 
 Loc = tuple[Any, ...]
@@ -119,7 +120,22 @@ class FieldSpec:
             return Switch(value=bool(value), id=self.id)
         if self.kind == "select":
             return Select(list(self.options), value=value, allow_blank=False, id=self.id, compact=True)
-        return Input(self.to_text(value), placeholder=self.placeholder, password=self.password, id=self.id, compact=True)
+        return FieldInput(self.to_text(value), placeholder=self.placeholder, password=self.password, id=self.id,
+                          compact=True)
+
+
+class FieldInput(Input):
+    """A form's text field whose page takes each typed edit while the key is handled, not when the Changed
+    message has bubbled up through the field's row to the page a few queue hops later: by then Textual has
+    drawn the new character alone, and the field's problem line came one frame (and one layout) after it.
+    Together, a key costs one layout and one frame. The message still bubbles, marked as taken."""
+
+    def post_message(self, message: Message) -> bool:
+        if isinstance(message, Input.Changed) and self.has_focus:
+            take = getattr(self.screen, "take_edit", None)
+            if take is not None and take(message):
+                message.taken = True  # type: ignore[attr-defined]
+        return super().post_message(message)
 
 
 class FieldRow(Vertical):
@@ -150,6 +166,26 @@ class FieldRow(Vertical):
         label = self.query_one(".switch-state", Label)
         label.update(switch_word(value))
         label.set_class(value, "-on")
+
+
+def set_text(widget: Static, content: str | Text, hide_empty: bool = False) -> None:
+    """Show `content` in a Static, redrawing it only when it differs from what it shows: every update
+    of a Static costs the whole screen a layout (its height may change), and a page that redrew each of
+    its labels on every key spent most of the key on layouts that changed nothing. With `hide_empty`
+    the widget is hidden while it has nothing to say (a field's error line)."""
+    if not _same(widget.content, content):
+        widget.update(content)
+    if hide_empty and widget.display != bool(content):
+        widget.display = bool(content)
+
+
+def _same(shown: object, content: str | Text) -> bool:
+    if isinstance(shown, Text) and isinstance(content, Text):
+        # Text's == compares the characters and their spans only, not the style of the whole text
+        return (shown.plain, shown.spans, shown.style, shown.justify, shown.overflow, shown.no_wrap, shown.end) == (
+            content.plain, content.spans, content.style, content.justify, content.overflow, content.no_wrap,
+            content.end)
+    return type(shown) is type(content) and shown == content
 
 
 def switch_word(value: bool) -> str:

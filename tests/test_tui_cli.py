@@ -113,3 +113,67 @@ def test_keys_are_answered_within_100ms_while_etcd_does_not_answer(tmp_path: Pat
         silent.close()
     print("key delays ms", [round(d * 1000, 1) for d in delays])
     assert max(delays) < 0.1, delays
+
+
+def test_the_first_frame_comes_before_the_session_and_the_welcome_page_then_works() -> None:
+    """`demo` hands the app what makes the session: the Welcome page's frame is drawn first, the session
+    is made in a worker, and then the real Welcome page runs its checks and takes keys."""
+    import threading
+
+    from screens.app import WizardApp
+    from screens.starting import StartingPage
+    from tests.tui import FAST
+    from wizard import scenarios
+    from wizard.node.simulated import SimulatedNode
+
+    profile = scenarios.load("fresh-node")
+    release = threading.Event()
+    made: list[SimulatedNode] = []
+
+    def make() -> Session:
+        release.wait(10)  # held until the first frame has been seen
+        node = SimulatedNode(profile, speed=FAST)
+        made.append(node)
+        return Session(node, scenario=profile)
+
+    async def main() -> None:
+        app = WizardApp(make, scenario=profile)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            assert isinstance(app.screen, StartingPage)
+            assert "DEMO — simulated node · scenario fresh-node" in str(app.screen.query_one("#demo-banner").content)
+            assert not app.pages  # no page made yet
+            await pilot.press("ctrl+p", "escape", "f1")  # keys before the session: nothing breaks
+            app.go("network")  # a jump before the session goes nowhere
+            release.set()
+            await until(pilot, lambda: app.screen_name == "preflight" and app.screen.ready, what="the Welcome page")
+            await until(pilot, lambda: "13 of 13 checks passed" in str(app.screen.query_one("#preflight-status").content))
+            assert set(app.pages) == {"preflight"}  # the other pages are made on their first visit
+            await pilot.press("ctrl+n")
+            await until(pilot, lambda: app.screen_name == "etcd" and app.screen.ready, what="the etcd page")
+
+    try:
+        run(main())
+    finally:
+        import shutil
+
+        for node in made:
+            shutil.rmtree(node.root, ignore_errors=True)
+
+
+def test_what_making_the_session_raises_is_raised_by_run_after_the_app_ends() -> None:
+    from screens.app import WizardApp
+    from wizard.errors import InputError
+
+    def make() -> Session:
+        raise InputError("cannot read answers.yaml", "check the path")
+
+    async def main() -> WizardApp:
+        app = WizardApp(make)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await until(pilot, lambda: app.load_error is not None, what="the error")
+        return app
+
+    app = run(main())
+    assert isinstance(app.load_error, InputError)
+    assert app.return_value == 2  # the exit code the CLI gives bad input, should the error get lost

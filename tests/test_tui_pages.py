@@ -494,3 +494,28 @@ def test_paths_read_while_typed_never_crash_the_page() -> None:
             assert app.is_running
 
     run(main())
+
+
+def test_a_typed_key_is_taken_while_it_is_handled_and_a_stale_message_undoes_nothing() -> None:
+    """The page takes a key typed into a field as the field handles it (its problem line is drawn in the
+    same frame as the character); the field's Changed message, and any older one still queued, change
+    nothing after that."""
+    from textual.widgets import Input
+
+    async def main() -> None:
+        app = demo_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await goto(pilot, app, "network")
+            field = app.screen.query_one("#f-network-cidr", Input)
+            field.focus()
+            await pilot.pause()
+            field.value = "10.0.0.0/"  # a focused field: taken now, before any message is handled
+            assert app.session.get(("network", "cidr")) == "10.0.0.0/"
+            assert shown(app, "#err-f-network-cidr")  # the problem line is already there
+            field.value = "10.0.0.0/8"
+            app.screen.post_message(Input.Changed(field, "10.0.0.0/"))  # an older value's message, late
+            await pilot.pause()
+            assert app.session.get(("network", "cidr")) == "10.0.0.0/8"
+            assert not shown(app, "#err-f-network-cidr")
+
+    run(main())

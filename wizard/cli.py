@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from wizard.answers import Answers
     from wizard.events import RunResult
     from wizard.iptables import ServicePort
+    from wizard.session import Session
 
 EXAMPLES = """\
 examples:
@@ -491,10 +492,9 @@ def demo(args: argparse.Namespace) -> int:
     if args.host is not None or args.port is not None:
         raise InputError("--host and --port go with --web", "serve the demo with `flannel-wizard demo --web --port P`")
     import os
+    import tempfile
 
     from wizard import scenarios
-    from wizard.node.simulated import SimulatedNode
-    from wizard.session import Session
 
     scenario = scenarios.load(args.scenario)
     if args.served:  # one browser session of `demo --web`: textual-serve's pipes are its terminal
@@ -502,14 +502,23 @@ def demo(args: argparse.Namespace) -> int:
             raise InputError("--served is for the sessions `demo --web` starts", "run `flannel-wizard demo --web`")
     else:
         _need_terminal()
-    node = SimulatedNode(scenario, speed=args.speed)
-    _remove_on_signals(node.root, args.keep)
-    try:
+    # the demo's directory now (the signals must know it), its node and session after the first frame
+    root = os.path.abspath(tempfile.mkdtemp(prefix=f"flannel-wizard-demo-{scenario['name']}-"))
+    _remove_on_signals(root, args.keep)
+
+    def session() -> Session:
+        # in the TUI's worker: the node's and the answers model's imports are most of a demo's start
+        from wizard.node.simulated import SimulatedNode
+        from wizard.session import Session
+
+        node = SimulatedNode(scenario, speed=args.speed, root=root)
         options = {"scenario": scenario}
-        session = Session.from_file(node, args.answers, **options) if args.answers else Session(node, **options)
+        return Session.from_file(node, args.answers, **options) if args.answers else Session(node, **options)
+
+    try:
         from screens.launch import run
 
-        return run(session, autoplay=args.autoplay, speed=args.speed)
+        return run(session, autoplay=args.autoplay, speed=args.speed, scenario=scenario)
     finally:
         import shlex
         import shutil
@@ -517,13 +526,13 @@ def demo(args: argparse.Namespace) -> int:
         # a served session's stdout is textual-serve's protocol: its words go to stderr (the server's log)
         out = sys.stderr if args.served else sys.stdout
         if args.keep:
-            print(f"kept the demo's files (--keep) at {node.root}: the demo changed only those and an in-memory "
+            print(f"kept the demo's files (--keep) at {root}: the demo changed only those and an in-memory "
                   f"etcd, so nothing on this machine needs undoing; remove them with "
-                  f"`rm -r {shlex.quote(node.root)}`", file=out)
+                  f"`rm -r {shlex.quote(root)}`", file=out)
         else:
-            shutil.rmtree(node.root, ignore_errors=True)
+            shutil.rmtree(root, ignore_errors=True)
             if not args.served:
-                print(f"removed the demo's files ({node.root}); `flannel-wizard demo --keep` keeps them", file=out)
+                print(f"removed the demo's files ({root}); `flannel-wizard demo --keep` keeps them", file=out)
 
 
 def _remove_on_signals(root: str, keep: bool) -> None:
