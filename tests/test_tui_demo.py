@@ -23,7 +23,7 @@ SHOWS = {
         "network": ["172.30.0.0/16: 255 node subnets /24", "FLANNEL_MTU will be 1450"],
         "docker": ["172.17.0.1/16\nMTU 1500", "the /24 flanneld leases in 172.30.0.0/16\nMTU 1450"],
         "cgroup": ["kubelet and docker agree: cgroupfs", "Both will use systemd. Changes: docker, kubelet"],
-        "review": ["12 change(s) planned"],
+        "review": ["11 change(s) planned"],
     },
     "cgroup-mismatch": {
         "cgroup": ['misconfiguration: kubelet cgroup driver: "cgroupfs" is different from docker cgroup driver: "systemd"',
@@ -38,24 +38,24 @@ SHOWS = {
         "review": ["cannot reach etcd: etcd at http://127.0.0.1:2379 refused the connection"],
     },
     "smoke-fails": {
-        "review": ["12 change(s) planned"],
+        "review": ["11 change(s) planned"],
     },
     "old-flanneld": {
-        "review": ["12 change(s) planned", "(v2 keys API)", "only in the v3 API store"],
+        "review": ["11 change(s) planned", "(v2 keys API)", "only in the v3 API store"],
     },
     "mesh-broken": {
-        "review": ["12 change(s) planned"],
+        "review": ["11 change(s) planned"],
     },
 }
 # how Apply ends, and what the Smoke test page then says
 OUTCOME = {
-    "fresh-node": (0, "done: 12 change(s)"),
+    "fresh-node": (0, "done: 11 change(s)"),
     "cgroup-mismatch": (0, "done: 10 change(s)"),
     # a plan that cannot succeed cannot be confirmed: Review says where it would stop
     "existing-config": (None, "apply would stop at etcd: /kube-centos/network/config already exists"),
     "etcd-down": (1, "✗ etcd: etcd at http://127.0.0.1:2379 refused the connection (connection refused)"),
     "smoke-fails": (1, "✗ smoke: 7/8 traffic: no answer through the service (12 tries)"),
-    "old-flanneld": (0, "done: 12 change(s)"),
+    "old-flanneld": (0, "done: 11 change(s)"),
     # every change made, then the overlay fails to one of the three other nodes: the run stops there
     "mesh-broken": (1, "✗ mesh: 2 of 3 other node(s) reached over the overlay"),
 }

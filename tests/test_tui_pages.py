@@ -280,7 +280,7 @@ def test_review_lists_changes_by_step_with_their_diffs() -> None:
             await goto(pilot, app, "review")
             await until(pilot, lambda: app.screen.result is not None, what="the plan")
             # every change apply makes, those that wait for flanneld's lease included (docker's four)
-            assert "12 change(s) planned" in shown(app, "#review-summary")
+            assert "11 change(s) planned" in shown(app, "#review-summary")
             assert "3 of them depend on flanneld's lease" in shown(app, "#review-summary")
             text = screen_text(app)
             assert '+  "Network": "172.30.0.0/16",' in text  # the etcd value it creates
@@ -322,7 +322,7 @@ def test_apply_failure_offers_retry_rollback_quit_and_retry_succeeds() -> None:
             await press(pilot, app, "retry")
             page = app.screen
             await until(pilot, lambda: page.exit_code == 0, what="the retried apply")
-            assert "done: 12 change(s)" in shown(app, "#apply-summary")
+            assert "done: 11 change(s)" in shown(app, "#apply-summary")
             assert app.session.node.store.get("/kube-centos/network/config") is not None
 
     run(main())
@@ -366,7 +366,7 @@ def test_smoke_page_shows_the_skip_honestly_and_finish_saves_a_replayable_file(t
             assert await next_page(pilot, app) == "finish"
             summary = shown(app, "#finish-summary")
             root = app.session.node.root
-            assert "done: 12 change(s)" in summary and f"Demo files (inspect them): {root}" in summary
+            assert "done: 11 change(s)" in summary and f"Demo files (inspect them): {root}" in summary
             assert "var/lib/flannel-wizard/journal.json in that directory" in summary
             assert "flannel-wizard undo" not in summary  # the demo's journal is not for this machine
             assert "Nothing on this machine needs undoing" in summary
@@ -449,7 +449,7 @@ def test_answers_file_that_is_not_yaml_is_shown_on_the_welcome_page(tmp_path: Pa
             # the pages hold defaults now; the unreadable file does not block them
             await goto(pilot, app, "review")
             await until(pilot, lambda: app.screen.result is not None, what="the plan")
-            assert "12 change(s) planned" in shown(app, "#review-summary")
+            assert "11 change(s) planned" in shown(app, "#review-summary")
 
     run(main())
 
