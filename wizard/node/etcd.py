@@ -10,10 +10,7 @@ import base64
 import json
 import os
 import re
-import ssl
-import urllib.error
 import urllib.parse
-import urllib.request
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -22,6 +19,8 @@ from urllib.parse import urlsplit
 from wizard.errors import EtcdError
 
 if TYPE_CHECKING:
+    import ssl
+
     from wizard.answers import Etcd
     from wizard.node import CommandsLike
     from wizard.node.files import Files
@@ -173,20 +172,27 @@ def etcd_error(endpoint: str, kind: str, text: str) -> EtcdError:
 # ---------------------------------------------------------------- v3
 
 
+def load_v3() -> None:
+    """Import etcd3 and gRPC the way the wizard needs them; the runner may call it early, from a thread."""
+    # etcd3 0.12's generated code fails to import with protobuf >= 4's C implementation: its messages
+    # are built from their serialized descriptors instead, or else on the pure-Python runtime
+    from wizard.node import etcdrpc
+
+    if not etcdrpc.install():
+        os.environ.setdefault("PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION", "python")
+    # gRPC's C core prints its own lines (SSL alerts, connect failures) to stderr; we report one error instead.
+    os.environ.setdefault("GRPC_VERBOSITY", "NONE")
+    os.environ.setdefault("GRPC_TRACE", "")
+    # Steps run commands (fork + exec) while this channel is open; gRPC's fork handlers then
+    # abort the child now and then (systemctl "killed by signal 6"). We never use gRPC in a child.
+    os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+    import etcd3  # noqa: F401
+    import grpc  # noqa: F401
+
+
 class V3Store(Store):
     def __init__(self, endpoint: str, settings: Etcd, password: str | None, files: Files) -> None:
-        # etcd3 0.12's generated code fails to import with protobuf >= 4's C implementation: its messages
-        # are built from their serialized descriptors instead, or else on the pure-Python runtime
-        from wizard.node import etcdrpc
-
-        if not etcdrpc.install():
-            os.environ.setdefault("PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION", "python")
-        # gRPC's C core prints its own lines (SSL alerts, connect failures) to stderr; we report one error instead.
-        os.environ.setdefault("GRPC_VERBOSITY", "NONE")
-        os.environ.setdefault("GRPC_TRACE", "")
-        # Steps run commands (fork + exec) while this channel is open; gRPC's fork handlers then
-        # abort the child now and then (systemctl "killed by signal 6"). We never use gRPC in a child.
-        os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+        load_v3()
         import etcd3
         import grpc
 
@@ -301,6 +307,8 @@ class V3Store(Store):
 
 
 def _system_ca() -> str:
+    import ssl
+
     paths = ssl.get_default_verify_paths()
     return paths.cafile or paths.openssl_cafile
 
@@ -309,9 +317,12 @@ def _system_ca() -> str:
 
 
 class V2Store(Store):
-    """The v2 keys API (flanneld before v0.18 reads only this), over plain HTTP(S)."""
+    """The v2 keys API (flanneld before v0.18 reads only this), over plain HTTP(S). ssl and urllib.request
+    (with http.client and email: 15 ms) are imported here, not at the top: a v3 run never needs them."""
 
     def __init__(self, endpoint: str, settings: Etcd, password: str | None, files: Files) -> None:
+        import ssl
+
         self.endpoint = endpoint
         self.timeout = settings.timeout_s
         self.context: ssl.SSLContext | None = None
@@ -328,6 +339,10 @@ class V2Store(Store):
             self.auth = f"Basic {token}"
 
     def _request(self, method: str, path: str, form: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
+        import ssl
+        import urllib.error
+        import urllib.request
+
         data = urllib.parse.urlencode(form).encode() if form is not None else None
         req = urllib.request.Request(self.endpoint + path, data=data, method=method)
         if data is not None:
