@@ -64,21 +64,14 @@ def read_regular(path: str, limit: int, what: str = "an answers file") -> bytes:
         kind = _kind(os.fstat(fd).st_mode)
         if kind:
             raise Refused(f"is {kind}, not {what}", fix)
-        chunks: list[bytes] = []
-        total = 0
-        while total <= limit:
-            chunk = os.read(fd, min(1 << 16, limit + 1 - total))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            total += len(chunk)
+        data = _read_upto(fd, limit)
     except OSError as exc:
         raise Refused(f"cannot read it: {exc.strerror or exc}", fix) from None
     finally:
         os.close(fd)
-    if total > limit:
+    if len(data) > limit:
         raise Refused(f"is more than {what} can be ({_size(limit)} at most)", fix)
-    return b"".join(chunks)
+    return data
 
 
 STDIN = "-"  # the path that means standard input, as for cat and kubectl -f
@@ -93,7 +86,6 @@ def source_name(path: str) -> str:
 def read_stdin(limit: int, what: str = "an answers file") -> bytes:
     """Standard input, at most `limit` bytes (the limit of a file of its kind): read to its end, but never
     more than `limit` + 1 bytes, so `< /dev/zero` or an endless pipe is refused instead of filling memory."""
-    import select
     import stat
 
     fix = f"pipe in {what} only, or give its path instead of -"
@@ -105,23 +97,32 @@ def read_stdin(limit: int, what: str = "an answers file") -> bytes:
         raise Refused(f"standard input is a directory, not {what}", fix)
     if stat.S_ISREG(info.st_mode) and info.st_size > limit:
         raise Refused(f"standard input is {_size(info.st_size)}, more than {what} can be ({_size(limit)} at most)", fix)
-    chunks: list[bytes] = []
-    total = 0
     try:
-        while total <= limit:
-            try:
-                chunk = os.read(0, min(1 << 16, limit + 1 - total))
-            except BlockingIOError:  # a non-blocking descriptor inherited from the caller: wait for data
-                select.select([0], [], [])
-                continue
-            if not chunk:
-                break
-            chunks.append(chunk)
-            total += len(chunk)
+        data = _read_upto(0, limit)
     except OSError as exc:
         raise Refused(f"cannot read standard input: {exc.strerror or exc}", fix) from None
-    if total > limit:
+    if len(data) > limit:
         raise Refused(f"standard input holds more than {what} can be ({_size(limit)} at most)", fix)
+    return data
+
+
+def _read_upto(fd: int, limit: int) -> bytes:
+    """`fd` to its end, but never more than `limit` + 1 bytes: one byte over says it is too big, without
+    reading an endless pipe or /dev/zero into memory."""
+    import select
+
+    chunks: list[bytes] = []
+    total = 0
+    while total <= limit:
+        try:
+            chunk = os.read(fd, min(1 << 16, limit + 1 - total))
+        except BlockingIOError:  # a non-blocking descriptor inherited from the caller: wait for data
+            select.select([fd], [], [])
+            continue
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
     return b"".join(chunks)
 
 
