@@ -85,14 +85,20 @@ class WizardApp(App[int]):
             return os.path.join(tempfile.gettempdir(), "flannel-wizard-demo-answers.yaml")
         return os.path.abspath("flannel-wizard-answers.yaml")
 
+    def get_default_screen(self) -> Screen[Any]:
+        """The first frame's page as the app's own first screen, when the session is made after it: pushed
+        over Textual's blank default screen instead, it cost that screen's layout and paint first."""
+        if self._make_session is None:
+            return super().get_default_screen()
+        from screens.starting import StartingPage
+
+        return StartingPage(self.first_scenario)
+
     def on_mount(self) -> None:
         for name in PAGES:
             # made on the first visit: a page composes dozens of widgets, and most are not seen at once
             self.install_screen(lambda name=name: self._make_page(name), name)  # type: ignore[arg-type]
         if self._make_session is not None:
-            from screens.starting import StartingPage
-
-            self.push_screen(StartingPage(self.first_scenario))
             # the worker starts once that frame is out: its imports would hold the GIL while it is drawn
             self.call_after_refresh(self.call_after_refresh, self._start_loading)
             return
@@ -132,9 +138,11 @@ class WizardApp(App[int]):
             if section and self.problems_under(section):
                 self.statuses[name] = "failed"  # an answers file's problems, marked where they are
         if replace:
-            self.switch_screen(PAGES[0])
-        else:
-            self.push_screen(PAGES[0])
+            # the first frame's page is the app's default screen, which cannot be switched away: it stays
+            # under the pages, and what was opened over it (the palette) closes, as a switch closed it
+            while len(self.screen_stack) > 1:
+                self.pop_screen()
+        self.push_screen(PAGES[0])
         if self.autoplay:
             from screens.autoplay import autoplay
 
