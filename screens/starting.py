@@ -20,7 +20,6 @@ from textual.screen import Screen
 from textual.widgets import Static
 
 from screens.pages import ICONS, PAGES, TITLES
-from screens.widgets import DemoBanner
 
 if TYPE_CHECKING:
     from rich.style import Style
@@ -46,6 +45,29 @@ def scenario_text(scenario: dict[str, Any]) -> Text:
         out.append("\nShows: ", style="bold")
         out.append(str(scenario["shows"]).strip())
     return out
+
+
+# here, not in screens.widgets, which imports the form controls (Input, Select, Switch, OptionList, Button):
+# the first frame needs only this banner, and importing those took 6 ms of it
+class DemoBanner(Static):
+    """The demo's marker on every page; while autoplay plays, a second line says so and that any key
+    takes over (the app redraws every banner when it stops)."""
+
+    def __init__(self, scenario: dict[str, Any]) -> None:
+        self.scenario = scenario
+        super().__init__(self.text(False), id="demo-banner")
+
+    def text(self, playing: bool) -> Text:
+        text = Text(f"DEMO — simulated node · scenario {self.scenario['name']} · nothing on this machine changes")
+        if playing:
+            text.append("\n▶ AUTOPLAY — the demo plays by itself; press any key to take over", style="reverse")
+        return text
+
+    def on_mount(self) -> None:
+        self.show()
+
+    def show(self) -> None:
+        self.update(self.text(bool(getattr(self.app, "autoplay", False))))
 
 
 class StartingSidebar(Static):

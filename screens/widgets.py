@@ -13,6 +13,7 @@ from textual.widgets import Button, Input, Label, OptionList, Select, Static, Sw
 from textual.widgets.option_list import Option
 
 from screens.pages import ICONS, PAGES, TITLES
+from screens.starting import DemoBanner  # noqa: F401 - the pages' banner, defined with the first frame's
 
 if TYPE_CHECKING:
     from textual.app import ComposeResult
@@ -41,27 +42,6 @@ class Sidebar(OptionList):
         self.clear_options()
         self.add_options(self._build(statuses, self.current))
         self.highlighted = PAGES.index(self.current)
-
-
-class DemoBanner(Static):
-    """The demo's marker on every page; while autoplay plays, a second line says so and that any key
-    takes over (the app redraws every banner when it stops)."""
-
-    def __init__(self, scenario: dict[str, Any]) -> None:
-        self.scenario = scenario
-        super().__init__(self.text(False), id="demo-banner")
-
-    def text(self, playing: bool) -> Text:
-        text = Text(f"DEMO — simulated node · scenario {self.scenario['name']} · nothing on this machine changes")
-        if playing:
-            text.append("\n▶ AUTOPLAY — the demo plays by itself; press any key to take over", style="reverse")
-        return text
-
-    def on_mount(self) -> None:
-        self.show()
-
-    def show(self) -> None:
-        self.update(self.text(bool(getattr(self.app, "autoplay", False))))
 
 
 def demo_marker(scenario: dict[str, Any], root: str) -> Static:
