@@ -267,6 +267,7 @@ class StepScreen(Screen[None]):
     def _got_facts(self, facts: Any) -> None:
         self.facts = facts
         self.show_facts()
+        self.wizard.settle_heap()  # the facts stay as long as the page
 
     def show_facts(self) -> None:
         """Redraw what depends on the facts (and the answers)."""
