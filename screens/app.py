@@ -3,6 +3,7 @@ navigation, the command palette, saving answers, and the hands-free autoplay of 
 
 from __future__ import annotations
 
+import gc
 import importlib
 import os
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -26,6 +27,11 @@ if TYPE_CHECKING:
 def _screen_class(name: str) -> type[Screen[Any]]:
     module = importlib.import_module(f"screens.{name}")
     return module.PAGE  # type: ignore[no-any-return]
+
+
+def _freeze_heap() -> None:
+    gc.freeze()
+    gc.enable()
 
 
 class PageOrderCommands(SystemCommandsProvider):
@@ -53,10 +59,12 @@ class WizardApp(App[int]):
     ]
 
     def __init__(self, session: Session | Callable[[], Session], autoplay: bool = False, speed: float = 1.0,
-                 scenario: dict[str, Any] | None = None) -> None:
+                 scenario: dict[str, Any] | None = None, settle_heap: bool = False) -> None:
         """`session`, or what makes it: then the first frame is drawn before it is made (in a worker), and
-        `scenario` (the demo's, when there is one) marks that frame as the demo's."""
+        `scenario` (the demo's, when there is one) marks that frame as the demo's. `settle_heap`: this app
+        is the process (launch.run), and may freeze its heap (see settle_heap)."""
         super().__init__()
+        self._settle_heap = settle_heap
         self.pages: dict[str, Screen[Any]] = {}  # the pages made so far (each on its first visit)
         self.load_error: BaseException | None = None  # what making the session raised: the CLI reports it
         self._make_session: Callable[[], Session] | None = None
@@ -85,14 +93,31 @@ class WizardApp(App[int]):
             return os.path.join(tempfile.gettempdir(), "flannel-wizard-demo-answers.yaml")
         return os.path.abspath("flannel-wizard-answers.yaml")
 
+    def get_default_screen(self) -> Screen[Any]:
+        """The first frame's page as the app's own first screen, when the session is made after it: pushed
+        over Textual's blank default screen instead, it cost that screen's layout and paint first."""
+        if self._make_session is None:
+            return super().get_default_screen()
+        from screens.starting import StartingPage
+
+        return StartingPage(self.first_scenario)
+
+    def settle_heap(self) -> None:
+        """Once what was just loaded is drawn: keep the objects alive now (the engine, a page's facts, the
+        16 000 leases of a Test connection) out of the collector's later passes, and collect again if
+        the start had stopped it. A full collection walks every object in the process: with the leases
+        loaded it took 60-90 ms, and came while a key was typed. What is frozen is never collected as a
+        cycle (freed by its count only): it is what the wizard keeps to its end. Not in tests, where the
+        process is pytest's."""
+        if self._settle_heap:
+            self.call_after_refresh(_freeze_heap)
+
     def on_mount(self) -> None:
+        self.settle_heap()  # the first frame is drawn with the collector stopped (launch.run)
         for name in PAGES:
             # made on the first visit: a page composes dozens of widgets, and most are not seen at once
             self.install_screen(lambda name=name: self._make_page(name), name)  # type: ignore[arg-type]
         if self._make_session is not None:
-            from screens.starting import StartingPage
-
-            self.push_screen(StartingPage(self.first_scenario))
             # the worker starts once that frame is out: its imports would hold the GIL while it is drawn
             self.call_after_refresh(self.call_after_refresh, self._start_loading)
             return
@@ -122,6 +147,7 @@ class WizardApp(App[int]):
 
     def _loaded(self, session: Session) -> None:
         self.session = session
+        self.settle_heap()
         self.save_path = self._default_save_path()
         self._start(replace=True)
 
@@ -132,9 +158,11 @@ class WizardApp(App[int]):
             if section and self.problems_under(section):
                 self.statuses[name] = "failed"  # an answers file's problems, marked where they are
         if replace:
-            self.switch_screen(PAGES[0])
-        else:
-            self.push_screen(PAGES[0])
+            # the first frame's page is the app's default screen, which cannot be switched away: it stays
+            # under the pages, and what was opened over it (the palette) closes, as a switch closed it
+            while len(self.screen_stack) > 1:
+                self.pop_screen()
+        self.push_screen(PAGES[0])
         if self.autoplay:
             from screens.autoplay import autoplay
 

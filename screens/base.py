@@ -233,7 +233,8 @@ class StepScreen(Screen[None]):
             label = self.error_labels.get(f"err-{spec.id}")
             if label is None:  # the row is not mounted (another backend's options)
                 continue
-            set_text(label, "\n".join(f"✗ {m}" for _, m in mine), hide_empty=True)
+            # keep_height: a value going valid and invalid while typed moves nothing below it
+            set_text(label, "\n".join(f"✗ {m}" for _, m in mine), hide_empty=True, keep_height=True)
         unknown = set(self.unknown_keys(self.SECTION))
         rest = [m + (" — ctrl+d drops it from the answers" if tuple(loc) in unknown else "")
                 for n, (loc, m) in enumerate(problems) if n not in shown]
@@ -266,6 +267,7 @@ class StepScreen(Screen[None]):
     def _got_facts(self, facts: Any) -> None:
         self.facts = facts
         self.show_facts()
+        self.wizard.settle_heap()  # the facts stay as long as the page
 
     def show_facts(self) -> None:
         """Redraw what depends on the facts (and the answers)."""

@@ -178,6 +178,7 @@ class EtcdPage(StepScreen):
         self.probing = False
         self.facts, self.plan = facts, plan
         self.render_probe()
+        self.wizard.settle_heap()  # the leases stay until the next Test connection
 
     @work(thread=True, group="etcd-plan", exclusive=True)
     def replan(self, probe_id: int, plan_id: int) -> None:

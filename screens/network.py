@@ -181,8 +181,10 @@ class NetworkPage(StepScreen):
                 verdict = status_text(worst.status, worst.message)
             else:
                 verdict = status_text("ok", f"all {len(notes)} checks against this node pass (details below)")
-        set_text(self.checks_box, out)
-        set_text(self.verdict_line, verdict)
+        # keep_height: the checks shrink to one line while the values are invalid, and grow back when
+        # they are valid again; kept at their tallest, the page is laid out once per key, not twice
+        set_text(self.checks_box, out, keep_height=True)
+        set_text(self.verdict_line, verdict, keep_height=True)
 
     def blocked(self) -> str:
         reason = super().blocked()

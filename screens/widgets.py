@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from weakref import WeakSet
 
 from rich.text import Text
 from textual.containers import Horizontal, Vertical
@@ -13,6 +14,7 @@ from textual.widgets import Button, Input, Label, OptionList, Select, Static, Sw
 from textual.widgets.option_list import Option
 
 from screens.pages import ICONS, PAGES, TITLES
+from screens.starting import DemoBanner  # noqa: F401 - the pages' banner, defined with the first frame's
 
 if TYPE_CHECKING:
     from textual.app import ComposeResult
@@ -41,27 +43,6 @@ class Sidebar(OptionList):
         self.clear_options()
         self.add_options(self._build(statuses, self.current))
         self.highlighted = PAGES.index(self.current)
-
-
-class DemoBanner(Static):
-    """The demo's marker on every page; while autoplay plays, a second line says so and that any key
-    takes over (the app redraws every banner when it stops)."""
-
-    def __init__(self, scenario: dict[str, Any]) -> None:
-        self.scenario = scenario
-        super().__init__(self.text(False), id="demo-banner")
-
-    def text(self, playing: bool) -> Text:
-        text = Text(f"DEMO — simulated node · scenario {self.scenario['name']} · nothing on this machine changes")
-        if playing:
-            text.append("\n▶ AUTOPLAY — the demo plays by itself; press any key to take over", style="reverse")
-        return text
-
-    def on_mount(self) -> None:
-        self.show()
-
-    def show(self) -> None:
-        self.update(self.text(bool(getattr(self.app, "autoplay", False))))
 
 
 def demo_marker(scenario: dict[str, Any], root: str) -> Static:
@@ -168,15 +149,32 @@ class FieldRow(Vertical):
         label.set_class(value, "-on")
 
 
-def set_text(widget: Static, content: str | Text, hide_empty: bool = False) -> None:
+def set_text(widget: Static, content: str | Text, hide_empty: bool = False, keep_height: bool = False) -> None:
     """Show `content` in a Static, redrawing it only when it differs from what it shows: every update
     of a Static costs the whole screen a layout (its height may change), and a page that redrew each of
     its labels on every key spent most of the key on layouts that changed nothing. With `hide_empty`
-    the widget is hidden while it has nothing to say (a field's error line)."""
+    the widget is hidden while it has nothing to say (a field's error line).
+
+    With `keep_height` the widget keeps the tallest height it has been drawn with (and, once shown, its
+    place): a widget whose height changes costs Textual a second layout of the whole screen one update
+    later (its new virtual size asks for one), which was half of a key that turned a value valid or
+    invalid (key → last frame p99 60 ms on the Network page with 16 000 leases). The form no longer
+    moves under the cursor either; what is left is blank lines where a problem was."""
+    kept = keep_height and (widget in _SHOWN or not hide_empty)
+    if kept and widget.display:
+        shown = widget.size.height
+        floor = widget.styles.min_height
+        if shown and (floor is None or shown > floor.value):
+            widget.styles.min_height = shown  # its height now: this itself moves nothing
     if not _same(widget.content, content):
         widget.update(content)
-    if hide_empty and widget.display != bool(content):
+    if keep_height and content:
+        _SHOWN.add(widget)
+    if hide_empty and widget.display != bool(content) and not (kept and widget.display):
         widget.display = bool(content)
+
+
+_SHOWN: WeakSet[Static] = WeakSet()  # the keep_height widgets that have said something: they keep their place
 
 
 def _same(shown: object, content: str | Text) -> bool:

@@ -10,6 +10,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from textual import events
 
@@ -143,11 +144,22 @@ def test_the_first_frame_comes_before_the_session_and_the_welcome_page_then_work
             assert isinstance(app.screen, StartingPage)
             assert "DEMO — simulated node · scenario fresh-node" in str(app.screen.query_one("#demo-banner").content)
             assert not app.pages  # no page made yet
+            first = cells(app)
             await pilot.press("ctrl+p", "escape", "f1")  # keys before the session: nothing breaks
             app.go("network")  # a jump before the session goes nowhere
             release.set()
             await until(pilot, lambda: app.screen_name == "preflight" and app.screen.ready, what="the Welcome page")
             await until(pilot, lambda: "13 of 13 checks passed" in str(app.screen.query_one("#preflight-status").content))
+            # the first frame's lookalikes are drawn as the real page draws its sidebar, text and Back: the
+            # banner, the sidebar and the text above the checks do not change, cell for cell (but the
+            # Welcome step's icon, ● then ✓), nor does the Back button on the nav row
+            real = cells(app)
+            assert first[1][0][0] == "●" and real[1][0][0] == "✓"
+            first[1][0] = real[1][0]
+            assert first[:13] == real[:13]
+            back = slice(62, 70)
+            assert "".join(c for c, _ in first[22][back]) == "  Back  "
+            assert first[22][back] == real[22][back]
             assert set(app.pages) == {"preflight"}  # the other pages are made on their first visit
             await pilot.press("ctrl+n")
             await until(pilot, lambda: app.screen_name == "etcd" and app.screen.ready, what="the etcd page")
@@ -159,6 +171,29 @@ def test_the_first_frame_comes_before_the_session_and_the_welcome_page_then_work
 
         for node in made:
             shutil.rmtree(node.root, ignore_errors=True)
+
+
+def cells(app: Any) -> list[list[tuple[str, tuple[Any, ...]]]]:
+    """The screen as drawn: each cell's character and what the terminal shows of its style (a blank's
+    colour and weight show nothing, so they are not compared)."""
+    rows = []
+    for strip in app.screen._compositor.render_strips():
+        row = []
+        for segment in strip:
+            style = segment.style
+            for char in segment.text:
+                if style is None:
+                    row.append((char, ()))
+                    continue
+                bg = style.bgcolor.get_truecolor().hex if style.bgcolor else None
+                if char == " ":
+                    row.append((char, (bg, bool(style.reverse))))
+                    continue
+                fg = style.color.get_truecolor().hex if style.color else None
+                row.append((char, (bg, bool(style.reverse), fg, bool(style.bold), bool(style.dim), bool(style.italic),
+                                   bool(style.underline))))
+        rows.append(row)
+    return rows
 
 
 def test_what_making_the_session_raises_is_raised_by_run_after_the_app_ends() -> None:

@@ -65,3 +65,28 @@ def test_dual_stack_fields_are_checked_in_flannels_words() -> None:
             assert await next_page(pilot, app) == "network"
 
     run(main())
+
+
+def test_a_value_going_valid_and_invalid_moves_nothing_on_the_page() -> None:
+    """Typing a CIDR turns it invalid and valid in turn: the field's problem line, once shown, keeps its
+    line (blank while the value is valid), and the checks keep their tallest height, so no widget on the
+    page changes size on such a key (a change of size costs Textual a second layout of the page)."""
+
+    async def main() -> None:
+        app = demo_app()
+        async with app.run_test(size=(80, 24)) as pilot:
+            await goto(pilot, app, "network")
+            await until(pilot, lambda: app.screen.facts is not None, what="node facts")
+            error = app.screen.query_one("#err-f-network-cidr")
+            assert not error.display  # never shown yet: no blank line under a field that had no problem
+            await type_into(pilot, app, "f-network-cidr", "10.244.0.0/")
+            assert shown(app, "#err-f-network-cidr").startswith("✗") and error.display
+            sizes = {w: w.size for w in app.screen.query("#body *") if w.display}
+            await type_into(pilot, app, "f-network-cidr", "10.244.0.0/16")
+            assert shown(app, "#err-f-network-cidr") == "" and error.display  # blank, in its place
+            assert "Checks against this node" in shown(app, "#checks")
+            await type_into(pilot, app, "f-network-cidr", "10.244.0.0/")
+            await type_into(pilot, app, "f-network-cidr", "10.244.0.0/16")
+            assert {w: w.size for w in sizes} == sizes
+
+    run(main())

@@ -469,21 +469,30 @@ def _need_terminal() -> None:
 
 
 def interactive(args: argparse.Namespace) -> int:
-    from wizard.node import Node
-    from wizard.session import Session
-
+    if TYPE_CHECKING:
+        from collections.abc import Callable
     _need_terminal()
-    from wizard.journal import DEFAULT_STATE_DIR
+    closes: list[Callable[[], None]] = []  # the node's close, once the worker has made it
 
-    node = Node(args.ui_root)
-    options = {"state_dir": args.ui_state_dir or DEFAULT_STATE_DIR}
-    session = Session.from_file(node, args.answers, **options) if args.answers else Session(node, **options)
+    def session() -> Session:
+        # in the TUI's worker, after the first frame, as the demo's: importing the node and the answers
+        # model and building the session are most of a start; what this raises, the CLI reports as before
+        from wizard.journal import DEFAULT_STATE_DIR
+        from wizard.node import Node
+        from wizard.session import Session
+
+        node = Node(args.ui_root)
+        closes.append(node.close)
+        options = {"state_dir": args.ui_state_dir or DEFAULT_STATE_DIR}
+        return Session.from_file(node, args.answers, **options) if args.answers else Session(node, **options)
+
     from screens.launch import run
 
     try:
         return run(session)
     finally:
-        node.close()
+        for close in closes:
+            close()
 
 
 def demo(args: argparse.Namespace) -> int:
