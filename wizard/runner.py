@@ -349,7 +349,7 @@ class Runner:
         for service in self.journal.restart_order(due, dict(self._deferred_by)):
             step = self._deferred_by[service]
             self.ctx.deferred_restarts.pop(service, None)
-            change = self._deferred_change.get(service) or Restart(service, True)
+            change = self._deferred_change[service]
             entry: dict[str, Any] | None = None
             try:
                 entry = self.journal.begin(change, step)
@@ -615,7 +615,7 @@ class Runner:
         the step rolled back (its configuration is what the service runs with now)."""
         assert self.journal is not None
         step = self._deferred_by[service]
-        change = self._deferred_change.get(service) or Restart(service, True)
+        change = self._deferred_change[service]
         try:
             entry = self.journal.begin(change, step)
             self.journal.finish(entry, "applied", {"service": service}, paid=service)
