@@ -47,6 +47,7 @@ class Runner:
         self._deferred_by: dict[str, str] = {}  # service -> the step whose restart of it waits for a later one
         self._deferred_change: dict[str, Restart] = {}  # service -> that step's own restart, as it planned it
         self._applied: dict[str, tuple[StepResult, list[tuple[dict[str, Any], Change]]]] = {}  # by step
+        self._restart_sets: dict[str, tuple[str, ...]] = {}  # step -> the services it may restart, read once
 
     # ------------------------------------------------------------ public
 
@@ -304,11 +305,15 @@ class Runner:
         return kept
 
     def _restarts(self, name: str) -> tuple[str, ...]:
-        """The services step `name` may restart; none when that cannot be read (its own inspect says why)."""
-        try:
-            return steps.get(name).restarts(self.ctx)
-        except (WizardError, OSError):
-            return ()
+        """The services step `name` may restart; none when that cannot be read (its own inspect says why).
+        Read once per run: the cgroup step's answer reads kubelet's unit and flags, which no earlier step writes,
+        and every earlier step with a restart asks it."""
+        if name not in self._restart_sets:
+            try:
+                self._restart_sets[name] = steps.get(name).restarts(self.ctx)
+            except (WizardError, OSError):
+                self._restart_sets[name] = ()
+        return self._restart_sets[name]
 
     def _live(self, step: str) -> bool:
         """Whether changes `step` made in this run are still on the node."""
