@@ -89,7 +89,6 @@ class Journal:
         self.run_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
         self._data: dict[str, Any] | None = None
         self._unsaved = False  # what is in memory and not on disk yet: only what a crash may lose (see begin)
-        self.writes = 0  # journal files written (for the benchmark: each is a write, an fsync and a rename)
         self.low_space = False  # the disk filled up and the reserve was spent: make no further change
 
     @property
@@ -181,7 +180,6 @@ class Journal:
 
     def _write(self, path: str, data: bytes) -> None:
         try:
-            self.writes += 1
             self.files.write(path, data, 0o600)
         except (OSError, WizardError) as exc:
             if getattr(exc, "errno", None) == errno.ENOSPC and self._free_reserve():
