@@ -66,10 +66,10 @@ def step_elapsed(result: subprocess.CompletedProcess[str]) -> float:
 
 
 def import_cost(runs: int) -> float:
-    """Importing etcd3 (and with it gRPC and protobuf, etcd3's messages built as wizard/node/etcdrpc.py builds
-    them), as the step's first etcd call does in a fresh process: median over fresh interpreters."""
-    code = ("import time; t = time.perf_counter(); from wizard.node import etcdrpc; etcdrpc.install(); "
-            "import etcd3; print(time.perf_counter() - t)")
+    """Importing etcd3 (and with it gRPC and protobuf) as the step's first etcd call does in a fresh process,
+    through wizard.node.etcd.load_v3: median over fresh interpreters."""
+    code = ("import time; t = time.perf_counter(); from wizard.node.etcd import load_v3; load_v3(); "
+            "print(time.perf_counter() - t)")
     return statistics.median(float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                                                   check=True).stdout) for _ in range(runs))
 

@@ -8,7 +8,6 @@ transaction attaches it (one etcd lease for all: what is measured is the read).
 from __future__ import annotations
 
 import json
-import os
 
 NETWORK = "10.0.0.0/9"  # 32 767 node subnets of /24: room for a big cluster, clear of the default service CIDR
 
@@ -36,10 +35,9 @@ def answers(endpoint: str, prefix: str) -> str:
 def fill(endpoint: str, prefix: str, count: int) -> list[tuple[str, str]]:
     """PREFIX/config and `count` leases, in transactions of 100 (etcd allows 128 operations in one); the
     leases, in key order as etcd lists them."""
-    from wizard.node import etcdrpc
+    from wizard.node.etcd import load_v3
 
-    if not etcdrpc.install():  # etcd3 on the protobuf runtime the wizard uses, as wizard/node/etcd.py does
-        os.environ.setdefault("PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION", "python")
+    load_v3()  # etcd3 on the protobuf runtime, with the gRPC settings, the wizard uses
     import etcd3
 
     host, port = endpoint.rsplit("//", 1)[1].split(":")

@@ -173,7 +173,7 @@ def etcd_error(endpoint: str, kind: str, text: str) -> EtcdError:
 
 
 def load_v3() -> None:
-    """Import etcd3 and gRPC the way the wizard needs them; the runner may call it early, from a thread."""
+    """Import etcd3 and gRPC the way the wizard needs them (also for tests and benchmarks that use etcd3)."""
     # etcd3 0.12's generated code fails to import with protobuf >= 4's C implementation: its messages
     # are built from their serialized descriptors instead, or else on the pure-Python runtime
     from wizard.node import etcdrpc
