@@ -176,9 +176,9 @@ def _parse_list(lines: list[str]) -> Table:
                 table.version = ".".join(header.group(1, 2, 3))
                 continue
             if line.startswith("Prot LocalAddress:Port"):
-                words = line.split()
-                if len(words) > 1 and words[1] in _OTHER_TITLES:
-                    raise NotIpvsadm(n, f"this is {_OTHER_TITLES[words[1]]} output, which shows no scheduler or "
+                words = line.split()  # Prot, LocalAddress:Port, then the first column's title
+                if len(words) > 2 and words[2] in _OTHER_TITLES:
+                    raise NotIpvsadm(n, f"this is {_OTHER_TITLES[words[2]]} output, which shows no scheduler or "
                                         "weights: save plain `ipvsadm -Ln` (or `ipvsadm-save -n`)")
                 if line.rstrip() != _TITLE:
                     raise NotIpvsadm(n, f"unexpected title {line.strip()!r}: expected {_TITLE!r}")
@@ -254,10 +254,7 @@ def _list_dest(n: int, line: str, vs: VirtualServer) -> RealServer:
         raise NotIpvsadm(n, "a real server line without its five columns (address, forward, weight, "
                             f"active and inactive connections): {line.strip()[:60]!r}")
     address, forward, weight, active, inactive = found.groups()
-    ip, port, family = _address(n, address)
-    if port is None:
-        raise NotIpvsadm(n, f"real server {address!r} has no port")
-    del family  # a real server may be of the other family (IPVS allows it), so it is not checked
+    ip, port, _ = _address(n, address)  # its family is not checked: IPVS lets a real server differ
     return RealServer(ip, port, forward, int(weight), int(active), int(inactive), line=n)
 
 
@@ -321,8 +318,6 @@ def _parse_save(lines: list[str]) -> Table:
         weight = options.pop("-w", None)
         if forward is None or weight is None or not weight.lstrip("-").isdigit():
             raise NotIpvsadm(n, "a real server line without its forwarding switch (-m, -g, -i) and weight (-w N)")
-        if port is None:
-            raise NotIpvsadm(n, f"real server {target!r} has no port")
         vs.real_servers.append(RealServer(ip, port, forward, int(weight), line=n))
     return table
 
@@ -350,7 +345,7 @@ def _save_options(n: int, words: list[str]) -> dict[str, str]:
     return options
 
 
-def _address(n: int, text: str) -> tuple[str, int | None, int]:
+def _address(n: int, text: str) -> tuple[str, int, int]:
     """(ip, port, family) from `ip:port` or `[ip6]:port`; a host or port name (ipvsadm without -n)
     is refused, since names say nothing a trace can match."""
     ip, port = proxypath.split_host_port(text)
