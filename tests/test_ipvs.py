@@ -302,6 +302,17 @@ def test_node_ips_narrow_the_node_port(table: ipvs.Table) -> None:
         "it (is it running, in IPVS mode, on this node?)"]
 
 
+def test_older_kube_proxy_node_ports_on_loopback() -> None:
+    """kube-proxy before it left loopback out gave node ports a virtual server on 127.0.0.1 too: it is
+    one more node address, and node_ips leaves it out like any other."""
+    old = ipvs.parse("-A -t 127.0.0.1:30080 -s rr\n-a -t 127.0.0.1:30080 -r 10.244.1.5:8080 -m -w 1\n"
+                     "-A -t 192.168.0.11:30080 -s rr\n-a -t 192.168.0.11:30080 -r 10.244.1.5:8080 -m -w 1\n")
+    assert ipvs.trace(old, service("web")).branches[3].notes[0] == (
+        "on node addresses 127.0.0.1 (line 1), 192.168.0.11 (line 3)")
+    narrowed = ipvs.trace(old, service("web"), node_ips=["192.168.0.11"])
+    assert narrowed.branches[3].notes == ["on node addresses 192.168.0.11 (line 3)"]
+
+
 def test_a_draining_real_server(table: ipvs.Table) -> None:
     draining = ipvs.trace(table, service("web")).branches[0].endpoints[2]
     assert (draining.address, draining.share, draining.pick) == (

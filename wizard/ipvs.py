@@ -519,8 +519,7 @@ def trace(table: Table, spec: ServiceSpec, iptables_rules: iptables.Ruleset | No
     the node's, which IPVS cannot (otherwise every address with the node port that is none of the
     service's own counts)."""
     path = proxypath.Path(service=spec.service, mode="ipvs")
-    own = {(kind, ip) for kind, attr in _KINDS.items() for ip in getattr(spec, attr)}
-    own_ips = {ip for _, ip in own}
+    own_ips = {ip for attr in _KINDS.values() for ip in getattr(spec, attr)}
     nodes = {_canonical(ip) for ip in node_ips} if node_ips is not None else None
     for port in spec.ports:
         for kind, attr in _KINDS.items():
@@ -580,8 +579,8 @@ def _add(path: proxypath.Path, kind: str, vs: VirtualServer | None, each: list[V
         if kind == "node port":
             where = f"IPVS {branch.entry}"
         if vs.real_servers:
-            text = ("every real server has weight 0 (its endpoint is terminating): connections it has go on, a "
-                    "new one gets ICMP port unreachable")
+            text = ("every real server has weight 0 (their endpoints are terminating): the connections they have "
+                    "go on, a new one gets ICMP port unreachable")
         else:
             text = "no real server (the service has no endpoints): a new connection gets ICMP port unreachable"
         path.refusals.append(proxypath.Refusal(kind=kind, address=branch.address, verdict="reject", where=where,
