@@ -8,6 +8,9 @@ from pathlib import Path
 from tests.conftest import run_wizard
 from tests.kubeproxy import Service, iptables_save
 from wizard import iptables
+from wizard.proxypath import Path as TracedPath
+from wizard.proxypath import render as draw
+from wizard.proxypath import tree
 
 ARTICLE = """\
 -A KUBE-SERVICES -d 10.254.124.145/32 -p tcp -m comment --comment "default/example-service: cluster IP" -m tcp --dport 8080 -j KUBE-SVC-BR4KARPIGKMRMN3E
@@ -36,13 +39,13 @@ def test_trace_of_the_articles_rules() -> None:
     cluster, nodeport = found.branches
     assert (cluster.kind, cluster.address) == ("cluster IP", "10.254.124.145:8080/tcp")
     assert cluster.chains == ["KUBE-SVC-BR4KARPIGKMRMN3E"]
-    assert [(e.chain, e.probability, e.share, e.destination) for e in cluster.endpoints] == [
-        ("KUBE-SEP-G3W5BQFRHWIMSQQY", "0.50000000000", 0.5, "172.30.38.2:8080"),
-        ("KUBE-SEP-65MX5SGLQRLS77WG", None, 0.5, "172.30.46.2:8080"),
+    assert [(e.via, e.pick, e.share, e.address) for e in cluster.endpoints] == [
+        ("KUBE-SEP-G3W5BQFRHWIMSQQY", "p=0.50", 0.5, "172.30.38.2:8080"),
+        ("KUBE-SEP-65MX5SGLQRLS77WG", "rest", 0.5, "172.30.46.2:8080"),
     ]
     assert (nodeport.kind, nodeport.address, nodeport.chains) == ("node port", "30554/tcp", ["KUBE-SVC-BR4KARPIGKMRMN3E"])
     assert found.endpoints == ["172.30.38.2:8080", "172.30.46.2:8080"]
-    tree = iptables.render(found, {"172.30.38.2": "node subnet 172.30.38.0/24 (192.168.56.11)"})
+    tree = _render(found, {"172.30.38.2": "node subnet 172.30.38.0/24 (192.168.56.11)"})
     assert tree.splitlines()[:5] == [
         "default/example-service",
         "├─ cluster IP 10.254.124.145:8080/tcp  (KUBE-SERVICES, line 2)",
@@ -62,7 +65,7 @@ def test_newer_kube_proxy_ext_and_local_chains() -> None:
     cluster, nodeport = web.branches
     assert [round(e.share, 4) for e in cluster.endpoints] == [0.3333, 0.3333, 0.3333]
     assert nodeport.chains == [three.ext(), three.svc(False)]
-    assert [e.destination for e in nodeport.endpoints] == three.endpoints
+    assert [e.address for e in nodeport.endpoints] == three.endpoints
     api = iptables.trace(ruleset, "shop", "api")
     assert api.branches[1].chains == [local.ext(), local.svl()]
     assert api.endpoints == ["10.244.1.6:8443"]
@@ -72,8 +75,8 @@ def test_a_service_without_endpoints() -> None:
     empty = Service("default", "example-service", "10.254.124.145", 8080, [], node_port=30554)
     found = iptables.trace(iptables.parse(iptables_save([empty])), "default", "example-service")
     assert not found.complete and not found.branches
-    assert found.no_endpoints[0].comment == "default/example-service has no endpoints"
-    assert found.no_endpoints[0].table == "filter"
+    assert found.refusals[0].text == "default/example-service has no endpoints"
+    assert found.refusals[0].where == "filter/KUBE-SERVICES"
 
 
 def test_a_whole_nat_table_of_many_services() -> None:
@@ -111,7 +114,8 @@ def test_explain_service_without_rules_or_endpoints(tmp_path: Path) -> None:
     assert "did you mean default/example-service?" in done.stderr
     done = run_wizard("explain-service", "empty", "--from", str(dump))
     assert done.returncode == 1
-    assert 'REJECT in filter/KUBE-SERVICES: "default/empty has no endpoints"' in done.stdout
+    assert 'REJECT cluster IP 10.254.0.9:80/tcp in filter/KUBE-SERVICES, line 40: "default/empty has no endpoints"' \
+        in done.stdout
     assert "kube-proxy rejects it: the service has no endpoints" in done.stderr
 
 
@@ -136,3 +140,7 @@ def test_quoted_words_and_broken_lines() -> None:
             assert str(exc) == why
         else:
             raise AssertionError(f"{text!r} parsed")
+
+
+def _render(path: TracedPath, labels: dict[str, str] | None = None) -> str:
+    return draw(tree(path, labels))

@@ -12,6 +12,8 @@ import pytest
 
 from tests.kubeproxy import Service, iptables_save
 from wizard import iptables
+from wizard.proxypath import Path, tree
+from wizard.proxypath import render as draw
 
 WEB = Service("shop", "web", "10.97.0.10", 80, [f"10.244.9.{i}:8080" for i in range(2, 6)], node_port=31080)
 EMPTY = Service("shop", "gone", "10.97.0.11", 80, [], node_port=31081)
@@ -41,7 +43,7 @@ def test_a_trace_splits_what_it_visits_not_the_table(saved: bool) -> None:
         assert (ruleset.split, ruleset.passes) == (0, 0)  # parse checks the text, splits nothing
         found = iptables.trace(ruleset, "shop", "web")
         assert found.endpoints == WEB.endpoints
-        assert iptables.render(found) == iptables.render(iptables.trace(iptables.Ruleset.read_line_by_line(text),
+        assert _render(found) == _render(iptables.trace(iptables.Ruleset.read_line_by_line(text),
                                                                         "shop", "web"))
         costs.append((ruleset.split, ruleset.passes))
         assert text.count("\n-") + text.count("\n[") > 6 * n  # the table: thousands of rules
@@ -91,8 +93,8 @@ def answers(read: object, text: str) -> str:
         for namespace, name in (("shop", "web"), ("shop", "gone"), ("shop", "api"), ("ns1", "svc1"),
                                 ("default", "example-service"), ("shop", "nothing")):
             found = iptables.trace(ruleset, namespace, name)
-            out.append(iptables.render(found))
-            out.append(repr([(r.table, r.chain, r.line, r.packets, r.args) for r in found.no_endpoints]))
+            out.append(_render(found))
+            out.append(repr(found.refusals))
         out.append(repr((iptables.has_kube_proxy(ruleset), sorted(ruleset.tables), iptables.services(ruleset))))
         out.append(repr([dataclasses.astuple(p) for p in iptables.service_ports(ruleset)]))
         out.append(repr(ruleset.policies))
@@ -201,8 +203,8 @@ def test_the_line_numbers_count_every_line() -> None:
     found = iptables.trace(iptables.parse(text), "shop", "web")
     lines = text.splitlines()
     for branch in found.branches:
-        assert lines[branch.entry.line - 1].endswith(f"-j {branch.entry.target}")
-        assert "shop/web" in lines[branch.entry.line - 1]
+        assert branch.line is not None and lines[branch.line - 1].endswith(f"-j {branch.chains[0]}")
+        assert "shop/web" in lines[branch.line - 1]
 
 
 # ---------------------------------------------------------------- splitting a rule into words
@@ -239,3 +241,7 @@ def test_an_option_is_the_word_after_the_first_of_its_names() -> None:
         args = [rng.choice(["-j", "--jump", "-d", "x", "y"]) for _ in range(rng.randrange(7))]
         names = tuple(rng.sample(["-j", "--jump", "-d", "z"], rng.randrange(1, 4)))
         assert iptables.Rule("nat", "X", args, 1).option(*names) == loop(args, names), (args, names)
+
+
+def _render(path: Path, labels: dict[str, str] | None = None) -> str:
+    return draw(tree(path, labels))

@@ -24,7 +24,9 @@ import itertools
 import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+from wizard.proxypath import Branch, Endpoint, Path, Refusal, ServicePort, host_port
 
 JUMP_CHAINS = ("KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-", "KUBE-FW-")
 FOLLOWED = ("KUBE-SEP-", *JUMP_CHAINS)  # the chains a trace reads the rules of
@@ -449,52 +451,22 @@ def names_service(comment: str, service: str) -> bool:
     return rest == "" or rest[0] in ": "
 
 
-@dataclass
-class Endpoint:
-    chain: str
-    share: float  # the fraction of new connections this endpoint gets
-    probability: str | None  # as written on the KUBE-SVC rule
-    destination: str | None  # DNAT --to-destination ip:port, None when the chain has no DNAT
-    packets: int | None = None
+class _Followed:
+    """What following a service's chains found: the chains passed, the endpoints, the affinity."""
 
-    @property
-    def ip(self) -> str:
-        return (self.destination or "").rsplit(":", 1)[0]
+    def __init__(self) -> None:
+        self.chains: list[str] = []
+        self.endpoints: list[Endpoint] = []
+        self.affinity = ""  # "ClientIP, 10800 s" from the `-m recent --rcheck --seconds` rules
 
 
-@dataclass
-class Branch:
-    kind: str  # "cluster IP", "node port", "external IP", "load balancer"
-    entry: Rule
-    chains: list[str]  # KUBE-EXT-… / KUBE-SVC-… in the order followed
-    endpoints: list[Endpoint]
-
-    @property
-    def address(self) -> str:
-        return _address(self.entry)
-
-
-@dataclass
-class Trace:
-    service: str
-    branches: list[Branch] = field(default_factory=list)
-    no_endpoints: list[Rule] = field(default_factory=list)
-
-    @property
-    def endpoints(self) -> list[str]:
-        return sorted({e.destination for b in self.branches for e in b.endpoints if e.destination})
-
-    @property
-    def complete(self) -> bool:
-        return any(e.destination for b in self.branches for e in b.endpoints)
-
-
-def _follow(ruleset: Ruleset, chain: str, seen: set[str]) -> tuple[list[str], list[Endpoint]]:
+def _follow(ruleset: Ruleset, chain: str, seen: set[str], found: _Followed | None = None) -> _Followed:
     """Chains passed through and endpoints reached from `chain` (nat table)."""
+    found = found if found is not None else _Followed()
     if chain in seen:
-        return [], []
+        return found
     seen.add(chain)
-    chains, endpoints = [chain], []
+    found.chains.append(chain)
     remaining = 1.0
     rules = ruleset.rules("nat", chain)
     # the chains this one jumps to, found together: one pass over a dump's text instead of one each
@@ -502,15 +474,20 @@ def _follow(ruleset: Ruleset, chain: str, seen: set[str]) -> tuple[list[str], li
     for rule in rules:
         target = rule.target
         if target.startswith("KUBE-SEP-"):
+            if "--rcheck" in rule.args:
+                # ClientIP affinity: a client seen within --seconds goes back to the endpoint it had; the
+                # statistic rules after these share out new clients, so this is no endpoint of its own
+                seconds = rule.option("--seconds")
+                found.affinity = f"ClientIP, {seconds} s" if seconds else "ClientIP"
+                continue
             prob = rule.option("--probability")
             share = remaining * _probability(prob, rule) if prob else remaining
             remaining -= share
-            endpoints.append(Endpoint(target, share, prob, _dnat(ruleset, target), rule.packets))
+            pick = f"p={float(prob):.2f}" if prob else "rest"
+            found.endpoints.append(Endpoint(_dnat(ruleset, target), share, target, pick, rule.packets, rule.line))
         elif target.startswith(JUMP_CHAINS):
-            more, found = _follow(ruleset, target, seen)
-            chains += more
-            endpoints += found
-    return chains, endpoints
+            _follow(ruleset, target, seen, found)
+    return found
 
 
 def _probability(text: str, rule: Rule) -> float:
@@ -539,9 +516,38 @@ def _kind(rule: Rule) -> str:
     return "cluster IP"
 
 
-def trace(ruleset: Ruleset, namespace: str, name: str) -> Trace:
+def _destination(rule: Rule) -> str | None:
+    """The rule's -d address without its host prefix (/32, /128)."""
+    dest = rule.option("-d", "--destination")
+    if dest is None:
+        return None
+    return dest.removesuffix("/32") if "." in dest else dest.removesuffix("/128")
+
+
+def _family(ip: str | None, endpoints: list[Endpoint]) -> int:
+    """6 for an IPv6 service address or, for a node port (no address), IPv6 endpoints ([ip]:port)."""
+    if ip is not None:
+        return 6 if ":" in ip else 4
+    return 6 if any((e.address or "").startswith("[") for e in endpoints) else 4
+
+
+def _port(rule: Rule) -> int | None:
+    port = rule.option("--dport", "--destination-port")
+    return int(port) if port and port.isdigit() else None
+
+
+def _branch(rule: Rule, kind: str, entry: str, followed: _Followed, family: int | None) -> Branch:
+    ip = None if kind == "node port" else _destination(rule)
+    protocol = rule.option("-p", "--protocol") or "tcp"
+    return Branch(kind, ip, _port(rule), protocol, family or _family(ip, followed.endpoints), entry, rule.line,
+                  followed.chains, followed.endpoints, followed.affinity)
+
+
+def trace(ruleset: Ruleset, namespace: str, name: str, family: int | None = None) -> Path:
+    """`namespace/name`'s path through these rules. `family` (4 or 6) is the dump's, when known
+    (iptables-save or ip6tables-save); else each branch's is told from its addresses."""
     service = f"{namespace}/{name}"
-    result = Trace(service)
+    result = Path(service, "iptables")
     # the rules naming the service hold its entries and its REJECTs: no other rule of the table is split
     holding = ruleset.containing(service, then=':"')
     named = [r for r in holding if names_service(r.comment, service)]
@@ -552,11 +558,13 @@ def trace(ruleset: Ruleset, namespace: str, name: str) -> Trace:
     for entry_chain in ("KUBE-SERVICES", "KUBE-NODEPORTS"):
         for rule in entries:
             if rule.chain == entry_chain:
-                chains, endpoints = _follow(ruleset, rule.target, set())
                 kind = "node port" if entry_chain == "KUBE-NODEPORTS" else _kind(rule)
-                result.branches.append(Branch(kind, rule, chains, endpoints))
-    result.no_endpoints = ruleset.in_table_order(
-        [r for r in named if r.target == "REJECT" and "has no endpoints" in r.comment])
+                result.branches.append(_branch(rule, kind, entry_chain, _follow(ruleset, rule.target, set()), family))
+    for rule in ruleset.in_table_order([r for r in named if r.target == "REJECT" and "has no endpoints" in r.comment]):
+        dest = _destination(rule)
+        kind = _kind(rule) if dest is not None else "node port"
+        result.refusals.append(Refusal(kind, _address(rule), "reject", f"{rule.table}/{rule.chain}", rule.comment,
+                                       rule.line))
     return result
 
 
@@ -574,23 +582,11 @@ def _port_of(comment: str) -> tuple[str, str] | None:
     return (service, port) if namespace and name and "/" not in name else None
 
 
-@dataclass
-class ServicePort:
-    """One port of a service as kube-proxy programmed it: what `explain-service --list` shows."""
-
-    service: str  # "ns/name"
-    port: str  # the port's name, "" when unnamed
-    addresses: list[str] = field(default_factory=list)  # "10.254.124.145:8080/tcp": cluster IP, external, LB
-    node_ports: list[str] = field(default_factory=list)  # "30554/tcp"
-    endpoints: list[str] = field(default_factory=list)  # "172.30.38.2:8080", in the order kube-proxy picks
-    rejected: bool = False  # kube-proxy rejects it: the service has no endpoints
-
-
 def _address(rule: Rule) -> str:
-    dest = (rule.option("-d", "--destination") or "").removesuffix("/32")
+    dest = _destination(rule)
     port = rule.option("--dport", "--destination-port") or "?"
     proto = rule.option("-p", "--protocol") or "tcp"
-    return f"{dest}:{port}/{proto}" if dest else f"{port}/{proto}"
+    return f"{host_port(dest, port)}/{proto}" if dest else f"{port}/{proto}"
 
 
 def service_ports(ruleset: Ruleset) -> list[ServicePort]:
@@ -617,9 +613,9 @@ def service_ports(ruleset: Ruleset) -> list[ServicePort]:
             if port is None:
                 continue
             add(port.node_ports if chain == "KUBE-NODEPORTS" else port.addresses, _address(rule))
-            for endpoint in _follow(ruleset, rule.target, set())[1]:
-                if endpoint.destination:
-                    add(port.endpoints, endpoint.destination)
+            for endpoint in _follow(ruleset, rule.target, set()).endpoints:
+                if endpoint.address:
+                    add(port.endpoints, endpoint.address)
     for rule in ruleset.all_rules():
         if rule.target == "REJECT" and "has no endpoints" in rule.comment:
             port = entry(rule.comment)
@@ -648,33 +644,3 @@ def services(ruleset: Ruleset) -> list[str]:
         if key is not None:
             found.add(key[0])
     return sorted(found)
-
-
-def render(result: Trace, subnets: dict[str, str] | None = None) -> str:
-    """The path as a tree, one branch per entry (cluster IP, node port, …)."""
-    subnets = subnets or {}
-    lines = [result.service]
-    for b_index, branch in enumerate(result.branches):
-        last_branch = b_index == len(result.branches) - 1 and not result.no_endpoints
-        lead, pad = ("└─ ", "   ") if last_branch else ("├─ ", "│  ")
-        entry_chain = "KUBE-NODEPORTS" if branch.kind == "node port" else "KUBE-SERVICES"
-        lines.append(f"{lead}{branch.kind} {branch.address}  ({entry_chain}, line {branch.entry.line})")
-        for depth, chain in enumerate(branch.chains):
-            lines.append(f"{pad}{'   ' * depth}└─ {chain}")
-        inner = pad + "   " * len(branch.chains)
-        if not branch.endpoints:
-            lines.append(f"{inner}└─ (no endpoint chains)")
-        for e_index, ep in enumerate(branch.endpoints):
-            mark = "└─ " if e_index == len(branch.endpoints) - 1 else "├─ "
-            prob = f"p={float(ep.probability):.2f}" if ep.probability else "rest"
-            text = f"{inner}{mark}{ep.chain} ({prob}, {ep.share:.0%}) → "
-            text += f"DNAT {ep.destination}" if ep.destination else "no DNAT rule"
-            if ep.ip in subnets:
-                text += f"  [{subnets[ep.ip]}]"
-            if ep.packets is not None:
-                text += f"  {ep.packets} pkts"
-            lines.append(text)
-    for n, rule in enumerate(result.no_endpoints):
-        lead = "└─ " if n == len(result.no_endpoints) - 1 else "├─ "
-        lines.append(f"{lead}REJECT in {rule.table}/{rule.chain}: \"{rule.comment}\"")
-    return "\n".join(lines) + "\n"
