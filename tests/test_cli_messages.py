@@ -291,7 +291,7 @@ def test_list_prints_a_table(dump: Path, capsys: pytest.CaptureFixture[str]) -> 
 
 def test_usage_mistakes_with_list_and_without_a_name(dump: Path, capsys: pytest.CaptureFixture[str]) -> None:
     for args, words in ((["--list", "web"], "--list lists every service, and takes no NAME (web)"),
-                        (["--list", "--kubeconfig", "k"], "--list does not trace"),
+                        (["--list", "--answers", "a.yaml"], "--list does not trace"),
                         ([], "which service? give NAME or NAMESPACE/NAME")):
         code, out, err = explain_cli(*args, "--from", str(dump), capsys=capsys)
         assert (code, out) == (2, "") and words in err, err
@@ -303,10 +303,10 @@ def test_a_fifo_is_refused_with_the_way_to_pipe_a_dump(tmp_path: Path, capsys: p
     os.mkfifo(fifo)
     code, _, err = explain_cli("web", "--from", str(fifo), capsys=capsys)
     assert code == 2
-    assert err == (f"error: {fifo}: is a named pipe (FIFO), not an iptables-save dump — pipe it in instead: "
+    assert err == (f"error: {fifo}: is a named pipe (FIFO), not a dump of kube-proxy's rules — pipe it in instead: "
                    "`iptables-save | flannel-wizard explain-service NAME --from -`\n")
     code, _, err = explain_cli("web", "--from", str(tmp_path), capsys=capsys)
-    assert code == 2 and err.startswith(f"error: {tmp_path}: is a directory, not an iptables-save dump")
+    assert code == 2 and err.startswith(f"error: {tmp_path}: is a directory, not a dump of kube-proxy's rules")
 
 
 def test_etcd_down_warns_on_one_line_and_still_traces(dump: Path, tmp_path: Path,
@@ -321,7 +321,8 @@ def test_etcd_down_warns_on_one_line_and_still_traces(dump: Path, tmp_path: Path
 
 def test_explain_service_help_is_accurate() -> None:
     help_text = help_of("explain-service")
-    for words in ("[NAMESPACE/]NAME", "or NAMESPACE/NAME", "--list", "- reads it from standard input",
-                  "etcd not answering: a warning, and the trace without them", "cut off before COMMIT",
+    for words in ("[NAMESPACE/]NAME", "or NAMESPACE/NAME", "--list", "- reads standard input",
+                  "etcd not answering: a warning, and the trace without them", "not whole output of its tool",
+                  "--mode {iptables,nftables,ipvs}", "nft list ruleset", "ipvsadm -S -n", "dual-stack",
                   "no kube-proxy rules at all", "exit codes: 0 a path to a pod"):
         assert words in help_text, words

@@ -26,7 +26,8 @@ RULES = iptables_save([WEB, EMPTY])
 
 
 class Commands:
-    """Answers `run` from a table keyed by the program's name, and records every call."""
+    """Answers `run` from a table keyed by the program's name, and records every call; a program not in
+    the table is not installed (exit 127), as ip6tables-save, nft and ipvsadm are on many nodes."""
 
     def __init__(self, answers: dict[str, Result]) -> None:
         self.answers = answers
@@ -34,7 +35,7 @@ class Commands:
 
     def run(self, *argv: str, timeout: float = 30.0, input: str | None = None) -> Result:
         self.calls.append((argv, timeout))
-        return self.answers[argv[0]]
+        return self.answers.get(argv[0]) or Result(argv, 127, "", f"{argv[0]}: command not found")
 
 
 class FakeNode:
@@ -61,7 +62,7 @@ def test_a_service_with_a_path() -> None:
 def test_a_service_without_endpoints() -> None:
     found = explain(node(), "default", "empty", rules=RULES)
     assert (found.outcome, found.exit_code) == ("no-endpoints", 1)
-    assert found.trace.endpoints == [] and found.trace.no_endpoints[0].comment == "default/empty has no endpoints"
+    assert found.trace.endpoints == [] and found.trace.refusals[0].text == "default/empty has no endpoints"
     assert found.problem == "default/empty has rules but kube-proxy rejects it: the service has no endpoints"
     assert found.hint == "check that its pods are ready (kubectl get endpoints empty -n default)"
 
@@ -94,7 +95,9 @@ def test_the_live_rules_come_from_the_nodes_iptables_save() -> None:
     fake = node(**{"iptables-save": Result(("iptables-save",), 0, RULES, "")})
     found = explain(fake, "default", "example-service")
     assert found.outcome == "path" and found.source == LIVE
-    assert cast("Any", fake).commands.calls == [(("iptables-save",), 15)]
+    # every mode's listing is asked for (each with a timeout); the ones not installed here are no mode of it
+    assert cast("Any", fake).commands.calls == [(("iptables-save",), 15), (("ip6tables-save",), 15),
+                                                (("nft", "list", "ruleset"), 15), (("ipvsadm", "-S", "-n"), 15)]
     failing = node(**{"iptables-save": Result(("iptables-save",), 4, "", "Permission denied (you must be root)")})
     with pytest.raises(WizardError, match="iptables-save failed: Permission denied"):
         explain(failing, "default", "example-service")
@@ -195,7 +198,7 @@ def test_no_kube_proxy_rules_at_all_is_said_plainly() -> None:
     live = node(**{"iptables-save": Result(("iptables-save",), 0, "", "")})
     found = explain(live, "default", "example-service")
     assert found.problem == "no kube-proxy rules on this node: iptables-save printed no rules at all"
-    assert found.hint.startswith("kube-proxy is not running here, or not in iptables mode")
+    assert found.hint.startswith("kube-proxy is not running here, or its rules were not readable")
     # iptables-nft on a node whose rules are in the legacy tables prints only a warning comment
     legacy = "# Warning: iptables-legacy tables present, use iptables-legacy-save to see them\n"
     assert "iptables-legacy-save" in explain(node(), "default", "x", rules=legacy).hint

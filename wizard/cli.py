@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
     from wizard.answers import Answers
     from wizard.events import RunResult
-    from wizard.iptables import ServicePort
+    from wizard.proxypath import ServicePort
     from wizard.session import Session
 
 EXAMPLES = """\
@@ -44,10 +44,13 @@ examples:
   flannel-wizard explain-service --list                     the services kube-proxy has rules for
   flannel-wizard explain-service web -n shop --from node2.rules
   ssh node2 iptables-save | flannel-wizard explain-service web -n shop --from -
+  ssh node2 nft list ruleset | flannel-wizard explain-service web -n shop --from -      nftables mode
+  flannel-wizard explain-service kube-system/kube-dns --kubeconfig admin.conf            IPVS: names from the API
+  flannel-wizard explain-service 10.96.0.10:53/udp --from ipvs.txt --from node2.rules   IPVS: by address
 
 exit codes: 0 a path to a pod (--list: services listed), 1 the service has no endpoints, no rules for it,
-or no kube-proxy rules at all (--list: no services), 2 not whole iptables-save output (cut off before
-COMMIT, or not iptables-save at all) or bad usage
+or no kube-proxy rules at all (--list: no services), 2 not whole output of its tool (cut off, or not
+iptables-save, nft or ipvsadm output at all) or bad usage
 """
 
 
@@ -138,10 +141,12 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     if want("undo"):
         node_options(p)
     p = sub.add_parser(
-        "explain-service", help="trace a service through kube-proxy's iptables rules to its pods",
-        description="Trace a service through kube-proxy's iptables rules: KUBE-SERVICES -> KUBE-SVC -> KUBE-SEP "
-        "(probability) -> DNAT pod:port, and the node-port branch. Reads this node's live rules (iptables-save, "
-        "as root) or a saved dump; needs no cluster.",
+        "explain-service", help="trace a service through kube-proxy's rules (iptables, nftables, IPVS) to its pods",
+        description="Trace a service through kube-proxy's rules to its pods, in the mode kube-proxy runs: iptables "
+        "(KUBE-SERVICES -> KUBE-SVC -> KUBE-SEP (probability) -> DNAT), nftables (services -> service-ips / "
+        "service-nodeports -> service-… -> numgen -> endpoint-… -> dnat) or IPVS (virtual server -> real servers by "
+        "weight), for IPv4, IPv6 and dual-stack services, with session affinity. Reads this node's live rules (as "
+        "root) or saved dumps; needs no cluster.",
         epilog=EXPLAIN_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     if want("explain-service"):
         _explain_options(p)
@@ -158,13 +163,19 @@ def _explain_options(p: argparse.ArgumentParser) -> None:
                    help="its namespace (default: default); with --list, list only this namespace")
     p.add_argument("--list", action="store_true",
                    help="list the services the rules hold (cluster IP:port, node port, endpoints) instead of tracing one")
-    p.add_argument("--from", dest="source", metavar="FILE",
-                   help="an iptables-save dump (from this or another node) instead of the live rules; - reads it "
-                   "from standard input")
+    p.add_argument("--from", dest="source", metavar="FILE", action="append",
+                   help="a saved dump (from this or another node) instead of the live rules: iptables-save, "
+                   "ip6tables-save, `nft list ruleset` or `ipvsadm -S -n`/`-Ln` output, told apart by their look; "
+                   "give it again for each (IPVS: ipvsadm's and iptables-save's); - reads standard input")
+    p.add_argument("--mode", choices=("iptables", "nftables", "ipvs"), default=None,
+                   help="kube-proxy's mode (default: kube-proxy's ConfigMap says, with --kubeconfig; else the rules "
+                   "present do)")
     p.add_argument("--answers", metavar="FILE",
                    help="answers file: name each pod's node subnet from the leases in etcd (etcd not answering: "
                    "a warning, and the trace without them)")
-    p.add_argument("--kubeconfig", metavar="FILE", help="also name each endpoint's pod and node, asking the API server")
+    p.add_argument("--kubeconfig", metavar="FILE",
+                   help="also name each endpoint's pod and node, asking the API server; and read kube-proxy's mode from "
+                   "its ConfigMap, and (IPVS mode) the service's addresses")
 
 
 def _demo_options(p: argparse.ArgumentParser) -> None:
@@ -592,25 +603,27 @@ def explain_service(args: argparse.Namespace) -> int:
         if args.name is not None:
             raise InputError(f"--list lists every service, and takes no NAME ({args.name})",
                              "drop NAME, or drop --list to trace it; -n NAMESPACE lists one namespace")
-        if args.answers or args.kubeconfig:
-            raise InputError("--answers and --kubeconfig name a trace's endpoints; --list does not trace",
-                             "drop them, or trace one service: `flannel-wizard explain-service NAMESPACE/NAME`")
+        if args.answers:
+            raise InputError("--answers names a trace's endpoints; --list does not trace",
+                             "drop it, or trace one service: `flannel-wizard explain-service NAMESPACE/NAME`")
     elif args.name is None:
         raise InputError("which service? give NAME or NAMESPACE/NAME",
                          "e.g. `flannel-wizard explain-service default/example-service`; `--list` lists them")
-    if args.source == "-" and args.answers == "-":
+    sources = args.source or []
+    if sources.count("-") > 1:
+        raise InputError("--from - is given twice: standard input can be read once", "give the others as files")
+    if "-" in sources and args.answers == "-":
         raise InputError("--from - and --answers - both read standard input", "give one of them as a file")
-    rules = source = None
-    if args.source:
-        rules, source = read_dump(args.source)
+    dumps = [read_dump(path) for path in sources] or None
     node = None
-    if args.list:
-        if rules is None:  # a saved dump asks the machine nothing: not even wizard.node's imports
-            from wizard.node import Node
+    if dumps is None or args.answers or args.kubeconfig:  # a saved dump alone asks the machine nothing
+        from wizard.node import Node
 
-            node = Node()
+        node = Node()
+    if args.list:
         try:
-            listing = list_services(node, rules=rules, source=source, namespace=args.namespace)
+            listing = list_services(node, dumps=dumps, mode=args.mode, namespace=args.namespace,
+                                    kubeconfig=args.kubeconfig)
         finally:
             if node is not None:
                 node.close()
@@ -621,22 +634,18 @@ def explain_service(args: argparse.Namespace) -> int:
         return listing.exit_code
     namespace, name = service_ref(args.name, args.namespace)
     answers = _load(args.answers) if args.answers else None
-    if rules is None or answers is not None or args.kubeconfig:
-        from wizard.node import Node
-
-        node = Node()
     try:
-        found = explain(node, namespace, name, rules=rules, source=source, answers=answers,
+        found = explain(node, namespace, name, dumps=dumps, mode=args.mode, answers=answers,
                         kubeconfig=args.kubeconfig)
     finally:
         if node is not None:
             node.close()
-    from wizard.iptables import render
+    from wizard.proxypath import render
 
     for warning in found.warnings:
         sys.stderr.write(f"warning: {warning}\n")
     if found.outcome != "no-rules":
-        print(render(found.trace, found.label_texts()), end="")
+        print(render(found.tree()), end="")
     if found.outcome == "path":
         print(f"{len(found.trace.endpoints)} endpoint(s) reached: {', '.join(found.trace.endpoints)}")
     else:

@@ -1,20 +1,27 @@
-"""explain-service's engine: trace a service through kube-proxy's rules and name what each endpoint is.
+"""explain-service's engine: trace a service through kube-proxy's rules, in whichever mode kube-proxy
+runs (iptables, nftables, IPVS; IPv4, IPv6 and dual-stack), and name what each endpoint is.
 
-`explain()` returns a typed `Explanation` (the trace, a label per endpoint, the outcome, the hint,
-warnings), `list_services()` a typed `Listing`; front ends only render them. It reaches the machine only
-through the node: iptables-save and kubectl through `node.commands` (each with a timeout), flannel's
-leases through `node.etcd(...)`. A saved dump is read by `read_dump` (a file, or standard input for `-`).
+`explain()` returns a typed `Explanation` (the path as `proxypath.Path`, a label per endpoint, the
+outcome, the hint, warnings), `list_services()` a typed `Listing`; front ends only render them. The mode
+is the one `--mode` forces, else kube-proxy's ConfigMap's (given a kubeconfig), else the one whose rules
+are present. It reaches the machine only through the node: iptables-save, ip6tables-save, nft, ipvsadm
+and kubectl through `node.commands` (each with a timeout), flannel's leases through `node.etcd(...)`.
+Saved dumps are read by `read_dump` (a file, or standard input for `-`); `read_texts` tells each one's
+format by its look (iptables-save, `nft list ruleset`, ipvsadm).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import json
+import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
-from wizard import iptables
+from wizard import iptables, proxypath
 from wizard.errors import InputError, Interrupted, WizardError
+from wizard.proxypath import MODES, Mode, Path, ServicePort
 
 if TYPE_CHECKING:
     from wizard.answers import Answers
@@ -25,7 +32,7 @@ EXIT_CODES: dict[Outcome, int] = {"path": 0, "no-endpoints": 1, "no-rules": 1}
 LIVE = "the live rules (iptables-save)"
 # a nat table of 50,000 services with a few endpoints each is ~40 MiB; parsing it takes seconds, not minutes
 MAX_DUMP_BYTES = 64 << 20
-DUMP = "an iptables-save dump"
+DUMP = "a dump of kube-proxy's rules"
 
 
 def read_dump(path: str) -> tuple[str, str]:
@@ -86,6 +93,8 @@ def service_ref(name: str, namespace: str | None) -> tuple[str, str]:
     """(namespace, name) from NAME or NAMESPACE/NAME (as kubectl and kube-proxy's comments write it) and
     -n (None when not given; the namespace is then `default`). A NAMESPACE/NAME that -n contradicts is
     an InputError, as is a name with an empty part."""
+    if is_address(name):  # IPVS mode's virtual servers are found by address: no namespace to split off
+        return namespace or "default", name
     if "/" not in name:
         if not name:
             raise InputError("the service name is empty", "give NAME or NAMESPACE/NAME, e.g. default/example-service")
@@ -106,13 +115,86 @@ def _machine(node: Node | None) -> Node:
     return node
 
 
-def _ruleset(node: Node | None, rules: str | None, source: str | None) -> tuple[iptables.Ruleset, str, str]:
-    """The parsed rules, their text and their name; the live rules when `rules` is None."""
-    if rules is None:
-        rules, source = _live_rules(_machine(node)), LIVE
-    source = source or "the saved rules"
+# ---------------------------------------------------------------- the texts a trace reads
+
+Format = Literal["iptables", "nftables", "ipvs"]
+# what each format is called, and how to save it, in messages
+SAVE = {"iptables": "iptables-save", "nftables": "nft list ruleset", "ipvs": "ipvsadm -S -n"}
+
+
+@dataclass
+class Reading:
+    """One text of rules, parsed: a saved dump or a live listing."""
+
+    format: Format
+    source: str  # its name in messages: a file, `<stdin>`, or LIVE / live(...)
+    text: str
+    parsed: Any  # iptables.Ruleset, nftables.Ruleset or ipvs.Table
+    family: int | None = None  # iptables: 4 (iptables-save) or 6 (ip6tables-save), when known
+
+
+def live(command: str) -> str:
+    return f"the live rules ({command})"
+
+
+def detect_format(text: str) -> Format | Literal["nft-json"]:
+    """Which tool printed `text`: nft (its listing, or its JSON), ipvsadm, else iptables-save (whose
+    reader then says what is wrong with text that is none of them)."""
+    head = text.lstrip()[:4096]
+    if head.startswith("{") and '"nftables"' in head:
+        return "nft-json"
+    if _NFT_TABLE.search(head):
+        return "nftables"
+    if _IPVS_HEAD.search(head):
+        return "ipvs"
+    return "iptables"
+
+
+_NFT_TABLE = re.compile(r"^\s*table\s+(?:ip|ip6|inet|arp|bridge|netdev)\s+\S+\s*\{", re.MULTILINE)
+_IPVS_HEAD = re.compile(r"^(?:IP Virtual Server version|Prot LocalAddress:Port|-A -[tuf] )", re.MULTILINE)
+
+
+def _family_of(text: str) -> int | None:
+    """4 or 6 from iptables-save's own header line, None without one."""
+    head = text[:512]
+    if "# Generated by ip6tables-save" in head:
+        return 6
+    if "# Generated by iptables-save" in head:
+        return 4
+    return None
+
+
+def _segments(text: str) -> list[str]:
+    """`iptables-save; ip6tables-save` saved to one file: one text per header line (a family each)."""
+    starts = [m.start() for m in re.finditer(r"^# Generated by ip6?tables-save", text, re.MULTILINE)]
+    if len(starts) < 2:
+        return [text]
+    starts[0] = 0
+    return [text[a:b] for a, b in zip(starts, [*starts[1:], len(text)], strict=True)]
+
+
+def _read(format: Format, text: str, source: str, family: int | None = None) -> Reading:
+    """Parse one text in its format; InputError naming the source for text its tool would not print."""
+    save = SAVE[format]
+    if format == "nftables":
+        from wizard import nftables
+
+        try:
+            return Reading(format, source, text, nftables.parse(text))
+        except nftables.CutOff as exc:
+            raise InputError(f"{source} is cut off at line {exc.line}: {exc.why}",
+                             f"save the whole listing again (`{save} > FILE`)") from None
+        except nftables.NotNftRuleset as exc:
+            raise InputError(f"{source} is not `{save}` output: {exc}", f"save it with `{save} > FILE`") from None
+    if format == "ipvs":
+        from wizard import ipvs
+
+        try:
+            return Reading(format, source, text, ipvs.parse(text))
+        except ipvs.NotIpvsadm as exc:
+            raise InputError(f"{source} is not ipvsadm output: {exc}", f"save it with `{save} > FILE`") from None
     try:
-        return iptables.parse(rules), rules, source
+        return Reading(format, source, text, iptables.parse(text), family or _family_of(text))
     except iptables.CutOff as exc:
         raise InputError(f"{source} is cut off at line {exc.line}: {exc.why}",
                          "save the whole dump again (`iptables-save > FILE`); the part missing may hold the "
@@ -121,29 +203,202 @@ def _ruleset(node: Node | None, rules: str | None, source: str | None) -> tuple[
         raise InputError(f"{source} is not iptables-save output: {exc}", "save it with `iptables-save > FILE`") from None
 
 
-def _no_kube_proxy(ruleset: iptables.Ruleset, rules: str, source: str) -> tuple[str, str] | None:
-    """(problem, hint) when the rules hold nothing of kube-proxy's at all; None when they do."""
-    if iptables.has_kube_proxy(ruleset):
+def read_texts(dumps: list[tuple[str, str]]) -> list[Reading]:
+    """Each saved dump (text, name) in the format it is in; `iptables-save; ip6tables-save` in one file
+    gives a reading per family."""
+    out = []
+    for text, source in dumps:
+        format = detect_format(text)
+        if format == "nft-json":
+            raise InputError(f"{source} is `nft -j` JSON", "save the listing as text instead: `nft list ruleset > FILE`")
+        if format == "iptables":
+            out += [_read("iptables", part, source) for part in _segments(text)]
+        else:
+            out.append(_read(format, text, source))
+    return out
+
+
+def _run(node: Node, *argv: str) -> str | None:
+    """A listing command's output; None when the tool is not installed (exit 127)."""
+    result = node.commands.run(*argv, timeout=15)
+    if result.rc == 127:
         return None
-    where = "on this node" if source == LIVE else f"in {source}"
-    if not ruleset.tables:  # no chain in any table (`chains` would split every rule to say so)
-        what = "iptables-save printed no rules at all" if source == LIVE else "it holds no rules at all"
-    elif "nat" not in ruleset.tables:
-        what = "there is no nat table, where kube-proxy puts them"
-    else:
-        what = "the nat table has no KUBE-SERVICES chain"
-    problem = f"no kube-proxy rules {where}: {what}"
-    if "iptables-legacy tables present" in rules:
-        hint = ("iptables-nft says other rules live in the legacy tables: "
-                "`iptables-legacy-save | flannel-wizard explain-service NAME --from -`")
-    elif source != LIVE and ruleset.tables and "nat" not in ruleset.tables:
-        hint = "the dump has no nat table: save it with `iptables-save` (all tables) or `iptables-save -t nat`"
-    elif "kube-proxy" in rules:
-        hint = "kube-proxy may run in nftables mode (table kube-proxy); only iptables mode is traced"
-    else:
-        hint = ("kube-proxy is not running here, or not in iptables mode (ipvs and nftables modes are not traced): "
-                "check `kubectl -n kube-system get pods -l k8s-app=kube-proxy -o wide` and its --proxy-mode")
-    return problem, hint
+    if not result.ok:
+        raise WizardError(f"{argv[0]} failed: {(result.err or result.out).strip() or result.rc}",
+                          "run as root on the node, or pass a saved dump with --from FILE")
+    return result.out
+
+
+def live_readings(node: Node, mode: Mode | None) -> list[Reading]:
+    """The node's rules, read the way each mode keeps them: iptables-save and ip6tables-save (iptables
+    mode, and IPVS mode's ipset rules), `nft list ruleset` (nftables), `ipvsadm -S -n` (IPVS). Only what
+    `mode` needs when given; a tool not installed is no mode of this node."""
+    out = []
+    if mode in (None, "iptables", "ipvs"):
+        text = _run(node, "iptables-save")
+        if text is None and mode is not None:
+            raise WizardError("iptables-save is not installed", "install iptables, or pass a saved dump with --from FILE")
+        if text is not None:
+            out.append(_read("iptables", text, LIVE, 4))
+    if mode in (None, "iptables"):
+        try:
+            text = _run(node, "ip6tables-save")
+        except WizardError:
+            text = None  # a kernel without IPv6: no IPv6 services either
+        if text is not None and text.strip():
+            out.append(_read("iptables", text, live("ip6tables-save"), 6))
+    if mode in (None, "nftables"):
+        text = _run(node, "nft", "list", "ruleset")
+        if text is None and mode is not None:
+            raise WizardError("nft is not installed", "install nftables, or pass a saved `nft list ruleset` with --from")
+        if text is not None:
+            out.append(_read("nftables", text, live("nft list ruleset")))
+    if mode in (None, "ipvs"):
+        try:
+            text = _run(node, "ipvsadm", "-S", "-n")
+        except WizardError:
+            if mode is not None:
+                raise
+            text = None  # no IPVS in this kernel (`Can't initialize ipvs`): not IPVS mode
+        if text is None and mode is not None:
+            raise WizardError("ipvsadm is not installed", "install ipvsadm, or pass a saved `ipvsadm -S -n` with --from")
+        if text is not None:
+            out.append(_read("ipvs", text, live("ipvsadm -S -n")))
+    return out
+
+
+def configured_mode(node: Node, kubeconfig: str, warnings: list[str]) -> Mode | None:
+    """kube-proxy's `mode:` from its ConfigMap (kubeadm's `kube-proxy` in kube-system); "" is iptables,
+    Linux's default. None when it cannot be read (a warning) or names no mode we know."""
+    result = node.commands.run("kubectl", "--kubeconfig", kubeconfig, "--request-timeout=10s", "-n", "kube-system",
+                               "get", "configmap", "kube-proxy", "-o", "json", timeout=15)
+    if not result.ok:
+        warnings.append(f"kube-proxy's mode not read from its ConfigMap: {(result.err or result.out).strip()[:200]}")
+        return None
+    try:
+        config = (json.loads(result.out).get("data") or {}).get("config.conf") or ""
+    except (ValueError, AttributeError):
+        return None
+    found = re.search(r'^mode:\s*["\']?([A-Za-z]*)["\']?\s*$', config, re.MULTILINE)
+    mode = (found[1] if found else "").lower() or "iptables"
+    return cast("Mode", mode) if mode in MODES else None
+
+
+# ---------------------------------------------------------------- which mode the rules are in
+
+def _ipvs_style(reading: Reading) -> bool:
+    """kube-proxy's IPVS mode keeps a KUBE-SERVICES chain too, matching its ipsets instead of services
+    (KUBE-CLUSTER-IP; KUBE-6-CLUSTER-IP in ip6tables)."""
+    return "--match-set KUBE-CLUSTER-IP " in reading.text or "--match-set KUBE-6-CLUSTER-IP " in reading.text
+
+
+def _text_family(text: str) -> int:
+    """An iptables dump without its header line: IPv6 when its ipsets are kube-proxy's IPv6 ones."""
+    return 6 if "KUBE-6-" in text else 4
+
+
+def present(readings: list[Reading]) -> list[Mode]:
+    """The modes whose kube-proxy rules these readings hold, nftables and IPVS first: a node switched
+    to them can keep stale iptables chains, never the other way round."""
+    modes: list[Mode] = []
+    if any(r.format == "nftables" and _nft().has_kube_proxy(r.parsed) for r in readings):
+        modes.append("nftables")
+    if any(r.format == "ipvs" and _ipvs().detect(r.parsed) for r in readings) or \
+            any(r.format == "iptables" and _ipvs_style(r) for r in readings):
+        modes.append("ipvs")
+    if any(r.format == "iptables" and not _ipvs_style(r) and iptables.has_kube_proxy(r.parsed) for r in readings):
+        modes.append("iptables")
+    return modes
+
+
+def _nft() -> Any:
+    from wizard import nftables
+
+    return nftables
+
+
+def _ipvs() -> Any:
+    from wizard import ipvs
+
+    return ipvs
+
+
+# ---------------------------------------------------------------- tracing
+
+def _merge(paths: list[Path], service: str, mode: Mode) -> Path:
+    out = Path(service, mode)
+    for path in paths:
+        out.branches += path.branches
+        out.refusals += path.refusals
+    return out
+
+
+def _trace_in(mode: Mode, readings: list[Reading], namespace: str, name: str, spec: Any) -> Path:
+    service = f"{namespace}/{name}"
+    if mode == "nftables":
+        nft = _nft()
+        return _merge([nft.trace(r.parsed, namespace, name) for r in readings if r.format == "nftables"], service, mode)
+    if mode == "ipvs":
+        # one family at a time, each with its own family's ipset rules (iptables-save or ip6tables-save)
+        ipvs = _ipvs()
+        paths = []
+        for family in spec.families or [4]:
+            mine = [ip for ip in spec.cluster_ips if (":" in ip) == (family == 6)]
+            part = dataclasses.replace(
+                spec, cluster_ips=mine,
+                external_ips=[ip for ip in spec.external_ips if (":" in ip) == (family == 6)],
+                load_balancer_ips=[ip for ip in spec.load_balancer_ips if (":" in ip) == (family == 6)])
+            rules = next((r.parsed for r in readings if r.format == "iptables" and _ipvs_style(r)
+                          and (r.family or _text_family(r.text)) == family), None)
+            paths += [ipvs.trace(r.parsed, part, iptables_rules=rules) for r in readings if r.format == "ipvs"]
+        return _merge(paths, service, mode)
+    paths = []
+    for r in readings:
+        if r.format == "iptables" and not _ipvs_style(r):
+            try:
+                paths.append(iptables.trace(r.parsed, namespace, name, r.family))
+            except iptables.NotIptablesSave as exc:  # a rule on the path that iptables would not have taken
+                raise InputError(f"{r.source} is not iptables-save output: {exc}",
+                                 "save it with `iptables-save > FILE`") from None
+    return _merge(paths, service, mode)
+
+
+def is_address(text: str) -> bool:
+    """An address (`10.96.0.10:53/udp`, `[fd00::10]:80`) given instead of a service's name."""
+    return text.startswith("[") or bool(re.fullmatch(r"[0-9.]+:[0-9]+(?:/[a-zA-Z]+)?", text))
+
+
+def _ipvs_spec(node: Node | None, namespace: str, name: str, kubeconfig: str | None,
+               service_object: dict[str, Any] | None = None) -> Any:
+    """What IPVS needs to find a service: its addresses (from the Service object when the caller has
+    it, else the API server). Its virtual servers carry no names."""
+    ipvs = _ipvs()
+    if service_object:
+        try:
+            return ipvs.spec_from_service(service_object)
+        except (ValueError, AttributeError, KeyError, TypeError) as exc:
+            raise WizardError(f"service {namespace}/{name} as the API returned it has no addresses to find: {exc}",
+                              "check `kubectl get service NAME -o yaml`") from None
+    if is_address(name):
+        try:
+            return ipvs.spec_from_address(name)
+        except ValueError as exc:
+            raise InputError(str(exc), "give it like 10.96.0.10:53/udp or [fd00::10]:80/tcp") from None
+    if not kubeconfig:
+        raise InputError(f"kube-proxy runs in IPVS mode, whose virtual servers carry no service names: "
+                         f"{namespace}/{name} cannot be found by name without the API server",
+                         "give --kubeconfig FILE (the service's addresses are read from it), or the service's "
+                         "address instead of its name, e.g. 10.96.0.10:53/udp")
+    result = _machine(node).commands.run("kubectl", "--kubeconfig", kubeconfig, "--request-timeout=10s", "get",
+                                         f"service/{name}", "-n", namespace, "-o", "json", timeout=15)
+    if not result.ok:
+        raise WizardError(f"kubectl could not read service {namespace}/{name}: {(result.err or result.out).strip()[:300]}",
+                          "check the name and namespace (`kubectl get services -A`) and the kubeconfig")
+    try:
+        return ipvs.spec_from_service(json.loads(result.out))
+    except (ValueError, AttributeError, KeyError, TypeError) as exc:
+        raise WizardError(f"kubectl's answer for service {namespace}/{name} is not a Service: {exc}",
+                          "check kubectl and the API server") from None
 
 
 @dataclass(frozen=True)
@@ -164,66 +419,156 @@ class EndpointLabel:
         return ", ".join(parts)
 
 
+
+
+def _no_kube_proxy(readings: list[Reading], live_node: bool) -> tuple[str, str]:
+    """(problem, hint) when the rules hold nothing of kube-proxy's in any mode."""
+    where = "on this node" if live_node else f"in {', '.join(dict.fromkeys(r.source for r in readings))}"
+    first = next((r for r in readings if r.format == "iptables"), None)
+    if first is None:  # an nft listing or ipvsadm listing only
+        what = "; ".join(f"{r.source} has no " + ("table kube-proxy" if r.format == "nftables" else "virtual servers")
+                         for r in readings) or "no rules were read"
+        return (f"no kube-proxy rules {where}: {what}",
+                "check `kubectl -n kube-system get pods -l k8s-app=kube-proxy -o wide` and its mode")
+    ruleset, rules = first.parsed, first.text
+    if not ruleset.tables:  # no chain in any table (`chains` would split every rule to say so)
+        what = "iptables-save printed no rules at all" if live_node else "it holds no rules at all"
+    elif "nat" not in ruleset.tables:
+        what = "there is no nat table, where kube-proxy puts them"
+    else:
+        what = "the nat table has no KUBE-SERVICES chain"
+    if live_node and len(readings) > 1:
+        others = [r.source.removeprefix("the live rules (").rstrip(")") for r in readings[1:]]
+        what += f", and {', '.join(others)} {'holds' if len(others) == 1 else 'hold'} none either"
+    problem = f"no kube-proxy rules {where}: {what}"
+    if "iptables-legacy tables present" in rules:
+        hint = ("iptables-nft says other rules live in the legacy tables: "
+                "`iptables-legacy-save | flannel-wizard explain-service NAME --from -`")
+    elif not live_node and ruleset.tables and "nat" not in ruleset.tables:
+        hint = "the dump has no nat table: save it with `iptables-save` (all tables) or `iptables-save -t nat`"
+    elif not live_node and "kube-proxy" in rules:
+        hint = ("kube-proxy may run in nftables mode (table kube-proxy): trace its listing instead, "
+                "`nft list ruleset | flannel-wizard explain-service NAME --from -`")
+    elif not live_node:
+        hint = ("kube-proxy is not running there, or not in iptables mode: for nftables mode save `nft list ruleset`, "
+                "for IPVS mode `ipvsadm -S -n`, and trace that with --from")
+    else:
+        hint = ("kube-proxy is not running here, or its rules were not readable: check "
+                "`kubectl -n kube-system get pods -l k8s-app=kube-proxy -o wide` and its --proxy-mode")
+    return problem, hint
+
+
 @dataclass(frozen=True)
 class Explanation:
     service: str  # "namespace/name"
-    source: str  # where the rules came from: a file name, or LIVE
-    trace: iptables.Trace
+    source: str  # where the rules came from: file names, or the live listing(s)
+    trace: Path  # the path, in whichever mode kube-proxy runs
     outcome: Outcome
     labels: dict[str, EndpointLabel] = field(default_factory=dict)  # endpoint IP -> label
     problem: str = ""  # what is wrong, "" on a path
     hint: str = ""  # what to do about it
     suggestion: str | None = None  # "did you mean" a service the rules do hold
     warnings: list[str] = field(default_factory=list)
-    kube_proxy: bool = True  # False: no kube-proxy rules at all (empty rules, no nat KUBE-SERVICES chain)
+    kube_proxy: bool = True  # False: no kube-proxy rules at all, in any mode
 
     @property
     def exit_code(self) -> int:
         return EXIT_CODES[self.outcome]
 
+    @property
+    def mode(self) -> Mode:
+        return self.trace.mode
+
     def label_texts(self) -> dict[str, str]:
-        """Endpoint IP -> label text, as `iptables.render` takes it."""
+        """Endpoint IP -> label text, as `proxypath.tree` takes it."""
         return {ip: str(label) for ip, label in self.labels.items() if str(label)}
+
+    def tree(self) -> proxypath.TreeNode:
+        return proxypath.tree(self.trace, self.label_texts())
+
+
+def _readings(node: Node | None, dumps: list[tuple[str, str]] | None, mode: Mode | None, kubeconfig: str | None,
+              warnings: list[str]) -> tuple[list[Reading], list[Mode], bool]:
+    """The readings, the modes to trace in (most likely first) and whether they are the live rules."""
+    if dumps:
+        readings = read_texts(dumps)
+        return readings, [mode] if mode else present(readings), False
+    machine = _machine(node)
+    told = mode or (configured_mode(machine, kubeconfig, warnings) if kubeconfig else None)
+    readings = live_readings(machine, told)
+    return readings, [told] if told else present(readings), True
+
+
+def _source(readings: list[Reading], mode: Mode) -> str:
+    wanted = {"iptables": ("iptables",), "nftables": ("nftables",), "ipvs": ("ipvs", "iptables")}[mode]
+    names = [r.source for r in readings if r.format in wanted] or [r.source for r in readings]
+    return ", ".join(dict.fromkeys(names)) or "the rules"
 
 
 def explain(node: Node | None, namespace: str, name: str, *, rules: str | None = None, source: str | None = None,
-            answers: Answers | None = None, kubeconfig: str | None = None) -> Explanation:
-    """Trace `namespace/name` in `rules` (iptables-save text; the live rules when None). With `answers`,
-    label each endpoint with the flannel lease holding it; with `kubeconfig`, with its pod and node.
-    `source` names `rules` in messages (the dump's file name). `node` may be None when there is nothing
-    to ask the machine: `rules` given, and neither `answers` nor `kubeconfig`.
+            dumps: list[tuple[str, str]] | None = None, mode: Mode | None = None, answers: Answers | None = None,
+            kubeconfig: str | None = None, name_pods: bool = True,
+            service_object: dict[str, Any] | None = None) -> Explanation:
+    """Trace `namespace/name` through kube-proxy's rules, in the mode they are in: `dumps` (text, name)
+    saved from a node (`rules`/`source` for one), else this node's live rules. `mode` forces the mode;
+    otherwise kube-proxy's ConfigMap says it (with `kubeconfig`), else the rules present do. With
+    `answers`, label each endpoint with the flannel lease holding it; with `kubeconfig` (and
+    `name_pods`), with its pod and node. `service_object` (the Service as the API returns it) gives IPVS
+    mode the service's addresses without asking. `node` may be None when there is nothing to ask the machine.
 
-    Raises InputError when the text is not iptables-save output or is cut off inside a table, WizardError
-    when iptables-save fails. etcd or the API server not answering costs the labels (a warning), not the trace."""
-    ruleset, rules, source = _ruleset(node, rules, source)
-    try:
-        found = iptables.trace(ruleset, namespace, name)
-    except iptables.NotIptablesSave as exc:  # a rule on the service's path that iptables would not have taken
-        raise InputError(f"{source} is not iptables-save output: {exc}", "save it with `iptables-save > FILE`") from None
+    Raises InputError for text its tool would not print, or a dump cut off; WizardError when a listing
+    command fails. etcd or the API server not answering costs the labels (a warning), not the trace."""
+    if dumps is None and rules is not None:
+        dumps = [(rules, source or "the saved rules")]
     warnings: list[str] = []
-    leases = (_leases(_machine(node), answers, found.endpoints, warnings)
-              if answers is not None and found.endpoints else {})
-    pods = (_endpoint_pods(_machine(node), kubeconfig, namespace, name, warnings)
-            if kubeconfig and found.endpoints else {})
-    ips = [e.rsplit(":", 1)[0] for e in found.endpoints]
-    labels = {}
-    for ip in dict.fromkeys(ips):
-        if ip in pods or ip in leases:
-            pod, on = pods.get(ip, (None, None))
-            labels[ip] = EndpointLabel(ip, pod, on, leases.get(ip))
-    service = f"{namespace}/{name}"
-    common = {"service": service, "source": source, "trace": found, "labels": labels, "warnings": warnings}
-    if found.complete:
+    readings, modes, live_node = _readings(node, dumps, mode, kubeconfig, warnings)
+    by_address = is_address(name)
+    service = name if by_address else f"{namespace}/{name}"
+    if by_address and modes and "ipvs" not in modes:
+        raise InputError(f"{name} is an address: only IPVS mode, whose rules carry no names, is traced by address",
+                         f"kube-proxy here runs in {modes[0]} mode: give the service's NAME or NAMESPACE/NAME")
+    paths: list[Path] = []
+    for m in modes:
+        spec = None
+        if m == "ipvs":
+            if not any(r.format == "ipvs" for r in readings):
+                if mode == "ipvs" or len(modes) == 1:
+                    raise InputError("kube-proxy runs in IPVS mode, and ipvsadm's listing is not among the rules read",
+                                     "add it: `--from FILE` of `ipvsadm -S -n` (or run on the node, with ipvsadm installed)")
+                continue
+            try:
+                spec = _ipvs_spec(node, namespace, name, kubeconfig, service_object)
+            except InputError:
+                if len(modes) == 1:
+                    raise
+                warnings.append("IPVS rules are here too, but a service is found in them only by address or "
+                                "with --kubeconfig")
+                continue
+        path = _trace_in(m, readings, namespace, name, spec)
+        path.service = service
+        paths.append(path)
+    chosen = (next((p for p in paths if p.complete), None) or next((p for p in paths if p.branches or p.refusals), None)
+              or (paths[0] if paths else Path(service, mode or "iptables")))
+    if len(modes) > 1:
+        warnings.append(f"rules of several kube-proxy modes are here ({', '.join(modes)}): traced {chosen.mode} mode; "
+                        "--mode picks one, and kube-proxy's ConfigMap says which it runs (--kubeconfig)")
+    source = _source(readings, chosen.mode)
+    labels = _labels(node, chosen, answers, kubeconfig if name_pods else None, namespace, name, warnings)
+    common = {"service": service, "source": source, "trace": chosen, "labels": labels, "warnings": warnings}
+    if chosen.complete:
         return Explanation(outcome="path", **common)
-    if found.branches or found.no_endpoints:
-        why = "kube-proxy rejects it: the service has no endpoints" if found.no_endpoints else "no rule DNATs to a pod"
-        return Explanation(outcome="no-endpoints", problem=f"{service} has rules but {why}",
-                           hint=f"check that its pods are ready (kubectl get endpoints {name} -n {namespace})", **common)
-    nothing = _no_kube_proxy(ruleset, rules, source)
-    if nothing is not None:
-        problem, hint = nothing
+    if chosen.branches or chosen.refusals:
+        verdicts = sorted({r.verdict for r in chosen.refusals})
+        why = (f"kube-proxy {' and '.join(v + 's' for v in verdicts)} it: the service has no endpoints" if verdicts
+               else "no rule DNATs to a pod")
+        hint = (f"find the service (`kubectl get services -A | grep {proxypath.split_host_port(name)[0]}`) and check "
+                "that its pods are ready (kubectl get endpoints NAME -n NAMESPACE)" if by_address else
+                f"check that its pods are ready (kubectl get endpoints {name} -n {namespace})")
+        return Explanation(outcome="no-endpoints", problem=f"{service} has rules but {why}", hint=hint, **common)
+    if not modes:
+        problem, hint = _no_kube_proxy(readings, live_node)
         return Explanation(outcome="no-rules", problem=problem, hint=hint, kube_proxy=False, **common)
-    known = iptables.services(ruleset)
+    known = services(readings, chosen.mode)
     elsewhere = [s for s in known if s.split("/", 1)[1] == name]  # the right name, another namespace
     close = elsewhere or difflib.get_close_matches(service, known, n=1)
     suggestion = close[0] if close else None
@@ -233,16 +578,43 @@ def explain(node: Node | None, namespace: str, name: str, *, rules: str | None =
                        suggestion=suggestion, **common)
 
 
+def services(readings: list[Reading], mode: Mode) -> list[str]:
+    """Every `ns/name` the readings hold in `mode` (IPVS keeps no names: none)."""
+    found: set[str] = set()
+    for r in readings:
+        if mode == "iptables" and r.format == "iptables" and not _ipvs_style(r):
+            found.update(iptables.services(r.parsed))
+        elif mode == "nftables" and r.format == "nftables":
+            found.update(_nft().services(r.parsed))
+    return sorted(found)
+
+
+def _labels(node: Node | None, path: Path, answers: Answers | None, kubeconfig: str | None, namespace: str,
+            name: str, warnings: list[str]) -> dict[str, EndpointLabel]:
+    endpoints = path.endpoints
+    if not endpoints or (answers is None and not kubeconfig):
+        return {}
+    leases = _leases(_machine(node), answers, endpoints, warnings) if answers is not None else {}
+    pods = _endpoint_pods(_machine(node), kubeconfig, namespace, name, warnings) if kubeconfig else {}
+    labels = {}
+    for ip in dict.fromkeys(proxypath.split_host_port(e)[0] for e in endpoints):
+        if ip in pods or ip in leases:
+            pod, on = pods.get(ip, (None, None))
+            labels[ip] = EndpointLabel(ip, pod, on, leases.get(ip))
+    return labels
+
+
 @dataclass(frozen=True)
 class Listing:
     """The services a set of rules holds (`explain-service --list`)."""
 
     source: str
-    ports: list[iptables.ServicePort]
+    ports: list[ServicePort]
     namespace: str | None = None  # only this namespace's, when given
     problem: str = ""  # why there is nothing to list, "" when there is
     hint: str = ""
     kube_proxy: bool = True  # False: no kube-proxy rules at all
+    mode: Mode = "iptables"
 
     @property
     def exit_code(self) -> int:
@@ -250,38 +622,60 @@ class Listing:
 
 
 def list_services(node: Node | None, *, rules: str | None = None, source: str | None = None,
-                  namespace: str | None = None) -> Listing:
+                  dumps: list[tuple[str, str]] | None = None, mode: Mode | None = None,
+                  namespace: str | None = None, kubeconfig: str | None = None) -> Listing:
     """Every service port kube-proxy's rules hold (in `namespace` only, when given), with its addresses,
-    node ports and endpoints. Raises as `explain` does for text that is not whole iptables-save output.
-    `node` may be None when `rules` is given."""
+    node ports and endpoints, in the mode the rules are in. Raises as `explain` does for text that is
+    not whole output of its tool. `node` may be None when dumps are given."""
     # every rule is split: no collection until they are all freed, when _listing returns
     with iptables.collector_paused():
-        return _listing(node, rules, source, namespace)
+        if dumps is None and rules is not None:
+            dumps = [(rules, source or "the saved rules")]
+        warnings: list[str] = []
+        readings, modes, live_node = _readings(node, dumps, mode, kubeconfig, warnings)
+        return _listing(readings, modes, live_node, namespace)
 
 
-def _listing(node: Node | None, rules: str | None, source: str | None, namespace: str | None) -> Listing:
-    ruleset, rules, source = _ruleset(node, rules, source)
-    nothing = _no_kube_proxy(ruleset, rules, source)
-    if nothing is not None:
-        return Listing(source, [], namespace, *nothing, kube_proxy=False)
-    every = iptables.service_ports(ruleset)
+def _listing(readings: list[Reading], modes: list[Mode], live_node: bool, namespace: str | None) -> Listing:
+    if not modes:
+        problem, hint = _no_kube_proxy(readings, live_node)
+        return Listing(_source(readings, "iptables"), [], namespace, problem, hint, kube_proxy=False)
+    mode = modes[0]
+    source = _source(readings, mode)
+    every: list[ServicePort] = []
+    for r in readings:
+        if mode == "iptables" and r.format == "iptables" and not _ipvs_style(r):
+            every += iptables.service_ports(r.parsed)
+        elif mode == "nftables" and r.format == "nftables":
+            every += _nft().service_ports(r.parsed)
+        elif mode == "ipvs" and r.format == "ipvs":
+            every += _ipvs().service_ports(r.parsed)
+    every = _merge_ports(every)
     ports = every if namespace is None else [p for p in every if p.service.split("/", 1)[0] == namespace]
     if ports:
-        return Listing(source, ports, namespace)
+        return Listing(source, ports, namespace, mode=mode)
     if namespace is not None:
-        others = sorted({p.service.split("/", 1)[0] for p in every})
+        others = sorted({p.service.split("/", 1)[0] for p in every if "/" in p.service})
         hint = f"namespaces with services: {', '.join(others)}" if others else "kube-proxy has no services yet"
-        return Listing(source, [], namespace, f"no services in namespace {namespace} in {source}", hint)
+        return Listing(source, [], namespace, f"no services in namespace {namespace} in {source}", hint, mode=mode)
     return Listing(source, [], namespace, f"kube-proxy has rules in {source}, but no services",
-                   "kube-proxy writes a service's rules once it exists: check `kubectl get services -A`")
+                   "kube-proxy writes a service's rules once it exists: check `kubectl get services -A`", mode=mode)
 
 
-def _live_rules(node: Node) -> str:
-    result = node.commands.run("iptables-save", timeout=15)
-    if not result.ok:
-        raise WizardError(f"iptables-save failed: {(result.err or result.out).strip() or result.rc}",
-                          "run as root on the node, or pass a saved dump with --from FILE")
-    return result.out
+def _merge_ports(ports: list[ServicePort]) -> list[ServicePort]:
+    """One row per service port: a dual-stack service's two families' rows become one."""
+    merged: dict[tuple[str, str], ServicePort] = {}
+    for p in ports:
+        have = merged.get((p.service, p.port))
+        if have is None:
+            merged[(p.service, p.port)] = ServicePort(p.service, p.port, list(p.addresses), list(p.node_ports),
+                                                      list(p.endpoints), p.rejected)
+            continue
+        for mine, theirs in ((have.addresses, p.addresses), (have.node_ports, p.node_ports),
+                             (have.endpoints, p.endpoints)):
+            mine += [x for x in theirs if x not in mine]
+        have.rejected = have.rejected or p.rejected
+    return [merged[key] for key in sorted(merged)]
 
 
 def _endpoint_pods(node: Node, kubeconfig: str, namespace: str, name: str,
@@ -332,7 +726,7 @@ def _lease_labels(node: Node, answers: Answers, endpoints: list[str]) -> dict[st
     out = {}
     index = flannel.LeaseIndex(leases)  # once: a look-up per endpoint, not a pass over every lease
     for endpoint in endpoints:
-        ip = endpoint.rsplit(":", 1)[0]
+        ip = proxypath.split_host_port(endpoint)[0]
         where = index.holding(ip)
         if where:
             out[ip] = where
