@@ -1,5 +1,6 @@
 """Smoke test: the smoke step's eight sub-steps, live while Apply runs, beside the service's path
-through kube-proxy's rules as a tree (the same tree `flannel-wizard explain-service` prints)."""
+through kube-proxy's rules as a tree: the engine's tree (`wizard.proxypath`, carried by the rules
+sub-step's event), the same nodes `flannel-wizard explain-service` prints, in every kube-proxy mode."""
 
 from __future__ import annotations
 
@@ -15,21 +16,13 @@ from wizard.steps.smoke import SUBSTEPS
 
 if TYPE_CHECKING:
     from textual.app import ComposeResult
+    from textual.widgets.tree import TreeNode
 
     from wizard.events import StepEvent
+    from wizard.proxypath import TreeNode as PathNode
 
 ABOUT = ("nginx pods behind a NodePort service; traffic to the cluster IP and to this node's port "
          "must reach them through kube-proxy's rules.")
-
-
-def tree_lines(text: str) -> list[tuple[int, str]]:
-    """(depth, label) for each line of the explainer's text tree."""
-    out = []
-    for line in text.splitlines():
-        stripped = line.lstrip("│ ├└─")
-        depth = (len(line) - len(stripped)) // 3
-        out.append((depth, stripped.strip()))
-    return out
 
 
 class SmokePage(StepScreen):
@@ -97,24 +90,23 @@ class SmokePage(StepScreen):
 
     def _tree(self, subs: list[StepEvent]) -> None:
         rules = next((e for e in reversed(subs) if e.substep is not None and e.substep.title == "kube-proxy rules"
-                      and e.detail and e.status != "running"), None)
+                      and e.tree is not None and e.status != "running"), None)
         tree = self.query_one("#smoke-tree", Tree)
-        if rules is None:
+        if rules is None or rules.tree is None:
             tree.display = False
             return
-        lines = tree_lines(rules.detail)
+        # the engine's tree, node for node: explain-service prints the same nodes as text
         tree.clear()
-        tree.root.set_label(lines[0][1] if lines else "kube-proxy path")
-        stack = [tree.root]
-        body = lines[1:]
-        for n, (depth, label) in enumerate(body):
-            while len(stack) > depth:
-                stack.pop()
-            has_children = n + 1 < len(body) and body[n + 1][0] > depth
-            if has_children:
-                stack.append(stack[-1].add(label, expand=True))
-            else:
-                stack[-1].add_leaf(label)
+        tree.root.set_label(rules.tree.label)
+
+        def add(parent: TreeNode[str], children: tuple[PathNode, ...]) -> None:
+            for child in children:
+                if child.children:
+                    add(parent.add(child.label, expand=True), child.children)
+                else:
+                    parent.add_leaf(child.label)
+
+        add(tree.root, rules.tree.children)
         tree.root.expand_all()
         tree.display = True
 

@@ -13,6 +13,7 @@ import pytest
 from tests import lab
 from tests.conftest import run_wizard
 from tests.nodelab import IGNORE, LabNode
+from wizard.events import EVENTS_VERSION
 
 
 def apply(node: LabNode, *extra: str, env: dict[str, str] | None = None, input: str | None = None):
@@ -117,7 +118,7 @@ def test_a_failing_restart_fails_the_step_and_rolls_it_back(node: LabNode) -> No
     assert result.returncode == 1
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     events, closing = lines[:-1], lines[-1]["result"]
-    assert closing["code"] == 1 and closing["version"] == 5
+    assert closing["code"] == 1 and closing["version"] == EVENTS_VERSION
     assert [s["status"] for s in closing["steps"]][-1] == "failed"
     failed = [e for e in events if e["status"] == "failed" and e["kind"] == "step"]
     # docker restarts once, in the cgroup step: its failure rolls the cgroup step back, then the docker

@@ -14,6 +14,7 @@ REPO = Path(__file__).resolve().parent.parent
 PAGE_MAY_IMPORT = {
     "wizard.answers", "wizard.errors", "wizard.events", "wizard.session", "wizard.savefile", "wizard.steps",
     "wizard.changes", "wizard.scenarios",
+    "wizard.proxypath",  # the typed kube-proxy path and its tree, which events carry: a page draws it
 }
 
 

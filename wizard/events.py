@@ -10,9 +10,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-EVENTS_VERSION = 5  # 3: notes and checks carry `subject` (a peer node) and `hop` (where it breaks)
+from wizard.proxypath import TreeNode
+
+EVENTS_VERSION = 6  # 3: notes and checks carry `subject` (a peer node) and `hop` (where it breaks)
 # 4: a file change carries `before` and `after`, the file's whole text (Ansible's diff mode shows them)
 # 5: a note carries `items`, the whole listing its message sums up (the etcd step's leases, one per item)
+# 6: an event carries `tree`, a path as nested {label, children} (the smoke test's kube-proxy path, any mode)
 
 Status = Literal["pending", "running", "ok", "warn", "failed", "skipped"]
 # run: the run as a whole · step: a step's own line · note: found while inspecting or planning ·
@@ -61,6 +64,8 @@ class StepEvent:
     # a note's whole listing, one entry each, that `message` sums up (16 000 leases): text output shows it
     # with --verbose, the TUI a keystroke away; `detail` stays short (a reason, a fix)
     items: tuple[str, ...] = ()
+    # the kube-proxy path the smoke test traced, as explain-service draws it: front ends draw this, never `detail`
+    tree: TreeNode | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

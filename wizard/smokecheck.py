@@ -1,6 +1,7 @@
 """Sub-steps 6 and 7 of the service smoke test, usable on their own: kube-proxy's rules for the
-service, traced from the live `iptables-save`, and HTTP through the cluster IP and the node port,
-with which endpoint served each answer (from the response, else from the KUBE-SEP counters).
+service, traced from the live rules in whichever mode kube-proxy runs (explain-service's engine), and
+HTTP through the cluster IP(s) and the node port, with which endpoint served each answer (from the
+response, else, in iptables mode, from the KUBE-SEP counters).
 
 Given where the pods run (`PodPlace`), the traffic check also asks every pod straight at its IP
 (the pod network across nodes, without kube-proxy), names the pod and node behind every answer, and
@@ -11,16 +12,16 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from wizard import iptables
+from wizard import iptables, proxypath
 from wizard.errors import Interrupted, WizardError
 from wizard.steps import Note
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    from wizard.node import NodeLike
+    from wizard.node import Node, NodeLike
     from wizard.steps import Check
 
 LIKELY_CAUSES = (
@@ -38,28 +39,34 @@ def live_rules(node: NodeLike, counters: bool = False) -> iptables.Ruleset:
     return iptables.parse(result.out)
 
 
-def rules_check(node: NodeLike, namespace: str, name: str) -> tuple[Note, iptables.Trace | None]:
+def rules_check(node: NodeLike, namespace: str, name: str, kubeconfig: str | None = None,
+                service: dict[str, Any] | None = None) -> tuple[Note, proxypath.Path | None]:
+    """Sub-step 6: the service's path through kube-proxy's live rules, in the mode kube-proxy runs
+    (explain-service's engine; `kubeconfig` lets it read kube-proxy's ConfigMap and, in IPVS mode, the
+    service's addresses; `service`, the Service object, gives them without asking). The note's tree is
+    the path as explain-service draws it."""
+    from wizard.explain import explain
+
     try:
-        ruleset = live_rules(node)
-    except iptables.NotIptablesSave as exc:
-        return Note("failed", f"cannot read the iptables rules: {exc.why}", "run as root"), None
-    try:
-        found = iptables.trace(ruleset, namespace, name)
-    except iptables.NotIptablesSave as exc:
-        return Note("failed", f"cannot trace the iptables rules: {exc}", "look at that rule: `iptables-save -t nat`"), None
-    service = f"{namespace}/{name}"
-    if found.complete:
-        return Note("ok", f"kube-proxy routes {service} to {len(found.endpoints)} endpoint(s)",
-                    iptables.render(found)), found
-    if found.no_endpoints:
-        return Note("failed", f"kube-proxy rejects {service}: it has no endpoints",
-                    "its pods are not ready; see `kubectl get endpoints`"), found
-    tables = node.commands.run("nft", "list", "tables", timeout=10)
-    if tables.ok and "kube-proxy" in tables.out:
-        return Note("failed", f"no iptables rules for {service}: kube-proxy runs in nftables mode here (table kube-proxy)",
-                    "only iptables mode is traced; see `nft list table ip kube-proxy`"), found
-    return Note("failed", f"no kube-proxy rules for {service}",
-                "check that kube-proxy runs on this node (iptables mode) and watches the API server"), found
+        found = explain(cast("Node", node), namespace, name, kubeconfig=kubeconfig, name_pods=False,
+                        service_object=service)
+    except WizardError as exc:  # a listing that failed, or that its tool would not print
+        return Note("failed", f"cannot read kube-proxy's rules: {exc.what}", exc.fix), None
+    path = found.trace
+    service_name = f"{namespace}/{name}"
+    mode = f" ({path.mode} mode)" if path.mode != "iptables" else ""
+    tree = found.tree()
+    if found.outcome == "path":
+        return Note("ok", f"kube-proxy routes {service_name} to {len(path.endpoints)} endpoint(s){mode}",
+                    proxypath.render(tree), tree=tree), path
+    if found.outcome == "no-endpoints" and path.refusals:
+        verdicts = " and ".join(sorted({r.verdict + "s" for r in path.refusals}))
+        return Note("failed", f"kube-proxy {verdicts} {service_name}: it has no endpoints{mode}",
+                    "its pods are not ready; see `kubectl get endpoints`", tree=tree), path
+    if found.outcome == "no-endpoints":
+        return Note("failed", f"kube-proxy has rules for {service_name} but none leads to a pod{mode}",
+                    proxypath.render(tree), tree=tree), path
+    return Note("failed", found.problem, found.hint), path
 
 
 # ---------------------------------------------------------------- the cluster's nodes and pods
@@ -147,10 +154,14 @@ class Target:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}/"
+        return f"http://{proxypath.host_port(self.host, self.port)}/"
 
 
-def _sep_packets(node: NodeLike, found: iptables.Trace) -> dict[str, int]:
+def _sep_packets(node: NodeLike, found: proxypath.Path) -> dict[str, int]:
+    """Packets per KUBE-SEP chain (iptables mode's counters); nothing in the other modes, whose rules
+    kube-proxy writes without counters."""
+    if found.mode != "iptables":
+        return {}
     try:
         ruleset = live_rules(node, counters=True)
     except iptables.NotIptablesSave:
@@ -162,7 +173,7 @@ def _sep_packets(node: NodeLike, found: iptables.Trace) -> dict[str, int]:
     return out
 
 
-def traffic_check(node: NodeLike, found: iptables.Trace, node_address: str, tries: int = 6,
+def traffic_check(node: NodeLike, found: proxypath.Path, node_address: str, tries: int = 6,
                   timeout: float = 2.0, interrupted: Callable[[], bool] = lambda: False,
                   pods: Sequence[PodPlace] = (), direct_tries: int = 2,
                   explain: Callable[[PodPlace], list[Check]] | None = None) -> tuple[Note, list[Target]]:
@@ -173,15 +184,14 @@ def traffic_check(node: NodeLike, found: iptables.Trace, node_address: str, trie
     overlay's failure, not kube-proxy's: `explain` (the mesh analysis) says which hop to that node fails."""
     targets: list[Target] = []
     for branch in found.branches:
-        port = branch.entry.option("--dport", "--destination-port")
-        if not port:
+        if branch.port is None:
             continue
-        if branch.kind == "cluster IP":
-            host = (branch.entry.option("-d", "--destination") or "").removesuffix("/32")
-            targets.append(Target("cluster IP", host, int(port)))
-        elif branch.kind == "node port":
-            targets.append(Target("node port", node_address, int(port)))
-    sep_of = {e.destination: e.chain for b in found.branches for e in b.endpoints if e.destination}
+        if branch.kind == "cluster IP" and branch.ip:
+            label = f"cluster IP (IPv{branch.family})" if len(found.families) > 1 else "cluster IP"
+            targets.append(Target(label, branch.ip, branch.port))
+        elif branch.kind == "node port" and ((":" in node_address) == (branch.family == 6)):
+            targets.append(Target("node port", node_address, branch.port))
+    sep_of = {e.address: e.via for b in found.branches for e in b.endpoints if e.address}
     place = {p.ip: p for p in pods}
     for target in targets:
         before = _sep_packets(node, found)
@@ -195,7 +205,7 @@ def traffic_check(node: NodeLike, found: iptables.Trace, node_address: str, trie
                 target.errors[text] += 1
                 continue
             target.answered += 1
-            who = next((ep for ep in sep_of if _names(text, ep.rsplit(":", 1)[0])), None)
+            who = next((ep for ep in sep_of if _names(text, proxypath.split_host_port(ep)[0])), None)
             if who:
                 target.served[who] += 1
             else:
@@ -209,7 +219,7 @@ def traffic_check(node: NodeLike, found: iptables.Trace, node_address: str, trie
     service_targets = list(targets)
     # each pod at its own IP: kube-proxy's random choice may skip a pod in a few tries, this may not
     for endpoint in sep_of:
-        ip, _, port = endpoint.rpartition(":")
+        ip, port = proxypath.split_host_port(endpoint)
         if ip not in place or not port.isdigit():
             continue
         target = Target("pod", ip, int(port), pod=place[ip])
@@ -231,7 +241,14 @@ def traffic_check(node: NodeLike, found: iptables.Trace, node_address: str, trie
     lines = [_line(t, place) for t in targets]
     via_service = {ep for t in service_targets for ep in t.served}
     silent = sorted(set(sep_of) - via_service - {ep for t in direct for ep in t.served})
-    if silent and answered:
+    affinity = next((b.affinity for b in found.branches if b.affinity), "")
+    pinned: list[str] = []
+    if silent and answered and affinity:
+        # ClientIP affinity: this node is one client, so its requests keep the endpoint they got first
+        lines.append(f"session affinity {affinity} keeps this node's requests on the endpoint each address gave "
+                     f"first; not asked: {', '.join(silent)}")
+        pinned, silent = silent, []
+    elif silent and answered:
         lines.append(f"never answered: {', '.join(silent)}")
     if not service_targets:
         return Note("failed", "no cluster IP or node port to send traffic to", "see the kube-proxy rules sub-step"), targets
@@ -241,7 +258,7 @@ def traffic_check(node: NodeLike, found: iptables.Trace, node_address: str, trie
     if answered == 0:
         return Note("failed", f"no answer through the service ({total} tries)",
                     "likely causes: " + LIKELY_CAUSES + ("\n" + "\n".join(lines) if direct else "")), targets
-    dead = [t for t in direct if not t.answered and not any(ep.startswith(t.host + ":") for s in service_targets
+    dead = [t for t in direct if not t.answered and not any(proxypath.split_host_port(ep)[0] == t.host for s in service_targets
                                                               for ep in s.served)]
     if dead:  # a pod that answered neither through the service nor at its own IP
         first = dead[0]
@@ -251,10 +268,13 @@ def traffic_check(node: NodeLike, found: iptables.Trace, node_address: str, trie
     if answered < total or silent:
         return Note("warn", f"{answered} of {total} requests answered", "\n".join(lines)), targets
     message = f"{answered} of {total} requests answered by {len(via_service)} endpoint(s)"
-    nodes = sorted({place[ep.rsplit(":", 1)[0]].node or "" for ep in via_service if ep.rsplit(":", 1)[0] in place} - {""})
+    ips = (proxypath.split_host_port(ep)[0] for ep in via_service)
+    nodes = sorted({place[ip].node or "" for ip in ips if ip in place} - {""})
     if len(nodes) > 1:  # the answers crossed nodes: say so where the operator looks first
         message += f" on {len(nodes)} nodes ({', '.join(nodes)})"
-    skipped = sorted(set(sep_of) - via_service)
+    if pinned:
+        message += f" (session affinity {affinity}: one client, one endpoint)"
+    skipped = sorted(set(sep_of) - via_service - set(pinned))
     if skipped:  # answered at its own IP, while kube-proxy's random choice never picked it in these tries
         message += f"; {', '.join(skipped)} only directly"
     return Note("ok", message, "\n".join(lines)), targets
@@ -263,7 +283,7 @@ def traffic_check(node: NodeLike, found: iptables.Trace, node_address: str, trie
 def _line(t: Target, place: dict[str, PodPlace]) -> str:
     """One target's requests: who answered each time (pod and node when known), and what the rest got."""
     def who(endpoint: str) -> str:
-        ip = endpoint.rsplit(":", 1)[0]
+        ip = proxypath.split_host_port(endpoint)[0]
         return str(place[ip]) if ip in place else endpoint
 
     if t.pod is not None:

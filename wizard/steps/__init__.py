@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from wizard.node import NodeLike
     from wizard.node.etcd import ApiChoice, Store
     from wizard.node.files import FileState
+    from wizard.proxypath import TreeNode
 
 # The one list of steps, in the order of the manual procedure: the CLI, the TUI and --only/--skip read it.
 ORDER = ("preflight", "network", "etcd", "flanneld", "docker", "cgroup", "mesh", "smoke")
@@ -40,6 +41,7 @@ class Note:
     # the whole listing the message sums up, one entry each (the etcd step's leases): shown on request
     # (--verbose, a key in the TUI), kept in --output json, never folded into `detail`
     items: tuple[str, ...] = ()
+    tree: TreeNode | None = None  # a path as nested labels (the smoke test's kube-proxy path), drawn as a tree
 
 
 Check = Note  # what verify returns has the same shape

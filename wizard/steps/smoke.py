@@ -31,6 +31,7 @@ from wizard.steps import Note, Plan, Step
 
 if TYPE_CHECKING:
     from wizard.answers import Answers, SmokeTest
+    from wizard.proxypath import TreeNode
     from wizard.steps import Check, Context
 
 NAME = "smoke"
@@ -59,10 +60,11 @@ class Facts:
         return [n for n in self.nodes if n.schedulable]
 
 
-def _emit_sub(ctx: Context, title: str, status: Any, message: str, detail: str = "", elapsed: float = 0.0) -> None:
+def _emit_sub(ctx: Context, title: str, status: Any, message: str, detail: str = "", elapsed: float = 0.0,
+              tree: TreeNode | None = None) -> None:
     info = substep(title)
     text = f"{info.index}/{info.total} {title}" + (f": {message}" if message else "")
-    ctx.emit(StepEvent(NAME, status, text, detail, elapsed, kind="substep", substep=info))
+    ctx.emit(StepEvent(NAME, status, text, detail, elapsed, kind="substep", substep=info, tree=tree))
 
 
 def inspect(ctx: Context) -> Facts:
@@ -232,7 +234,7 @@ class Run:
                 _emit_sub(self.ctx, title, "failed", "interrupted", "", time.monotonic() - t0)
                 raise
             note = Note("failed", exc.what, exc.fix)
-        _emit_sub(self.ctx, title, note.status, note.message, note.detail, time.monotonic() - t0)
+        _emit_sub(self.ctx, title, note.status, note.message, note.detail, time.monotonic() - t0, note.tree)
         self.results.append((title, note))
         if note.status == "failed" and title != "cleanup":
             raise Stop()
@@ -345,13 +347,18 @@ class Run:
         mine = {cidr.split("/")[0] for _name, cidr in self.ctx.node.links.addresses()}
         return next((n for n in self.nodes if n.address in mine), None)
 
+    def _kubeconfig(self) -> str | None:
+        """The smoke test's kubeconfig as a path on this machine, for explain-service's kubectl calls."""
+        return str(self.ctx.node.files.path(self.a.kubeconfig)) if self.a.kubeconfig else None
+
     # 6
     def rules(self, progress: Callable[[str], None]) -> Note:
         # kube-proxy syncs on its own schedule: give it a few seconds to catch up with the endpoints
         deadline = time.monotonic() + min(10.0, self.a.timeout_s)
         waited = False
         while True:
-            note, found = smokecheck.rules_check(self.ctx.node, self.a.namespace, self.a.service)
+            note, found = smokecheck.rules_check(self.ctx.node, self.a.namespace, self.a.service, self._kubeconfig(),
+                                                 self.service)
             self.trace = found
             if found is not None and found.complete:
                 if set(found.endpoints) == set(self.endpoints):
