@@ -97,14 +97,15 @@ class SmokePage(StepScreen):
             return
         # the engine's tree, node for node: explain-service prints the same nodes as text
         tree.clear()
-        tree.root.set_label(rules.tree.label)
+        # labels as Text: a str label is markup, and `[fd00::1]:80` would lose its address as a tag
+        tree.root.set_label(Text(rules.tree.label))
 
         def add(parent: TreeNode[str], children: tuple[PathNode, ...]) -> None:
             for child in children:
                 if child.children:
-                    add(parent.add(child.label, expand=True), child.children)
+                    add(parent.add(Text(child.label), expand=True), child.children)
                 else:
-                    parent.add_leaf(child.label)
+                    parent.add_leaf(Text(child.label))
 
         add(tree.root, rules.tree.children)
         tree.root.expand_all()

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests import lab
-from tests.podlab import PODS, Cluster, make_cluster
+from tests.podlab import NODE_ADDRESS, PODS, Cluster, make_cluster
 
 API_PORT = 6443
 
@@ -43,10 +43,11 @@ class Smoke:
         self.etcd.ctl("put", "/kube-centos/network/subnets/172.30.38.0-24",
                       '{"PublicIP":"192.168.56.11","BackendType":"vxlan"}')
 
-    def start_api(self, mode: str = "normal", ready_after: float = 0.0) -> None:
+    def start_api(self, mode: str = "normal", ready_after: float = 0.0, proxy_mode: str = "iptables") -> None:
         argv = self.cluster.node.prefix() + [sys.executable, str(lab.STANDINS / "kubeapi.py"), "--port", str(API_PORT),
                                              "--pod-ips", ",".join(PODS), "--mode", mode, "--kube-proxy",
-                                             "--ready-after", str(ready_after)]
+                                             "--ready-after", str(ready_after), "--proxy-mode", proxy_mode,
+                                             "--node-port-ips", NODE_ADDRESS]
         self.api = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         assert self.api.stdout is not None and self.api.stdout.readline().strip() == "listening"
 
@@ -111,6 +112,25 @@ def test_smoke_test_passes_through_real_kube_proxy_rules(smoke: Smoke) -> None:
     steps = [e for e in events if e["kind"] == "step" and e["step"] == "smoke" and e["status"] != "running"]
     print(f"smoke step: {steps[-1]['elapsed']:.2f}s in the step, {took:.2f}s for the whole process")
     assert steps[-1]["elapsed"] < 2.0  # pods ready at once: all of it is the step's own overhead
+
+
+def test_smoke_test_passes_with_kube_proxy_in_nftables_mode(smoke: Smoke) -> None:
+    """kube-proxy's ConfigMap says nftables, and its table is the only one: sub-step 6 traces it, and
+    sub-step 7's traffic goes through nft's numgen and DNAT; the Smoke page's tree comes in the event."""
+    smoke.start_api(proxy_mode="nftables")
+    code, events, _ = smoke.run()
+    subs = substeps(events)
+    assert code == 0, json.dumps(events, indent=1)[-3000:]
+    rules = subs["kube-proxy rules"]
+    assert rules["message"] == "6/8 kube-proxy rules: kube-proxy routes default/example-service to 2 endpoint(s) " \
+                               "(nftables mode)"
+    assert rules["tree"]["label"] == "default/example-service  (kube-proxy nftables mode)"
+    ways = [child["label"] for child in rules["tree"]["children"]]
+    assert ways[0].startswith("cluster IP 10.254.124.145:8080/tcp  (map service-ips, line ")
+    assert ways[1].startswith("node port 30554/tcp  (map service-nodeports, line ")
+    assert "→ DNAT 172.30.38.3:8080" in rules["detail"] and "KUBE-SVC-" not in rules["detail"]
+    assert subs["traffic"]["status"] == "ok" and "12 of 12 requests answered" in subs["traffic"]["message"]
+    assert subs["cleanup"]["status"] == "ok"
 
 
 def test_pods_that_never_get_ready_are_named_with_the_reason(smoke: Smoke) -> None:

@@ -3,10 +3,13 @@ installed on the test machines. The real `kubectl` binary talks to it: discovery
 deployments, services, endpoints and pods in the shapes the real API returns. With --kube-proxy it
 also does kube-proxy's job on the same real state: once a service has ready endpoints it loads the
 nat rules for it with `iptables-restore` in the namespace it runs in (chain names by kube-proxy's
-hash), so the wizard's tracer and its HTTP requests meet real DNAT.
+hash), so the wizard's tracer and its HTTP requests meet real DNAT. --proxy-mode nftables does it the
+way kube-proxy's nftables mode does instead: its `table ip kube-proxy`, loaded with `nft -f` (rules from
+tests/kubeproxy_nft.py). Either way kube-proxy's ConfigMap (kube-system/kube-proxy) names the mode.
 
   python tests/standins/kubeapi.py --port P --pod-ips [NODE:]IP,... [--nodes NAME=IP,...]
                                    [--mode normal|pending|forbidden|slow] [--kube-proxy] [--ready-after S]
+                                   [--proxy-mode iptables|nftables [--node-port-ips IP,...]]
                                    [--refuse-create RESOURCE]
 
 --refuse-create services answers 403 to creating a service (and only that): a create that half works.
@@ -33,15 +36,17 @@ import sys
 import threading
 import time
 import uuid
+from pathlib import Path
 
 RESOURCES = {
     "v1": [("pods", "Pod", True), ("services", "Service", True), ("endpoints", "Endpoints", True),
-           ("namespaces", "Namespace", False), ("nodes", "Node", False)],
+           ("namespaces", "Namespace", False), ("nodes", "Node", False), ("configmaps", "ConfigMap", True)],
     "apps/v1": [("deployments", "Deployment", True)],
 }
 PATH = re.compile(r"^/(?:api/v1|apis/apps/v1)/namespaces/([^/]+)/([^/]+)(?:/([^/]+))?$")
 NODES_PATH = re.compile(r"^/api/v1/nodes(?:/([^/]+))?$")
 HOSTNAME = "kubernetes.io/hostname"
+REPO = Path(__file__).resolve().parents[2]
 
 
 def chain_hash(text: str) -> str:
@@ -98,6 +103,12 @@ class Cluster:
         self.lock = threading.Lock()
         self.created_at = 0.0
         self.rules_for: str = ""
+        # kubeadm's kube-proxy ConfigMap: the mode it runs in ("" is iptables, Linux's default)
+        mode = "" if args.proxy_mode == "iptables" else args.proxy_mode
+        self.objects[("configmaps", "kube-system", "kube-proxy")] = {
+            "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kube-proxy", "namespace": "kube-system"},
+            "data": {"config.conf": f"apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\n"
+                                    f"mode: \"{mode}\"\n"}}
 
     def ready(self) -> bool:
         return self.args.mode != "pending" and time.monotonic() - self.created_at >= self.args.ready_after
@@ -179,6 +190,8 @@ class Cluster:
         """kube-proxy's nat rules for every service with ready endpoints (the article's layout)."""
         if not self.args.kube_proxy:
             return
+        if self.args.proxy_mode == "nftables":
+            return self.sync_nftables()
         lines = ["*nat", ":KUBE-SERVICES - [0:0]", ":KUBE-NODEPORTS - [0:0]", ":KUBE-MARK-MASQ - [0:0]",
                  ":KUBE-POSTROUTING - [0:0]",
                  "-A PREROUTING -j KUBE-SERVICES", "-A OUTPUT -j KUBE-SERVICES", "-A POSTROUTING -j KUBE-POSTROUTING",
@@ -210,6 +223,31 @@ class Cluster:
         text = "\n".join(lines) + "\n"
         if text != self.rules_for:
             subprocess.run(["iptables-restore"], input=text, text=True, check=True, timeout=10)
+            self.rules_for = text
+
+
+    def sync_nftables(self) -> None:
+        """kube-proxy's nftables mode: its whole table for the services with ready endpoints, replaced at
+        once (`nft -f` applies a file as one transaction), as kube-proxy's full sync does."""
+        sys.path.insert(0, str(REPO))
+        from tests import kubeproxy_nft as nft
+
+        services = []
+        for (res, ns, name), svc in list(self.objects.items()):
+            if res != "services":
+                continue
+            eps = [f"{a['ip']}:{s['ports'][0]['port']}" for e in self.endpoints(ns) if e["metadata"]["name"] == name
+                   for s in e["subsets"] for a in s["addresses"]]
+            port = svc["spec"]["ports"][0]
+            services.append(nft.Service(ns, name, svc["spec"]["clusterIP"], port["port"], eps, port_name="",
+                                        node_port=port.get("nodePort")))
+        # the addresses node ports answer on: this node's (kube-proxy reads them from its interfaces)
+        nodes = {4: [ip for ip in self.args.node_port_ips.split(",") if ip] or ["127.0.0.1"]}
+        # the service CIDR kube-proxy drops unallocated cluster IPs in: the cluster's, not the pods'
+        nft.SERVICE_CIDR[4] = "10.254.0.0/16"
+        text = "add table ip kube-proxy\ndelete table ip kube-proxy\n" + nft.script(services, node_ips=nodes)
+        if text != self.rules_for:
+            subprocess.run(["nft", "-f", "-"], input=text, text=True, check=True, timeout=10)
             self.rules_for = text
 
 
@@ -353,6 +391,8 @@ def main() -> int:
     parser.add_argument("--mode", default="normal", choices=("normal", "pending", "forbidden", "slow"))
     parser.add_argument("--ready-after", type=float, default=0.0)
     parser.add_argument("--kube-proxy", action="store_true")
+    parser.add_argument("--proxy-mode", default="iptables", choices=("iptables", "nftables"))
+    parser.add_argument("--node-port-ips", default="", help="IP,...: where node ports answer (nftables mode)")
     parser.add_argument("--refuse-create", action="append", default=[], metavar="RESOURCE")
     args = parser.parse_args()
     server = http.server.ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(Cluster(args)))
