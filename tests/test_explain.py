@@ -97,7 +97,7 @@ def test_the_live_rules_come_from_the_nodes_iptables_save() -> None:
     assert found.outcome == "path" and found.source == LIVE
     # every mode's listing is asked for (each with a timeout); the ones not installed here are no mode of it
     assert cast("Any", fake).commands.calls == [(("iptables-save",), 15), (("ip6tables-save",), 15),
-                                                (("nft", "list", "ruleset"), 15), (("ipvsadm", "-S", "-n"), 15)]
+                                                (("nft", "list", "tables"), 15), (("ipvsadm", "-S", "-n"), 15)]
     failing = node(**{"iptables-save": Result(("iptables-save",), 4, "", "Permission denied (you must be root)")})
     with pytest.raises(WizardError, match="iptables-save failed: Permission denied"):
         explain(failing, "default", "example-service")

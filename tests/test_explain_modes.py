@@ -119,7 +119,7 @@ def test_mode_forced_or_from_the_configmap_picks_the_listing_asked_for() -> None
     assert found.outcome == "path" and found.warnings == []
     calls = [argv for argv, _ in cast("Any", told).commands.calls]
     assert calls[0][-6:] == ("kube-system", "get", "configmap", "kube-proxy", "-o", "json")
-    assert ("nft", "list", "ruleset") not in calls  # the ConfigMap said iptables ("" is Linux's default)
+    assert ("nft", "list", "tables") not in calls  # the ConfigMap said iptables ("" is Linux's default)
     # nftables forced on a node without nft: said, with what to do
     with pytest.raises(Exception, match="nft is not installed"):
         explain(node(), "shop", "web", mode="nftables")

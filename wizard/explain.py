@@ -248,10 +248,13 @@ def live_readings(node: Node, mode: Mode | None) -> list[Reading]:
         if text is not None and text.strip():
             out.append(_read("iptables", text, live("ip6tables-save"), 6))
     if mode in (None, "nftables"):
-        text = _run(node, "nft", "list", "ruleset")
-        if text is None and mode is not None:
+        # the tables first: on an iptables-nft node `nft list ruleset` would translate every iptables rule
+        tables = _run(node, "nft", "list", "tables")
+        if tables is None and mode is not None:
             raise WizardError("nft is not installed", "install nftables, or pass a saved `nft list ruleset` with --from")
-        if text is not None:
+        if tables is not None:
+            families = re.findall(r"^table (ip6?|inet) kube-proxy$", tables, re.MULTILINE)
+            text = "".join(_run(node, "nft", "list", "table", family, "kube-proxy") or "" for family in families)
             out.append(_read("nftables", text, live("nft list ruleset")))
     if mode in (None, "ipvs"):
         try:
