@@ -13,12 +13,13 @@ from tests.conftest import run_wizard
 from tests.nodelab import IGNORE, LabNode
 from tests.test_tui_lab import HOST_GW, UDP
 from wizard import scenarios
+from wizard.events import EVENTS_VERSION
 
 
 def _result(stdout: str) -> dict:
     lines = [json.loads(line) for line in stdout.splitlines()]
     closing = lines[-1]["result"]
-    assert closing["version"] == 5
+    assert closing["version"] == EVENTS_VERSION
     return closing
 
 

@@ -121,7 +121,7 @@ result:
   returned: when the engine ran
   type: dict
   sample:
-    version: 5
+    version: 6
     mode: apply
     code: 0
     status: ok
