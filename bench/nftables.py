@@ -71,7 +71,7 @@ def main() -> None:
     out = tmp / "out"
     floor_script = tmp / "floor.sh"
     floor_script.write_text(FLOOR)
-    print(f"{'services':>8} {'listing':>9} {'trace':>9} {'child':>9} {'peak RSS':>9} {'RSS/dump':>8} {'floor':>8} {'ratio':>6}")
+    print(f"{'services':>8} {'listing':>9} {'trace':>9} {'child':>9} {'peak RSS':>9} {'RSS/dump':>8} {'floor':>8} {'ratio':>6}", flush=True)
     rows: list[tuple[int, int, float, int, float]] = []
     try:
         for n in (int(x) for x in args.services.split(",")):

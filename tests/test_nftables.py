@@ -115,6 +115,15 @@ def test_handles_from_nft_a_do_not_change_the_trace(ruleset: nftables.Ruleset) -
         assert [(r.verdict, r.address) for r in got.refusals] == [(r.verdict, r.address) for r in want.refusals]
 
 
+def test_a_copy_with_spaces_and_crlf_traces_the_same(listed: str, ruleset: nftables.Ruleset) -> None:
+    """A listing pasted through an editor or a web page: tabs turned to spaces, lines ending in \\r\\n."""
+    for copy in (listed.expandtabs(4).replace("\n", "\r\n"), listed.expandtabs(8)):
+        pasted = nftables.parse(copy)
+        for svc in (WEB, STICKY, GONE, EXTERNAL):
+            got, want = nftables.trace(pasted, svc.namespace, svc.name), nftables.trace(ruleset, svc.namespace, svc.name)
+            assert got == want
+
+
 # ---------------------------------------------------------------- every kind of way in
 
 
