@@ -104,6 +104,13 @@ def test_a_listing_cut_off_inside_a_table_is_refused(listed: str) -> None:
     assert "no closing }" in refused.value.why
 
 
+def test_a_rule_the_reader_cannot_follow_names_its_line(listed: str) -> None:
+    broken = listed.replace("numgen random mod 2 vmap { 0 : goto endpoint-", "numgen random mod 2 vmap { 0 : endpoint-", 1)
+    with pytest.raises(nftables.NotNftRuleset) as refused:
+        nftables.trace(nftables.parse(broken), "shop", "web")
+    assert "numgen" in broken.splitlines()[refused.value.line - 1] and "numgen" in refused.value.why
+
+
 def test_handles_from_nft_a_do_not_change_the_trace(ruleset: nftables.Ruleset) -> None:
     with_handles = nftables.parse(nft(script(ALL), "-a"))
     assert "# handle" in with_handles._text

@@ -113,7 +113,7 @@ class Ruleset:
     def __init__(self, text: str, tables: list[_Table]) -> None:
         self._text = text
         self.tables = tables
-        self._lines: list[int] = []  # newlines before every 64 KiB of the text, for line numbers
+        self._lines: list[int] = []  # newlines before every 4 KiB of the text, for line numbers
         self._regions: dict[tuple[int, str], tuple[int, int] | None] = {}
         self._chains: dict[tuple[int, str], list[tuple[int, str]]] = {}
         self.passes = 0  # searches through a whole table (finding the tables not counted)
@@ -127,12 +127,12 @@ class Ruleset:
 
     def line_of(self, offset: int) -> int:
         text = self._text
-        if not self._lines:
+        if not self._lines:  # small blocks: --list asks for the line of every endpoint's DNAT rule
             self._lines = [0]
-            for start in range(0, len(text), 1 << 16):
-                self._lines.append(self._lines[-1] + text.count("\n", start, start + (1 << 16)))
-        block = offset >> 16
-        return self._lines[block] + text.count("\n", block << 16, offset) + 1
+            for start in range(0, len(text), 1 << 12):
+                self._lines.append(self._lines[-1] + text.count("\n", start, start + (1 << 12)))
+        block = offset >> 12
+        return self._lines[block] + text.count("\n", block << 12, offset) + 1
 
     def _line_at(self, offset: int) -> tuple[int, int]:
         start = self._text.rfind("\n", 0, offset) + 1
@@ -220,12 +220,14 @@ class Ruleset:
         where = self.region(table, kind, name)
         if where is None:
             return []
-        found = []
+        found: list[_Element] = []
+        last, number = -1, 0  # line numbers counted on from the first, not from the text's start each
         for at, line in self._body(lines or where, header=lines is None):
             if lines is None and not line.startswith("elements = {") and not found:
                 continue  # type, flags, comment: before the elements
             text = line.removeprefix("elements = {").strip().removesuffix("}").strip()
-            number = self.line_of(at)
+            number = self.line_of(at) if last == -1 else number + self._text.count("\n", last, at)
+            last = at
             for part in _split_elements(text):
                 self.read += 1
                 if kind == "set":
@@ -560,6 +562,7 @@ def service_ports(ruleset: Ruleset) -> list[ServicePort]:
 
     for table in sorted(ruleset.kube_proxy, key=lambda t: (FAMILIES[t.family] or 5, t.start)):
         ruleset.index_chains(table)
+        reached: dict[str, list[str]] = {}
         for m in ("service-ips", "service-nodeports"):
             # the cluster IP first, as explain-service lists a port's addresses
             for element in sorted(ruleset.elements(table, "map", m), key=lambda e: e.target.startswith("external-")):
@@ -571,11 +574,12 @@ def service_ports(ruleset: Ruleset) -> list[ServicePort]:
                     add(port.node_ports, f"{element.key[-1]}/{element.key[0]}")
                 else:
                     add(port.addresses, f"{host_port(element.key[0], element.key[-1])}/{element.key[-2]}")
-                walk = _Walk()
-                _follow(ruleset, table, element.target, walk, set())
-                for endpoint in walk.endpoints:
-                    if endpoint.address:
-                        add(port.endpoints, endpoint.address)
+                if element.target not in reached:  # a service's ways in share its chains
+                    walk = _Walk()
+                    _follow(ruleset, table, element.target, walk, set())
+                    reached[element.target] = [e.address for e in walk.endpoints if e.address]
+                for address in reached[element.target]:
+                    add(port.endpoints, address)
         for m in ("no-endpoint-services", "no-endpoint-nodeports"):
             for element in ruleset.elements(table, "map", m):
                 service, _, port_name = element.comment.partition(":")
