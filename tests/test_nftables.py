@@ -104,6 +104,23 @@ def test_a_listing_cut_off_inside_a_table_is_refused(listed: str) -> None:
     assert "no closing }" in refused.value.why
 
 
+def test_other_tables_beside_kube_proxys_are_passed_over(ruleset: nftables.Ruleset) -> None:
+    """A node's ruleset holds more than kube-proxy: iptables-nft's tables, a firewall's inet table, with
+    braces in their comments and sets."""
+    others = ("add table ip nat\n"
+              "add chain ip nat POSTROUTING { type nat hook postrouting priority srcnat ; }\n"
+              'add rule ip nat POSTROUTING ip saddr 10.0.0.0/8 masquerade comment "pods { out"\n'
+              "add table inet filter\n"
+              "add chain inet filter input { type filter hook input priority 0 ; }\n"
+              "add rule inet filter input tcp dport { 22, 80 } accept\n")
+    mixed = nftables.parse(nft(others + script(ALL)))
+    assert [(t.family, t.name) for t in mixed.tables] == [("ip", "nat"), ("inet", "filter"), ("ip", "kube-proxy"),
+                                                           ("ip6", "kube-proxy")]
+    for svc in ALL:
+        assert nftables.trace(mixed, svc.namespace, svc.name).endpoints == \
+               nftables.trace(ruleset, svc.namespace, svc.name).endpoints
+
+
 def test_a_rule_the_reader_cannot_follow_names_its_line(listed: str) -> None:
     broken = listed.replace("numgen random mod 2 vmap { 0 : goto endpoint-", "numgen random mod 2 vmap { 0 : endpoint-", 1)
     with pytest.raises(nftables.NotNftRuleset) as refused:
