@@ -16,7 +16,12 @@ refusals by the `ns/name:port` comments of the no-endpoint maps, never by recomp
 
 External IPs and load-balancer IPs both go to the service's `external-…` chain with nothing else to
 tell them apart, except that a load-balancer IP with source ranges is also in `firewall-ips`: such an
-address is called "load balancer", any other "external IP or load balancer".
+address is called "load balancer", any other "external IP or load balancer". With
+externalTrafficPolicy Local the `external-…` chain short-circuits pod and node traffic to `service-…`
+and sends the rest to `local-…`; with no endpoint on this node it sends the rest nowhere and the
+no-endpoint maps drop it: the branch then follows the short-circuit and says so in a note, and the
+drops are refusals. Affinity reads as "ClientIP, 10800 s (3h)": seconds as kube-proxy's Service says
+them, then the timeout as nft printed it.
 
 A listing of 20 000 services is tens of megabytes and a trace reads a few dozen lines of it: `parse`
 finds where each table begins and ends and keeps the text; a trace finds the service's lines with a
