@@ -21,10 +21,12 @@ EXTERNAL = Service("shop", "edge", "172.30.1.12", 80, ["10.180.0.4:80"], externa
 STICKY = Service("shop", "cart", "172.30.1.13", 80, ["10.180.0.5:80", "10.180.0.6:80", "10.180.0.7:80"], affinity=10800)
 GONE = Service("shop", "gone", "172.30.1.14", 80, [], node_port=30014, external_ips=["192.168.99.14"])
 LOCAL = Service("shop", "local", "172.30.1.15", 80, ["10.180.0.8:80"], lb_ips=["5.6.7.15"], node_port=30015, local=True)
+HERE = Service("shop", "here", "172.30.1.17", 80, ["10.180.0.10:80", "10.180.1.10:80"], node_port=30017, local=True,
+               local_endpoints=["10.180.0.10:80"])
 V6 = Service("six", "only", "fd00:10:96::20", 80, ["[fd00:10::1]:80", "[fd00:10::2]:80"], node_port=30020, affinity=90)
 DUAL = [Service("shop", "dual", "172.30.1.16", 80, ["10.180.0.9:80"]),
         Service("shop", "dual", "fd00:10:96::16", 80, ["[fd00:10::9]:80"])]
-ALL = [WEB, NODE, EXTERNAL, STICKY, GONE, LOCAL, V6, *DUAL]
+ALL = [WEB, NODE, EXTERNAL, STICKY, GONE, LOCAL, HERE, V6, *DUAL]
 
 
 def nft(rules: str, *listing_args: str) -> str:
@@ -133,7 +135,6 @@ def test_handles_from_nft_a_do_not_change_the_trace(ruleset: nftables.Ruleset) -
     assert "# handle" in with_handles._text
     for svc in (WEB, STICKY, GONE, V6):
         got, want = nftables.trace(with_handles, svc.namespace, svc.name), nftables.trace(ruleset, svc.namespace, svc.name)
-        assert proxypath.render(proxypath.tree(got)).replace("line", "") != ""
         assert [(b.kind, b.address, [e.address for e in b.endpoints]) for b in got.branches] == \
                [(b.kind, b.address, [e.address for e in b.endpoints]) for b in want.branches]
         assert [(r.verdict, r.address) for r in got.refusals] == [(r.verdict, r.address) for r in want.refusals]
@@ -212,7 +213,20 @@ def test_no_endpoints_reject_and_local_policy_drop(ruleset: nftables.Ruleset) ->
     local = nftables.trace(ruleset, "shop", "local")  # externalTrafficPolicy Local, no endpoint on this node
     assert sorted((r.kind, r.verdict) for r in local.refusals) == [("external IP or load balancer", "drop"), ("node port", "drop")]
     outside = [b for b in local.branches if b.kind != "cluster IP"]
-    assert outside and all("short-circuit" not in b.notes[0] or "only pod and local traffic" in b.notes[0] for b in outside)
+    assert [b.kind for b in outside] == ["external IP or load balancer", "node port"]
+    assert all(b.notes[0].startswith("externalTrafficPolicy Local and no endpoint on this node: only pod and local traffic")
+               and [e.address for e in b.endpoints] == ["10.180.0.8:80"] for b in outside)
+
+
+def test_local_traffic_policy_with_an_endpoint_here(ruleset: nftables.Ruleset) -> None:
+    path = nftables.trace(ruleset, "shop", "here")
+    cluster, node = path.branches
+    assert [e.address for e in cluster.endpoints] == ["10.180.0.10:80", "10.180.1.10:80"]
+    assert [c.split("-")[0] for c in node.chains] == ["external", "local"]
+    assert [(e.address, e.share) for e in node.endpoints] == [("10.180.0.10:80", 1.0)]
+    assert node.notes == [f"externalTrafficPolicy Local: {node.chains[0]} short-circuits pod and local traffic to "
+                          f"{cluster.chains[0]}"]
+    assert path.refusals == []
 
 
 def test_ipv6_table(ruleset: nftables.Ruleset) -> None:
