@@ -474,3 +474,22 @@ def test_a_trace_reads_what_it_visits_not_the_table() -> None:
     # web: element 1, service chain 2, 2 endpoint chains of 2; cart: + 3 affinity gotos, 3 endpoints of 3;
     # gone: its refusal; each trace a second time, read again from the text
     assert big[0] < 40
+
+
+def test_the_generator_writes_what_kube_proxy_writes(overall: nftables.Ruleset) -> None:
+    """tests/kubeproxy_nft.py, given TestOverallNFTablesRules' services, lists as kube-proxy's own expected
+    rules do once loaded (blocks and elements compared regardless of order)."""
+    services = [
+        Service("ns1", "svc1", "172.30.0.41", 80, ["10.180.0.1:80"]),
+        Service("ns2", "svc2", "172.30.0.42", 80, ["10.180.0.2:80"], node_port=3001, lb_ips=["1.2.3.4"],
+                external_ips=["192.168.99.22"], local=True),
+        Service("ns3", "svc3", "172.30.0.43", 80, ["10.180.0.3:80"], node_port=3003),
+        Service("ns4", "svc4", "172.30.0.44", 80, ["10.180.0.4:80", "10.180.0.5:80"], external_ips=["192.168.99.33"]),
+        Service("ns5", "svc5", "172.30.0.45", 80, ["10.180.0.3:80"], node_port=3002, lb_ips=["5.6.7.8"],
+                source_ranges=["203.0.113.0/25"], affinity=10800),
+        Service("ns6", "svc6", "172.30.0.46", 80, [])]
+
+    def blocks(text: str) -> list[str]:
+        return sorted(canonical(text).replace('\tcomment "rules for kube-proxy"\n', "").split("\n\n"))
+
+    assert blocks(listing(services)) == blocks(overall._text)
