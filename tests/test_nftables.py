@@ -21,10 +21,12 @@ EXTERNAL = Service("shop", "edge", "172.30.1.12", 80, ["10.180.0.4:80"], externa
 STICKY = Service("shop", "cart", "172.30.1.13", 80, ["10.180.0.5:80", "10.180.0.6:80", "10.180.0.7:80"], affinity=10800)
 GONE = Service("shop", "gone", "172.30.1.14", 80, [], node_port=30014, external_ips=["192.168.99.14"])
 LOCAL = Service("shop", "local", "172.30.1.15", 80, ["10.180.0.8:80"], lb_ips=["5.6.7.15"], node_port=30015, local=True)
+HERE = Service("shop", "here", "172.30.1.17", 80, ["10.180.0.10:80", "10.180.1.10:80"], node_port=30017, local=True,
+               local_endpoints=["10.180.0.10:80"])
 V6 = Service("six", "only", "fd00:10:96::20", 80, ["[fd00:10::1]:80", "[fd00:10::2]:80"], node_port=30020, affinity=90)
 DUAL = [Service("shop", "dual", "172.30.1.16", 80, ["10.180.0.9:80"]),
         Service("shop", "dual", "fd00:10:96::16", 80, ["[fd00:10::9]:80"])]
-ALL = [WEB, NODE, EXTERNAL, STICKY, GONE, LOCAL, V6, *DUAL]
+ALL = [WEB, NODE, EXTERNAL, STICKY, GONE, LOCAL, HERE, V6, *DUAL]
 
 
 def nft(rules: str, *listing_args: str) -> str:
@@ -104,15 +106,47 @@ def test_a_listing_cut_off_inside_a_table_is_refused(listed: str) -> None:
     assert "no closing }" in refused.value.why
 
 
+def test_other_tables_beside_kube_proxys_are_passed_over(ruleset: nftables.Ruleset) -> None:
+    """A node's ruleset holds more than kube-proxy: iptables-nft's tables, a firewall's inet table, with
+    braces in their comments and sets."""
+    others = ("add table ip nat\n"
+              "add chain ip nat POSTROUTING { type nat hook postrouting priority srcnat ; }\n"
+              'add rule ip nat POSTROUTING ip saddr 10.0.0.0/8 masquerade comment "pods { out"\n'
+              "add table inet filter\n"
+              "add chain inet filter input { type filter hook input priority 0 ; }\n"
+              "add rule inet filter input tcp dport { 22, 80 } accept\n")
+    mixed = nftables.parse(nft(others + script(ALL)))
+    assert [(t.family, t.name) for t in mixed.tables] == [("ip", "nat"), ("inet", "filter"), ("ip", "kube-proxy"),
+                                                           ("ip6", "kube-proxy")]
+    for svc in ALL:
+        assert nftables.trace(mixed, svc.namespace, svc.name).endpoints == \
+               nftables.trace(ruleset, svc.namespace, svc.name).endpoints
+
+
+def test_a_rule_the_reader_cannot_follow_names_its_line(listed: str) -> None:
+    broken = listed.replace("numgen random mod 2 vmap { 0 : goto endpoint-", "numgen random mod 2 vmap { 0 : endpoint-", 1)
+    with pytest.raises(nftables.NotNftRuleset) as refused:
+        nftables.trace(nftables.parse(broken), "shop", "web")
+    assert "numgen" in broken.splitlines()[refused.value.line - 1] and "numgen" in refused.value.why
+
+
 def test_handles_from_nft_a_do_not_change_the_trace(ruleset: nftables.Ruleset) -> None:
     with_handles = nftables.parse(nft(script(ALL), "-a"))
     assert "# handle" in with_handles._text
     for svc in (WEB, STICKY, GONE, V6):
         got, want = nftables.trace(with_handles, svc.namespace, svc.name), nftables.trace(ruleset, svc.namespace, svc.name)
-        assert proxypath.render(proxypath.tree(got)).replace("line", "") != ""
         assert [(b.kind, b.address, [e.address for e in b.endpoints]) for b in got.branches] == \
                [(b.kind, b.address, [e.address for e in b.endpoints]) for b in want.branches]
         assert [(r.verdict, r.address) for r in got.refusals] == [(r.verdict, r.address) for r in want.refusals]
+
+
+def test_a_copy_with_spaces_and_crlf_traces_the_same(listed: str, ruleset: nftables.Ruleset) -> None:
+    """A listing pasted through an editor or a web page: tabs turned to spaces, lines ending in \\r\\n."""
+    for copy in (listed.expandtabs(4).replace("\n", "\r\n"), listed.expandtabs(8)):
+        pasted = nftables.parse(copy)
+        for svc in (WEB, STICKY, GONE, EXTERNAL):
+            got, want = nftables.trace(pasted, svc.namespace, svc.name), nftables.trace(ruleset, svc.namespace, svc.name)
+            assert got == want
 
 
 # ---------------------------------------------------------------- every kind of way in
@@ -179,7 +213,20 @@ def test_no_endpoints_reject_and_local_policy_drop(ruleset: nftables.Ruleset) ->
     local = nftables.trace(ruleset, "shop", "local")  # externalTrafficPolicy Local, no endpoint on this node
     assert sorted((r.kind, r.verdict) for r in local.refusals) == [("external IP or load balancer", "drop"), ("node port", "drop")]
     outside = [b for b in local.branches if b.kind != "cluster IP"]
-    assert outside and all("short-circuit" not in b.notes[0] or "only pod and local traffic" in b.notes[0] for b in outside)
+    assert [b.kind for b in outside] == ["external IP or load balancer", "node port"]
+    assert all(b.notes[0].startswith("externalTrafficPolicy Local and no endpoint on this node: only pod and local traffic")
+               and [e.address for e in b.endpoints] == ["10.180.0.8:80"] for b in outside)
+
+
+def test_local_traffic_policy_with_an_endpoint_here(ruleset: nftables.Ruleset) -> None:
+    path = nftables.trace(ruleset, "shop", "here")
+    cluster, node = path.branches
+    assert [e.address for e in cluster.endpoints] == ["10.180.0.10:80", "10.180.1.10:80"]
+    assert [c.split("-")[0] for c in node.chains] == ["external", "local"]
+    assert [(e.address, e.share) for e in node.endpoints] == [("10.180.0.10:80", 1.0)]
+    assert node.notes == [f"externalTrafficPolicy Local: {node.chains[0]} short-circuits pod and local traffic to "
+                          f"{cluster.chains[0]}"]
+    assert path.refusals == []
 
 
 def test_ipv6_table(ruleset: nftables.Ruleset) -> None:
@@ -427,3 +474,22 @@ def test_a_trace_reads_what_it_visits_not_the_table() -> None:
     # web: element 1, service chain 2, 2 endpoint chains of 2; cart: + 3 affinity gotos, 3 endpoints of 3;
     # gone: its refusal; each trace a second time, read again from the text
     assert big[0] < 40
+
+
+def test_the_generator_writes_what_kube_proxy_writes(overall: nftables.Ruleset) -> None:
+    """tests/kubeproxy_nft.py, given TestOverallNFTablesRules' services, lists as kube-proxy's own expected
+    rules do once loaded (blocks and elements compared regardless of order)."""
+    services = [
+        Service("ns1", "svc1", "172.30.0.41", 80, ["10.180.0.1:80"]),
+        Service("ns2", "svc2", "172.30.0.42", 80, ["10.180.0.2:80"], node_port=3001, lb_ips=["1.2.3.4"],
+                external_ips=["192.168.99.22"], local=True),
+        Service("ns3", "svc3", "172.30.0.43", 80, ["10.180.0.3:80"], node_port=3003),
+        Service("ns4", "svc4", "172.30.0.44", 80, ["10.180.0.4:80", "10.180.0.5:80"], external_ips=["192.168.99.33"]),
+        Service("ns5", "svc5", "172.30.0.45", 80, ["10.180.0.3:80"], node_port=3002, lb_ips=["5.6.7.8"],
+                source_ranges=["203.0.113.0/25"], affinity=10800),
+        Service("ns6", "svc6", "172.30.0.46", 80, [])]
+
+    def blocks(text: str) -> list[str]:
+        return sorted(canonical(text).replace('\tcomment "rules for kube-proxy"\n', "").split("\n\n"))
+
+    assert blocks(listing(services)) == blocks(overall._text)

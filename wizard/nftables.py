@@ -16,7 +16,12 @@ refusals by the `ns/name:port` comments of the no-endpoint maps, never by recomp
 
 External IPs and load-balancer IPs both go to the service's `external-…` chain with nothing else to
 tell them apart, except that a load-balancer IP with source ranges is also in `firewall-ips`: such an
-address is called "load balancer", any other "external IP or load balancer".
+address is called "load balancer", any other "external IP or load balancer". With
+externalTrafficPolicy Local the `external-…` chain short-circuits pod and node traffic to `service-…`
+and sends the rest to `local-…`; with no endpoint on this node it sends the rest nowhere and the
+no-endpoint maps drop it: the branch then follows the short-circuit and says so in a note, and the
+drops are refusals. Affinity reads as "ClientIP, 10800 s (3h)": seconds as kube-proxy's Service says
+them, then the timeout as nft printed it.
 
 A listing of 20 000 services is tens of megabytes and a trace reads a few dozen lines of it: `parse`
 finds where each table begins and ends and keeps the text; a trace finds the service's lines with a
@@ -42,7 +47,8 @@ _AFFINITY = re.compile(r"\bip6? saddr @(\S+) goto (\S+)")
 _HANDLE = re.compile(r" # handle \d+$")
 _COUNTER = re.compile(r"\bcounter packets (\d+)")
 _SOURCES = re.compile(r"\bip6? saddr != (?:\{ (.*?) \}|(\S+)) drop")
-_SERVICE_IN_MAP = re.compile(r'goto (?:service|local|external)-[A-Z2-7]{8}-([^/\s,]+/[^/\s,]+)/|comment "([^"/:]+/[^":]+)')
+_SERVICE_IN_MAP = re.compile(
+    r'goto (?:service|local|external)-[A-Z2-7]{8}-([^/\s,]+/[^/\s,]+)/|comment "([^"/:]+/[^":]+)(?::[^"]*)?" :')
 MAPS = ("service-ips", "service-nodeports", "firewall-ips", "no-endpoint-services", "no-endpoint-nodeports")
 _JSON_WHY = "this is `nft -j` JSON; save the text of `nft list ruleset` (without -j) instead"
 
@@ -65,7 +71,6 @@ class _Table:
     name: str
     start: int  # offset of the `table` line
     end: int  # offset of the table's closing `}` line
-    line: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +118,7 @@ class Ruleset:
     def __init__(self, text: str, tables: list[_Table]) -> None:
         self._text = text
         self.tables = tables
-        self._lines: list[int] = []  # newlines before every 64 KiB of the text, for line numbers
+        self._lines: list[int] = []  # newlines before every 4 KiB of the text, for line numbers
         self._regions: dict[tuple[int, str], tuple[int, int] | None] = {}
         self._chains: dict[tuple[int, str], list[tuple[int, str]]] = {}
         self.passes = 0  # searches through a whole table (finding the tables not counted)
@@ -127,12 +132,12 @@ class Ruleset:
 
     def line_of(self, offset: int) -> int:
         text = self._text
-        if not self._lines:
+        if not self._lines:  # small blocks: --list asks for the line of every endpoint's DNAT rule
             self._lines = [0]
-            for start in range(0, len(text), 1 << 16):
-                self._lines.append(self._lines[-1] + text.count("\n", start, start + (1 << 16)))
-        block = offset >> 16
-        return self._lines[block] + text.count("\n", block << 16, offset) + 1
+            for start in range(0, len(text), 1 << 12):
+                self._lines.append(self._lines[-1] + text.count("\n", start, start + (1 << 12)))
+        block = offset >> 12
+        return self._lines[block] + text.count("\n", block << 12, offset) + 1
 
     def _line_at(self, offset: int) -> tuple[int, int]:
         start = self._text.rfind("\n", 0, offset) + 1
@@ -150,11 +155,22 @@ class Ruleset:
 
     # ---------------------------------------------------------------- maps, sets, chains
 
+    def met(self, table: _Table, span: tuple[int, int]) -> None:
+        """Note where a chain or set is when a search passes its header line, so that reading it
+        needs no search of its own."""
+        start, end = span
+        for kind in ("chain", "set"):
+            if self._text.startswith(f"\t{kind} ", start, end):
+                name = self._text[start + len(kind) + 2:end].split(" ", 1)[0]
+                close = self._text.find("\n\t}", end, table.end + 1)
+                self._regions.setdefault((table.start, f"{kind} {name}"), (start, table.end if close == -1 else close + 1))
+
     def region(self, table: _Table, kind: str, name: str) -> tuple[int, int] | None:
         """(offset of the `\\tmap NAME {` line, offset of its closing `\\t}`) of a map, set or chain."""
         key = (table.start, f"{kind} {name}")
         if key not in self._regions:
             self._regions[key] = None
+            self.passes += 1
             needle = f"\n\t{kind} {name} {{"
             at = self._text.find(needle, table.start, table.end)
             while at != -1 and self._text[at + len(needle)] not in "\n ":
@@ -209,12 +225,14 @@ class Ruleset:
         where = self.region(table, kind, name)
         if where is None:
             return []
-        found = []
+        found: list[_Element] = []
+        last, number = -1, 0  # line numbers counted on from the first, not from the text's start each
         for at, line in self._body(lines or where, header=lines is None):
             if lines is None and not line.startswith("elements = {") and not found:
                 continue  # type, flags, comment: before the elements
             text = line.removeprefix("elements = {").strip().removesuffix("}").strip()
-            number = self.line_of(at)
+            number = self.line_of(at) if last == -1 else number + self._text.count("\n", last, at)
+            last = at
             for part in _split_elements(text):
                 self.read += 1
                 if kind == "set":
@@ -259,6 +277,7 @@ def parse(text: str) -> Ruleset:
     stops inside a table."""
     if looks_like_json(text):
         raise NotNftRuleset(1, _JSON_WHY)
+    text = _as_printed(text)
     tables: list[_Table] = []
     ruleset = Ruleset(text, tables)
     at = 0  # where the text outside tables resumes
@@ -270,27 +289,41 @@ def parse(text: str) -> Ruleset:
             return ruleset
         header_end = text.find("\n", header)
         header_end = len(text) if header_end == -1 else header_end
-        line = ruleset.line_of(header)
         m = re.fullmatch(r"table ([a-z0-9]+) (\S+) \{(?: # handle \d+)?", text[header:header_end].strip())
         if m is None:
-            raise NotNftRuleset(line, f"not a table line: {text[header:header_end][:80]!r}")
-        close = text.find("\n}", header_end)
-        while close != -1 and close + 2 < len(text) and text[close + 2] not in "\n ":
-            close = text.find("\n}", close + 1)
+            raise NotNftRuleset(ruleset.line_of(header), f"not a table line: {text[header:header_end][:80]!r}")
+        # nft indents everything inside a table: its closing brace is the last line starting with `}`
+        # before the next table (searched from the end: one pass over the text, not two)
         following = text.find("\ntable ", header_end)
-        if close == -1 or (following != -1 and following < close):
-            name = f"{m[1]} {m[2]}"
-            if following != -1 and (close == -1 or following < close):
+        close = text.rfind("\n}", header_end, len(text) if following == -1 else following)
+        while close != -1 and close + 2 < len(text) and text[close + 2] not in "\n ":
+            close = text.rfind("\n}", header_end, close)
+        if close == -1:
+            name, line = f"{m[1]} {m[2]}", ruleset.line_of(header)
+            if following != -1:
                 raise CutOff(ruleset.line_of(following + 1),
                              f"a table begins, but table {name} (line {line}) has no closing }}")
             last = ruleset.line_of(len(text.rstrip("\n")))
             raise CutOff(last, f"it ends inside table {name} (line {line}), without the table's closing }}")
-        table = _Table(m[1], m[2], header, close + 1, line)
+        table = _Table(m[1], m[2], header, close + 1)
         if (table.name == TABLE and text.count("{", header, close) != text.count("}", header, close + 2)
                 and _unbalanced(text[header:close + 2])):
-                raise CutOff(line, f"table {m[1]} {m[2]} has unbalanced braces: a listing cut or joined")
+            raise CutOff(ruleset.line_of(header), f"table {m[1]} {m[2]} has unbalanced braces: a listing cut or joined")
         tables.append(table)
         at = close + 2
+
+
+def _as_printed(text: str) -> str:
+    """nft indents with tabs and ends lines with \\n; a copy through a web page or an editor may have
+    spaces and \\r\\n instead. The lookups search for `\\n\\tchain NAME {`: put nft's back."""
+    if "\r" in text:
+        text = text.replace("\r\n", "\n")
+    if "\n\t" not in text:
+        indent = re.search(r"\n( +)\S", text)
+        if indent:
+            unit = indent[1]
+            text = re.sub(f"(?m)^((?:{unit})+)", lambda m: "\t" * (len(m[1]) // len(unit)), text)
+    return text
 
 
 def _unbalanced(block: str) -> bool:
@@ -434,11 +467,14 @@ def _trace_table(ruleset: Ruleset, table: _Table, service: str, path: Path) -> N
     # lead into them are among them, found in one pass
     lines: dict[str, list[tuple[int, int]]] = {m: [] for m in MAPS}
     for at in ruleset._find_all(table, f"-{service}/"):
+        span = ruleset._line_at(at)
         for m, where in maps.items():
             if where and where[0] < at < where[1]:
-                span = ruleset._line_at(at)
                 if not lines[m] or lines[m][-1] != span:
                     lines[m].append(span)
+                break
+        else:
+            ruleset.met(table, span)  # the service's own chains and sets: their headers are on the way
     entries = {m: [e for span in lines[m] for e in ruleset.elements(table, "map", m, span)
                    if (_owner(e.target) or ("", ""))[1] == service] for m in MAPS}
     guarded = {tuple(e.key): e.target for e in entries["firewall-ips"]}
@@ -531,6 +567,7 @@ def service_ports(ruleset: Ruleset) -> list[ServicePort]:
 
     for table in sorted(ruleset.kube_proxy, key=lambda t: (FAMILIES[t.family] or 5, t.start)):
         ruleset.index_chains(table)
+        reached: dict[str, list[str]] = {}
         for m in ("service-ips", "service-nodeports"):
             # the cluster IP first, as explain-service lists a port's addresses
             for element in sorted(ruleset.elements(table, "map", m), key=lambda e: e.target.startswith("external-")):
@@ -542,11 +579,12 @@ def service_ports(ruleset: Ruleset) -> list[ServicePort]:
                     add(port.node_ports, f"{element.key[-1]}/{element.key[0]}")
                 else:
                     add(port.addresses, f"{host_port(element.key[0], element.key[-1])}/{element.key[-2]}")
-                walk = _Walk()
-                _follow(ruleset, table, element.target, walk, set())
-                for endpoint in walk.endpoints:
-                    if endpoint.address:
-                        add(port.endpoints, endpoint.address)
+                if element.target not in reached:  # a service's ways in share its chains
+                    walk = _Walk()
+                    _follow(ruleset, table, element.target, walk, set())
+                    reached[element.target] = [e.address for e in walk.endpoints if e.address]
+                for address in reached[element.target]:
+                    add(port.endpoints, address)
         for m in ("no-endpoint-services", "no-endpoint-nodeports"):
             for element in ruleset.elements(table, "map", m):
                 service, _, port_name = element.comment.partition(":")
