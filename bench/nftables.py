@@ -8,6 +8,8 @@ into the kernel here would take minutes), then measures, in the same run:
 - a child python reading the listing, `nftables.parse` and `nftables.trace` of one service: the time
   of read + parse + trace inside the child (median of --runs), the child's whole wall time (interpreter
   start included) and its peak memory (max RSS, from wait4), against the listing's size;
+- the command itself, `flannel-wizard explain-service NS/NAME --from LISTING` (format detection and
+  the tree printed included): its wall time and peak memory, as bench/explain.py measures iptables mode;
 - the floor: what an operator does by hand, three grep passes over the listing (the service's
   service-ips element -> its service chain's numgen line -> its endpoint chains' dnat rules), in sh.
 Targets (as for iptables mode, bench/explain.py): the trace <= 0.5 s at 20 000 services and <= 4x the
@@ -71,7 +73,8 @@ def main() -> None:
     out = tmp / "out"
     floor_script = tmp / "floor.sh"
     floor_script.write_text(FLOOR)
-    print(f"{'services':>8} {'listing':>9} {'trace':>9} {'child':>9} {'peak RSS':>9} {'RSS/dump':>8} {'floor':>8} {'ratio':>6}", flush=True)
+    print(f"{'services':>8} {'listing':>9} {'trace':>9} {'child':>9} {'peak RSS':>9} {'RSS/dump':>8} {'command':>9} "
+          f"{'its RSS':>8} {'floor':>8} {'ratio':>6}", flush=True)
     rows: list[tuple[int, int, float, int, float]] = []
     try:
         for n in (int(x) for x in args.services.split(",")):
@@ -81,11 +84,17 @@ def main() -> None:
             size = dump.stat().st_size
             target = many[n // 2 | 1]  # one in the middle, with a node port: both branches are traced
             walls, traces = [], []
-            floor_walls, peaks = [], []
+            floor_walls, peaks, cli_walls, cli_peaks = [], [], [], []
             for _ in range(args.runs):  # taken in turn, so that a busy moment weighs on each alike
-                [(wall, peak, text), (floor, _, floor_text)] = measure(
+                [(wall, peak, text), (cli, cli_peak, cli_text), (floor, _, floor_text)] = measure(
                     [[sys.executable, "-c", CHILD, str(dump), target.namespace, target.name],
+                     [sys.executable, "-m", "wizard", "explain-service", f"{target.namespace}/{target.name}",
+                      "--from", str(dump)],
                      [sh, str(floor_script), f"{target.namespace}/{target.name}", str(dump)]], out, 1)
+                if f"{len(target.endpoints)} endpoint(s) reached" not in cli_text:
+                    raise SystemExit(f"the command did not trace {target.namespace}/{target.name}:\n{cli_text}")
+                cli_walls.append(cli)
+                cli_peaks.append(cli_peak)
                 took, *found = text.split()
                 if found != sorted(target.endpoints):
                     raise SystemExit(f"the trace of {target.namespace}/{target.name} found {found}")
@@ -97,9 +106,10 @@ def main() -> None:
                 floor_walls.append(floor)
             trace, wall, floor = statistics.median(traces), statistics.median(walls), statistics.median(floor_walls)
             peak = max(peaks)
+            cli, cli_peak = statistics.median(cli_walls), max(cli_peaks)
             print(f"{n:>8} {size / (1 << 20):>5.1f} MiB {trace * 1000:>6.0f} ms {wall * 1000:>6.0f} ms "
-                  f"{peak / 1024:>5.0f} MiB {peak * 1024 / size:>7.2f}x {floor * 1000:>5.1f} ms {wall / floor:>5.1f}x",
-                  flush=True)
+                  f"{peak / 1024:>5.0f} MiB {peak * 1024 / size:>7.2f}x {cli * 1000:>6.0f} ms "
+                  f"{cli_peak * 1024 / size:>7.2f}x {floor * 1000:>5.1f} ms {cli / floor:>5.1f}x", flush=True)
             rows.append((n, size, wall, peak, floor))
             dump.unlink()
     finally:
@@ -107,7 +117,8 @@ def main() -> None:
     for (n0, size0, wall0, peak0, floor0), (n1, size1, wall1, peak1, floor1) in zip(rows, rows[1:], strict=False):
         print(f"{n0} -> {n1} services: listing x{size1 / size0:.2f}, child x{wall1 / wall0:.2f}, "
               f"peak RSS x{peak1 / peak0:.2f}, floor x{floor1 / floor0:.2f}")
-    print("trace: read + parse + trace inside the child; child: its whole run, interpreter start included")
+    print("trace: read + parse + trace inside the child; child: its whole run, interpreter start included; "
+          "command: explain-service itself; ratio: the command against the floor")
     print("targets: trace <= 500 ms at 20000 services, peak RSS <= 4x the listing, both growing linearly")
 
 

@@ -38,16 +38,27 @@ class Commands:
         return self.answers.get(argv[0]) or Result(argv, 127, "", f"{argv[0]}: command not found")
 
 
+class Files:
+    """The node's files, as far as explain asks: whether the kernel lists IPVS (/proc/net/ip_vs)."""
+
+    def __init__(self, present: set[str]) -> None:
+        self.present = present
+
+    def exists(self, path: str) -> bool:
+        return path in self.present
+
+
 class FakeNode:
-    def __init__(self, **answers: Result) -> None:
+    def __init__(self, files: set[str] | None = None, **answers: Result) -> None:
         self.commands = Commands(answers)
+        self.files = Files(files or set())
 
     def etcd(self, settings: Any, password: str | None) -> Any:
         raise AssertionError("no answers given: etcd must not be asked")
 
 
-def node(**answers: Result) -> Node:
-    return cast("Node", FakeNode(**answers))
+def node(files: set[str] | None = None, **answers: Result) -> Node:
+    return cast("Node", FakeNode(files, **answers))
 
 
 def test_a_service_with_a_path() -> None:
@@ -95,9 +106,13 @@ def test_the_live_rules_come_from_the_nodes_iptables_save() -> None:
     fake = node(**{"iptables-save": Result(("iptables-save",), 0, RULES, "")})
     found = explain(fake, "default", "example-service")
     assert found.outcome == "path" and found.source == LIVE
-    # every mode's listing is asked for (each with a timeout); the ones not installed here are no mode of it
+    # every mode's listing is asked for (each with a timeout); the ones not installed here are no mode of it;
+    # ipvsadm only where the kernel lists IPVS: it would load the ip_vs module
     assert cast("Any", fake).commands.calls == [(("iptables-save",), 15), (("ip6tables-save",), 15),
-                                                (("nft", "list", "tables"), 15), (("ipvsadm", "-S", "-n"), 15)]
+                                                (("nft", "list", "tables"), 15)]
+    ipvs_kernel = node({"/proc/net/ip_vs"}, **{"iptables-save": Result(("iptables-save",), 0, RULES, "")})
+    assert explain(ipvs_kernel, "default", "example-service").outcome == "path"
+    assert cast("Any", ipvs_kernel).commands.calls[-1] == (("ipvsadm", "-S", "-n"), 15)
     failing = node(**{"iptables-save": Result(("iptables-save",), 4, "", "Permission denied (you must be root)")})
     with pytest.raises(WizardError, match="iptables-save failed: Permission denied"):
         explain(failing, "default", "example-service")

@@ -13,6 +13,7 @@ from typing import Any, cast
 
 import pytest
 
+from tests import kubeproxy_nft as nft
 from tests.conftest import run_wizard
 from tests.kubeproxy import Service, iptables_save
 from tests.test_explain import node
@@ -77,7 +78,8 @@ def test_ipvs_by_address_from_saved_outputs() -> None:
     assert found.trace.endpoints == ["10.244.0.2:53", "10.244.1.3:53"]
     assert [e.share for e in found.trace.branches[0].endpoints] == [0.5, 0.5]
     assert found.source == "ipvs.txt, nat.rules" and found.warnings == []
-    assert "KUBE-CLUSTER-IP dst,dst -j ACCEPT" in render(found.tree())
+    # an address may be a cluster IP, a node's, an external or a load balancer's: no ipset rule is guessed
+    assert "only the API server says which" in render(found.tree()) and "KUBE-CLUSTER-IP" not in render(found.tree())
     empty = explain(None, "default", "10.99.1.1:80", dumps=dumps)
     assert (empty.outcome, empty.exit_code) == ("no-endpoints", 1)
     assert empty.hint.startswith("find the service (`kubectl get services -A | grep 10.99.1.1`)")
@@ -142,6 +144,70 @@ def test_the_command_line_traces_ipvs_and_forces_a_mode(tmp_path: Path) -> None:
     dump = tmp_path / "node2.rules"
     dump.write_text(iptables_save([WEB4]))
     done = run_wizard("explain-service", "shop/web", "--from", str(dump), "--mode", "ipvs")
-    assert done.returncode == 2 and "ipvsadm's listing is not among the rules read" in done.stderr
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == (f"error: --mode ipvs: {dump} holds no ipvs mode rules of kube-proxy (they are iptables "
+                           "mode's) — drop --mode, or add the ipvs listing with --from (`ipvsadm -S -n > FILE` on the "
+                           "node)\n")
     done = run_wizard("explain-service", "shop/web", "--from", str(dump), "--mode", "bogus")
     assert done.returncode == 2 and "invalid choice: 'bogus'" in done.stderr
+
+
+def test_a_stale_modes_rules_do_not_win_over_the_mode_kube_proxy_runs() -> None:
+    """kube-proxy moved to nftables mode, where the service has no endpoints now; an old iptables-save
+    still DNATs it. The nftables path is the one traced (and --list agrees), with a warning."""
+    now = nft.listing([nft.Service("shop", "web", "10.96.0.20", 80, [])])
+    old = iptables_save([WEB4])
+    found = explain(None, "shop", "web", dumps=[(now, "ruleset.txt"), (old, "old.rules")])
+    assert (found.mode, found.outcome) == ("nftables", "no-endpoints")
+    assert found.warnings == ["rules of several kube-proxy modes are here (nftables, iptables): traced nftables mode; "
+                              "--mode picks one, and kube-proxy's ConfigMap says which it runs (--kubeconfig)"]
+    listing = list_services(None, dumps=[(now, "ruleset.txt"), (old, "old.rules")])
+    assert listing.mode == "nftables" and listing.ports[0].rejected and listing.warnings
+    # a service only the other mode's rules hold is still found there
+    other = explain(None, "shop", "web", dumps=[(nft.listing([nft.Service("a", "b", "10.96.0.9", 80, [])]), "r"),
+                                                (old, "old.rules")])
+    assert (other.mode, other.outcome) == ("iptables", "path")
+
+
+def test_leftover_virtual_servers_beside_iptables_mode_rank_after_it() -> None:
+    ipvs_listing = (IPVS / "ipvsadm-save-n.txt").read_text()
+    found = explain(None, "shop", "web", dumps=[(ipvs_listing, "ipvs.txt"), (iptables_save([WEB4]), "node.rules")])
+    assert (found.mode, found.outcome) == ("iptables", "path")
+
+
+@pytest.mark.parametrize(("config", "mode", "warned"), [
+    ('mode: "ipvs"\n', "ipvs", ""),
+    ("mode: ipvs # switched in 2025\n", "ipvs", ""),
+    ("mode: nftables\nclusterCIDR: 10.244.0.0/16\n", "nftables", ""),
+    ("mode: \"\"\n", "iptables", ""),
+    ("clusterCIDR: 10.244.0.0/16\n", "iptables", ""),  # no mode: Linux's default
+    ("mode: kernelspace\n", None, "mode 'kernelspace', which is not traced here"),
+    (None, None, "has no KubeProxyConfiguration under config.conf"),
+])
+def test_the_configmaps_mode(config: str | None, mode: str | None, warned: str) -> None:
+    from wizard.explain import configured_mode
+
+    data = {"config.conf": config} if config is not None else {"config.yaml": "mode: ipvs\n"}
+    fake = node(kubectl=ok(("kubectl",), json.dumps({"kind": "ConfigMap", "data": data})))
+    warnings: list[str] = []
+    assert configured_mode(fake, "admin.conf", warnings) == mode
+    assert (warned in warnings[0]) if warned else warnings == []
+
+
+def test_nft_failing_while_looking_for_the_mode_is_a_warning_not_the_end() -> None:
+    fake = node(**{"iptables-save": ok(("iptables-save",), iptables_save([WEB4])),
+                   "nft": Result(("nft",), 1, "", "Error: Could not receive tables from kernel: Operation not supported")})
+    found = explain(fake, "shop", "web")
+    assert found.outcome == "path" and found.mode == "iptables"
+    assert found.warnings == ["nftables not read: nft failed: Error: Could not receive tables from kernel: "
+                              "Operation not supported"]
+
+
+def test_a_configmap_that_lags_the_rules_present_is_said_and_the_rules_decide() -> None:
+    fake = node(**{"iptables-save": ok(("iptables-save",), iptables_save([WEB4])), "kubectl": ok(("kubectl",),
+                configmap("nftables"))})
+    with pytest.raises(Exception, match="nft is not installed"):
+        explain(fake, "shop", "web", mode="nftables")
+    found = explain(fake, "shop", "web", kubeconfig="admin.conf", name_pods=False)
+    assert (found.mode, found.outcome) == ("iptables", "path")
+    assert found.warnings[0].startswith("kube-proxy's ConfigMap says nftables mode, but its rules were not read (nft is not installed)")

@@ -260,15 +260,21 @@ def test_dns_has_a_branch_per_port_and_protocol(table: ipvs.Table) -> None:
     assert path.endpoints == ["10.244.0.2:53", "10.244.0.2:9153", "10.244.1.3:53", "10.244.1.3:9153"]
 
 
-def test_a_typed_address_is_traced_as_a_cluster_ip(table: ipvs.Table) -> None:
-    path = ipvs.trace(table, ipvs.spec_from_address("10.96.0.10:53/udp"))
-    assert path.service == "10.96.0.10:53/udp"
-    assert [(b.kind, b.entry) for b in path.branches] == [("cluster IP", "virtual server UDP 10.96.0.10:53 rr")]
+def test_a_typed_address_is_traced_as_an_address_of_unknown_kind(table: ipvs.Table) -> None:
+    """A node port's address or a load balancer's is no cluster IP: without the API server the kind is
+    not known, and neither are the ipset rules that apply (none are shown)."""
+    rules = iptables.parse(text("iptables-save-nat.txt"))
+    path = ipvs.trace(table, ipvs.spec_from_address("192.168.0.11:30080"), iptables_rules=rules)
+    assert path.service == "192.168.0.11:30080/tcp"
+    assert [(b.kind, b.entry) for b in path.branches] == [("address", "virtual server TCP 192.168.0.11:30080 rr")]
+    assert path.branches[0].notes == [
+        "a cluster IP, a node's address (node port), an external or a load-balancer IP: only the API server says "
+        "which, and so which of kube-proxy's ipset rules apply (give the service's name and --kubeconfig to see them)"]
     missing = ipvs.trace(table, ipvs.spec_from_address("10.96.0.99:80"))
-    assert [(b.entry, b.endpoints, b.notes) for b in missing.branches] == [(
+    assert [(b.entry, b.endpoints, b.notes[0]) for b in missing.branches] == [(
         "no virtual server", [],
-        ["IPVS has no virtual server TCP 10.96.0.99:80: kube-proxy has not programmed it "
-         "(is it running, in IPVS mode, on this node?)"])]
+        "IPVS has no virtual server TCP 10.96.0.99:80: kube-proxy has not programmed it "
+        "(is it running, in IPVS mode, on this node?)")]
     assert not missing.complete and missing.refusals == []
 
 

@@ -22,12 +22,13 @@ from typing import Any
 
 import pytest
 
+from tests import kubeproxy_nft as nft
 from tests import nodepair
 from tests.kubeproxy import Service, iptables_save
 from tests.meshlab import mesh_lab
 from tests.nodepair import Api, Pair, Wizard, substeps
 from tests.tui import FAST
-from wizard import iptables, scenarios
+from wizard import iptables, nftables, scenarios
 from wizard.answers import parse
 from wizard.errors import WizardError
 from wizard.events import StepEvent
@@ -389,3 +390,29 @@ def test_over_real_vxlan_a_blocked_port_is_named_by_the_smoke_test(tmp_path: Pat
             assert rtt_free(f"failed: [{n2.public_ip} · port] {failing['message']}") in rtt_free(traffic["detail"])
         finally:
             api.close()
+
+
+def test_answers_that_name_no_pod_in_nftables_mode_are_not_called_skipped() -> None:
+    """nginx's own page names no pod, and nftables mode keeps no count per endpoint: who served is not
+    known, so no endpoint is said to be skipped or silent (the review found '0 endpoint(s); … only
+    directly')."""
+    rules = nft.listing([nft.Service("default", "example-service", "10.254.124.145", 8080,
+                                     [f"{A_POD}:8080", f"{B_POD}:8080"], port_name="", node_port=30554)])
+    found = nftables.trace(nftables.parse(rules), "default", "example-service")
+
+    def nginx(host: str, n: int) -> tuple[bool, str]:
+        return True, "<h1>Welcome to nginx!</h1>"
+
+    note, _ = traffic_check(ScriptedNode(nginx), found, "192.168.64.11", tries=4, pods=PLACES)  # type: ignore[arg-type]
+    assert (note.status, note.message) == ("ok", "8 of 8 requests answered (the answers do not name their pod)")
+    assert "8 answer(s) named no pod, and kube-proxy's nftables mode keeps no count per endpoint" in note.detail
+    assert "only directly" not in note.message and "never answered" not in note.detail
+
+
+def test_an_ipv6_pod_is_named_as_a_whole_address() -> None:
+    from wizard.smokecheck import _names
+
+    assert _names("served by pod fd00:10::8", "fd00:10::8")
+    assert not _names("served by pod fd00:10::8a", "fd00:10::8")
+    assert not _names("served by pod fd00:10::8:1", "fd00:10::8")
+    assert not _names("served by pod 172.30.1.25", "172.30.1.2")

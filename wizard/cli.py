@@ -627,6 +627,8 @@ def explain_service(args: argparse.Namespace) -> int:
         finally:
             if node is not None:
                 node.close()
+        for warning in listing.warnings:
+            sys.stderr.write(f"warning: {warning}\n")
         if listing.ports:
             print(_service_table(listing.ports), end="")
         else:

@@ -229,10 +229,12 @@ def _run(node: Node, *argv: str) -> str | None:
     return result.out
 
 
-def live_readings(node: Node, mode: Mode | None) -> list[Reading]:
+def live_readings(node: Node, mode: Mode | None, warnings: list[str] | None = None) -> list[Reading]:
     """The node's rules, read the way each mode keeps them: iptables-save and ip6tables-save (iptables
-    mode, and IPVS mode's ipset rules), `nft list ruleset` (nftables), `ipvsadm -S -n` (IPVS). Only what
-    `mode` needs when given; a tool not installed is no mode of this node."""
+    mode, and IPVS mode's ipset rules), the kube-proxy tables of `nft list tables` (nftables),
+    `ipvsadm -S -n` (IPVS). Only what `mode` needs when given. Looking for the mode, a tool that is not
+    installed or fails (no nf_tables or IPVS in this kernel) is no mode of this node: a warning at most."""
+    warnings = warnings if warnings is not None else []
     out = []
     if mode in (None, "iptables", "ipvs"):
         text = _run(node, "iptables-save")
@@ -248,21 +250,33 @@ def live_readings(node: Node, mode: Mode | None) -> list[Reading]:
         if text is not None and text.strip():
             out.append(_read("iptables", text, live("ip6tables-save"), 6))
     if mode in (None, "nftables"):
-        # the tables first: on an iptables-nft node `nft list ruleset` would translate every iptables rule
-        tables = _run(node, "nft", "list", "tables")
+        try:
+            # the tables first: on an iptables-nft node `nft list ruleset` would translate every iptables rule
+            tables = _run(node, "nft", "list", "tables")
+        except WizardError as exc:
+            if mode is not None:
+                raise
+            warnings.append(f"nftables not read: {exc.what}")
+            tables = None
         if tables is None and mode is not None:
             raise WizardError("nft is not installed", "install nftables, or pass a saved `nft list ruleset` with --from")
         if tables is not None:
             families = re.findall(r"^table (ip6?|inet) kube-proxy$", tables, re.MULTILINE)
             text = "".join(_run(node, "nft", "list", "table", family, "kube-proxy") or "" for family in families)
             out.append(_read("nftables", text, live("nft list ruleset")))
-    if mode in (None, "ipvs"):
+    # ipvsadm loads the ip_vs module when it is not loaded: only where the kernel already has IPVS, unless asked
+    if mode == "ipvs" or (mode is None and node.files.exists("/proc/net/ip_vs")):
         try:
             text = _run(node, "ipvsadm", "-S", "-n")
-        except WizardError:
+        except WizardError as exc:
+            if mode is not None and "initialize ipvs" in exc.what:
+                raise WizardError(f"this kernel has no IPVS ({exc.what.removeprefix('ipvsadm failed: ')})",
+                                  "kube-proxy cannot run in IPVS mode here: drop --mode ipvs, or trace a saved "
+                                  "`ipvsadm -S -n` from the node that runs it with --from") from None
             if mode is not None:
                 raise
-            text = None  # no IPVS in this kernel (`Can't initialize ipvs`): not IPVS mode
+            warnings.append(f"IPVS not read: {exc.what}")
+            text = None
         if text is None and mode is not None:
             raise WizardError("ipvsadm is not installed", "install ipvsadm, or pass a saved `ipvsadm -S -n` with --from")
         if text is not None:
@@ -271,20 +285,29 @@ def live_readings(node: Node, mode: Mode | None) -> list[Reading]:
 
 
 def configured_mode(node: Node, kubeconfig: str, warnings: list[str]) -> Mode | None:
-    """kube-proxy's `mode:` from its ConfigMap (kubeadm's `kube-proxy` in kube-system); "" is iptables,
-    Linux's default. None when it cannot be read (a warning) or names no mode we know."""
+    """kube-proxy's `mode:` from its ConfigMap (kubeadm's `kube-proxy` in kube-system, key config.conf);
+    an empty or absent `mode` is iptables, Linux's default. None, with a warning, when it cannot be read
+    or names no mode known here: the rules present decide then."""
     result = node.commands.run("kubectl", "--kubeconfig", kubeconfig, "--request-timeout=10s", "-n", "kube-system",
                                "get", "configmap", "kube-proxy", "-o", "json", timeout=15)
     if not result.ok:
         warnings.append(f"kube-proxy's mode not read from its ConfigMap: {(result.err or result.out).strip()[:200]}")
         return None
+    import yaml  # only here: a trace without a kubeconfig never reads YAML
+
     try:
-        config = (json.loads(result.out).get("data") or {}).get("config.conf") or ""
-    except (ValueError, AttributeError):
+        config = (json.loads(result.out).get("data") or {}).get("config.conf")
+        settings = yaml.safe_load(config) if isinstance(config, str) else None
+    except (ValueError, AttributeError, yaml.YAMLError):
+        settings = None
+    if not isinstance(settings, dict):
+        warnings.append("kube-proxy's mode not read: its ConfigMap has no KubeProxyConfiguration under config.conf")
         return None
-    found = re.search(r'^mode:\s*["\']?([A-Za-z]*)["\']?\s*$', config, re.MULTILINE)
-    mode = (found[1] if found else "").lower() or "iptables"
-    return cast("Mode", mode) if mode in MODES else None
+    mode = str(settings.get("mode") or "").lower() or "iptables"
+    if mode not in MODES:
+        warnings.append(f"kube-proxy's ConfigMap says mode {mode!r}, which is not traced here: the rules present decide")
+        return None
+    return cast("Mode", mode)
 
 
 # ---------------------------------------------------------------- which mode the rules are in
@@ -301,16 +324,23 @@ def _text_family(text: str) -> int:
 
 
 def present(readings: list[Reading]) -> list[Mode]:
-    """The modes whose kube-proxy rules these readings hold, nftables and IPVS first: a node switched
-    to them can keep stale iptables chains, never the other way round."""
+    """The modes whose kube-proxy rules these readings hold, the one kube-proxy most likely runs first.
+    nftables first: kube-proxy in nftables mode removes the other modes' rules, while a switch away from
+    it or from IPVS can leave them. IPVS counts when the iptables rules are IPVS mode's (ipset matches in
+    KUBE-SERVICES); virtual servers beside iptables mode's own KUBE-SERVICES are leftovers, ranked last."""
     modes: list[Mode] = []
     if any(r.format == "nftables" and _nft().has_kube_proxy(r.parsed) for r in readings):
         modes.append("nftables")
-    if any(r.format == "ipvs" and _ipvs().detect(r.parsed) for r in readings) or \
-            any(r.format == "iptables" and _ipvs_style(r) for r in readings):
+    ipvs_rules = any(r.format == "iptables" and _ipvs_style(r) for r in readings)
+    servers = any(r.format == "ipvs" and _ipvs().detect(r.parsed) for r in readings)
+    iptables_mode = any(r.format == "iptables" and not _ipvs_style(r) and iptables.has_kube_proxy(r.parsed)
+                        for r in readings)
+    if ipvs_rules or (servers and not iptables_mode):
         modes.append("ipvs")
-    if any(r.format == "iptables" and not _ipvs_style(r) and iptables.has_kube_proxy(r.parsed) for r in readings):
+    if iptables_mode:
         modes.append("iptables")
+    if servers and "ipvs" not in modes:
+        modes.append("ipvs")
     return modes
 
 
@@ -336,7 +366,8 @@ def _merge(paths: list[Path], service: str, mode: Mode) -> Path:
     return out
 
 
-def _trace_in(mode: Mode, readings: list[Reading], namespace: str, name: str, spec: Any) -> Path:
+def _trace_in(mode: Mode, readings: list[Reading], namespace: str, name: str, spec: Any,
+              node_ips: list[str] | None = None) -> Path:
     service = f"{namespace}/{name}"
     if mode == "nftables":
         nft = _nft()
@@ -353,7 +384,9 @@ def _trace_in(mode: Mode, readings: list[Reading], namespace: str, name: str, sp
                 load_balancer_ips=[ip for ip in spec.load_balancer_ips if (":" in ip) == (family == 6)])
             rules = next((r.parsed for r in readings if r.format == "iptables" and _ipvs_style(r)
                           and (r.family or _text_family(r.text)) == family), None)
-            paths += [ipvs.trace(r.parsed, part, iptables_rules=rules) for r in readings if r.format == "ipvs"]
+            # the node's addresses known here are its IPv4 ones (Links.addresses)
+            paths += [ipvs.trace(r.parsed, part, iptables_rules=rules, node_ips=node_ips if family == 4 else None)
+                      for r in readings if r.format == "ipvs"]
         return _merge(paths, service, mode)
     paths = []
     for r in readings:
@@ -386,7 +419,8 @@ def _ipvs_spec(node: Node | None, namespace: str, name: str, kubeconfig: str | N
         try:
             return ipvs.spec_from_address(name)
         except ValueError as exc:
-            raise InputError(str(exc), "give it like 10.96.0.10:53/udp or [fd00::10]:80/tcp") from None
+            what, _, fix = str(exc).partition("; ")
+            raise InputError(what, fix or "give it like 10.96.0.10:53/udp or [fd00::10]:80/tcp") from None
     if not kubeconfig:
         raise InputError(f"kube-proxy runs in IPVS mode, whose virtual servers carry no service names: "
                          f"{namespace}/{name} cannot be found by name without the API server",
@@ -495,11 +529,30 @@ def _readings(node: Node | None, dumps: list[tuple[str, str]] | None, mode: Mode
     """The readings, the modes to trace in (most likely first) and whether they are the live rules."""
     if dumps:
         readings = read_texts(dumps)
-        return readings, [mode] if mode else present(readings), False
+        found = present(readings)
+        if mode and mode not in found:
+            names = " and ".join(dict.fromkeys(r.source for r in readings))
+            raise InputError(f"--mode {mode}: {names} hold{'s' if len(readings) == 1 else ''} no {mode} mode rules of "
+                             f"kube-proxy (" + (f"they are {', '.join(found)} mode's" if found else "none at all") + ")",
+                             f"drop --mode, or add the {mode} listing with --from (`{SAVE[mode]} > FILE` on the node)")
+        return readings, [mode] if mode else found, False
     machine = _machine(node)
-    told = mode or (configured_mode(machine, kubeconfig, warnings) if kubeconfig else None)
-    readings = live_readings(machine, told)
-    return readings, [told] if told else present(readings), True
+    told = None if mode else (configured_mode(machine, kubeconfig, warnings) if kubeconfig else None)
+    if told:
+        try:
+            readings = live_readings(machine, told, warnings)
+        except WizardError as exc:
+            readings, why = [], f"its rules were not read ({exc.what})"
+        else:
+            why = f"this node has no {told} mode rules"
+        if told in present(readings):
+            return readings, [told], True
+        # the ConfigMap may lag a kube-proxy started with --proxy-mode: the rules on the node decide
+        warnings.append(f"kube-proxy's ConfigMap says {told} mode, but {why}: traced the rules present")
+        readings = live_readings(machine, None, warnings)
+        return readings, present(readings), True
+    readings = live_readings(machine, mode, warnings)
+    return readings, [mode] if mode else present(readings), True
 
 
 def _source(readings: list[Reading], mode: Mode) -> str:
@@ -547,10 +600,15 @@ def explain(node: Node | None, namespace: str, name: str, *, rules: str | None =
                 warnings.append("IPVS rules are here too, but a service is found in them only by address or "
                                 "with --kubeconfig")
                 continue
-        path = _trace_in(m, readings, namespace, name, spec)
+        # on the node itself its addresses are known: a node port's virtual servers are on those only
+        node_ips = ([cidr.split("/")[0] for _link, cidr in _machine(node).links.addresses()]
+                    if m == "ipvs" and live_node else None)
+        path = _trace_in(m, readings, namespace, name, spec, node_ips)
         path.service = service
         paths.append(path)
-    chosen = (next((p for p in paths if p.complete), None) or next((p for p in paths if p.branches or p.refusals), None)
+    # the likeliest mode's path, unless it has nothing for the service and another mode's rules do: a
+    # stale mode's rules must not win because they still reach a pod
+    chosen = (next((p for p in paths if p.branches or p.refusals), None)
               or (paths[0] if paths else Path(service, mode or "iptables")))
     if len(modes) > 1:
         warnings.append(f"rules of several kube-proxy modes are here ({', '.join(modes)}): traced {chosen.mode} mode; "
@@ -618,6 +676,7 @@ class Listing:
     hint: str = ""
     kube_proxy: bool = True  # False: no kube-proxy rules at all
     mode: Mode = "iptables"
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -636,7 +695,10 @@ def list_services(node: Node | None, *, rules: str | None = None, source: str | 
             dumps = [(rules, source or "the saved rules")]
         warnings: list[str] = []
         readings, modes, live_node = _readings(node, dumps, mode, kubeconfig, warnings)
-        return _listing(readings, modes, live_node, namespace)
+        if len(modes) > 1:
+            warnings.append(f"rules of several kube-proxy modes are here ({', '.join(modes)}): listed {modes[0]} "
+                            "mode's; --mode picks one")
+        return dataclasses.replace(_listing(readings, modes, live_node, namespace), warnings=warnings)
 
 
 def _listing(readings: list[Reading], modes: list[Mode], live_node: bool, namespace: str | None) -> Listing:

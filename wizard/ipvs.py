@@ -519,6 +519,9 @@ def trace(table: Table, spec: ServiceSpec, iptables_rules: iptables.Ruleset | No
     the node's, which IPVS cannot (otherwise every address with the node port that is none of the
     service's own counts)."""
     path = proxypath.Path(service=spec.service, mode="ipvs")
+    by_address = not spec.namespace  # an address given by hand: what kind of address it is is not known
+    if by_address:
+        iptables_rules = None  # which of kube-proxy's ipset rules apply depends on that kind
     own_ips = {ip for attr in _KINDS.values() for ip in getattr(spec, attr)}
     nodes = {_canonical(ip) for ip in node_ips} if node_ips is not None else None
     for port in spec.ports:
@@ -537,6 +540,14 @@ def trace(table: Table, spec: ServiceSpec, iptables_rules: iptables.Ruleset | No
                      and vs.ip not in own_ips and (nodes is None or vs.ip in nodes)]
             _add(path, "node port", found[0] if found else None, found, spec, port, None, family,
                  iptables_rules, nodes)
+    if by_address:
+        for branch in path.branches:
+            branch.kind = "address"
+            branch.notes.append("a cluster IP, a node's address (node port), an external or a load-balancer IP: "
+                                "only the API server says which, and so which of kube-proxy's ipset rules apply "
+                                "(give the service's name and --kubeconfig to see them)")
+        for refusal in path.refusals:
+            refusal.kind = "address"
     return path
 
 

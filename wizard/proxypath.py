@@ -94,13 +94,14 @@ class Path:
 
     @property
     def endpoints(self) -> list[str]:
-        """Every DNAT target any branch reaches, sorted."""
-        return sorted({e.address for b in self.branches for e in b.endpoints if e.address})
+        """Every DNAT target a new connection can reach on some branch, sorted: not one that gets no
+        share (an IPVS real server at weight 0, draining while its pod terminates)."""
+        return sorted({e.address for b in self.branches for e in b.endpoints if e.address and e.share > 0})
 
     @property
     def complete(self) -> bool:
         """Some branch reaches an endpoint."""
-        return any(e.address for b in self.branches for e in b.endpoints)
+        return bool(self.endpoints)
 
     @property
     def families(self) -> list[int]:

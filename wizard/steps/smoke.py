@@ -27,6 +27,7 @@ from wizard import flannel, kubectl, smokecheck
 from wizard.changes import KubeObjects
 from wizard.errors import Interrupted, WizardError
 from wizard.events import StepEvent, SubStepInfo
+from wizard.proxypath import host_port, split_host_port
 from wizard.steps import Note, Plan, Step
 
 if TYPE_CHECKING:
@@ -282,13 +283,13 @@ class Run:
                 if item.get("kind") == "Endpoints" and item.get("metadata", {}).get("name") == a.service:
                     for subset in item.get("subsets") or []:
                         ports = subset.get("ports") or [{}]
-                        ready += [f"{addr['ip']}:{ports[0].get('port', a.container_port)}"
+                        ready += [host_port(addr["ip"], ports[0].get("port", a.container_port))
                                   for addr in subset.get("addresses") or []]
                         addresses += subset.get("addresses") or []
             self.endpoints = sorted(ready)
             if len(ready) >= a.replicas:
                 self.placement = _placement(addresses, pods)
-                detail = "\n".join(f"{ep}: {_where(self.placement.get(ep.rsplit(':', 1)[0]))}" for ep in self.endpoints)
+                detail = "\n".join(f"{ep}: {_where(self.placement.get(split_host_port(ep)[0]))}" for ep in self.endpoints)
                 return Note("ok", f"{len(ready)}/{a.replicas} ready: {', '.join(self.endpoints)}", detail)
             if len(ready) != shown:  # a line when the count moves, not one per poll
                 shown = len(ready)
@@ -303,8 +304,14 @@ class Run:
     def pod_network(self, progress: Callable[[str], None]) -> Note:
         from wizard.steps.etcd import in_force
 
-        network = ipaddress.IPv4Network(in_force(self.ctx)["Network"])
-        ips = [ipaddress.IPv4Address(e.rsplit(":", 1)[0]) for e in self.endpoints]
+        ips = [ipaddress.ip_address(split_host_port(e)[0]) for e in self.endpoints]
+        # an IPv6 cluster's Endpoints hold IPv6 pod IPs: flannel's IPv6Network and its IPv6 subnet hold them
+        six = bool(ips) and ips[0].version == 6
+        config = in_force(self.ctx)
+        if six and not config.get("IPv6Network"):
+            return Note("failed", f"the endpoints are IPv6 ({', '.join(map(str, ips))}), and flannel's config has no "
+                        "IPv6Network", "set network.ipv6_cidr (flannel's EnableIPv6), or give the service IPv4 first")
+        network = ipaddress.ip_network(config["IPv6Network"] if six else config["Network"])
         outside = [str(ip) for ip in ips if ip not in network]
         if outside:
             return Note("failed", f"endpoint(s) {', '.join(outside)} are outside the flannel network {network}",
@@ -317,13 +324,13 @@ class Run:
             lines.append(f"cannot read the leases: {exc.what}")
         index = flannel.LeaseIndex(leases)  # once: a look-up per endpoint, not a pass over every lease
         text = self.ctx.node.files.read_text(self.ctx.answers.flanneld.subnet_file)
-        mine = flannel.parse_env(text).get("FLANNEL_SUBNET", "") if text else ""
+        mine = flannel.parse_env(text).get("FLANNEL_IPV6_SUBNET" if six else "FLANNEL_SUBNET", "") if text else ""
         this = None if mine else self._this_node()  # only needed without subnet.env
         for ip in ips:
             place = self.placement.get(str(ip)) or smokecheck.PodPlace(str(ip))
             # flannel's view decides "this node": the pod's IP in this node's lease; without subnet.env,
             # the API server's (the pod's node is the one whose InternalIP this node has)
-            here = ip in ipaddress.IPv4Interface(mine).network if mine else (
+            here = ip in ipaddress.ip_interface(mine).network if mine else (
                 this is not None and place.node == this.name)
             self.placement[str(ip)] = place = dataclasses.replace(place, here=here)
             lines.append(f"{ip}: {index.holding(str(ip)) or 'no lease holds it'}; {_where(place)}")
