@@ -250,16 +250,8 @@ def live_readings(node: Node, mode: Mode | None, warnings: list[str] | None = No
         if text is not None and text.strip():
             out.append(_read("iptables", text, live("ip6tables-save"), 6))
     if mode in (None, "nftables"):
-        try:
-            # the tables first: on an iptables-nft node `nft list ruleset` would translate every iptables rule
-            tables = _run(node, "nft", "list", "tables")
-        except WizardError as exc:
-            if mode is not None:
-                raise
-            warnings.append(f"nftables not read: {exc.what}")
-            tables = None
-        if tables is None and mode is not None:
-            raise WizardError("nft is not installed", "install nftables, or pass a saved `nft list ruleset` with --from")
+        # the tables first: on an iptables-nft node `nft list ruleset` would translate every iptables rule
+        tables = _looked_for(node, ("nft", "list", "tables"), "nftables", mode == "nftables", "nftables", warnings)
         if tables is not None:
             families = re.findall(r"^table (ip6?|inet) kube-proxy$", tables, re.MULTILINE)
             text = "".join(_run(node, "nft", "list", "table", family, "kube-proxy") or "" for family in families)
@@ -267,21 +259,32 @@ def live_readings(node: Node, mode: Mode | None, warnings: list[str] | None = No
     # ipvsadm loads the ip_vs module when it is not loaded: only where the kernel already has IPVS, unless asked
     if mode == "ipvs" or (mode is None and node.files.exists("/proc/net/ip_vs")):
         try:
-            text = _run(node, "ipvsadm", "-S", "-n")
+            text = _looked_for(node, ("ipvsadm", "-S", "-n"), "ipvs", mode == "ipvs", "ipvsadm", warnings)
         except WizardError as exc:
-            if mode is not None and "initialize ipvs" in exc.what:
-                raise WizardError(f"this kernel has no IPVS ({exc.what.removeprefix('ipvsadm failed: ')})",
-                                  "kube-proxy cannot run in IPVS mode here: drop --mode ipvs, or trace a saved "
-                                  "`ipvsadm -S -n` from the node that runs it with --from") from None
-            if mode is not None:
+            if "initialize ipvs" not in exc.what:
                 raise
-            warnings.append(f"IPVS not read: {exc.what}")
-            text = None
-        if text is None and mode is not None:
-            raise WizardError("ipvsadm is not installed", "install ipvsadm, or pass a saved `ipvsadm -S -n` with --from")
+            raise WizardError(f"this kernel has no IPVS ({exc.what.removeprefix('ipvsadm failed: ')})",
+                              "kube-proxy cannot run in IPVS mode here: drop --mode ipvs, or trace a saved "
+                              "`ipvsadm -S -n` from the node that runs it with --from") from None
         if text is not None:
             out.append(_read("ipvs", text, live("ipvsadm -S -n")))
     return out
+
+
+def _looked_for(node: Node, argv: tuple[str, ...], mode: Format, wanted: bool, package: str,
+                warnings: list[str]) -> str | None:
+    """One mode's listing. For the mode asked for, a tool missing or failing is an error; while only
+    looking for the mode, it means the node does not run it (a warning when the tool failed)."""
+    try:
+        text = _run(node, *argv)
+    except WizardError as exc:
+        if wanted:
+            raise
+        warnings.append(f"{package} not read: {exc.what}")
+        return None
+    if text is None and wanted:
+        raise WizardError(f"{argv[0]} is not installed", f"install {package}, or pass a saved `{SAVE[mode]}` with --from")
+    return text
 
 
 def configured_mode(node: Node, kubeconfig: str, warnings: list[str]) -> Mode | None:
