@@ -158,7 +158,8 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
 def _explain_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("name", nargs="?", metavar="[NAMESPACE/]NAME",
-                   help="the service: NAME (in -n's namespace) or NAMESPACE/NAME, e.g. default/example-service")
+                   help="the service: NAME (in -n's namespace) or NAMESPACE/NAME, e.g. default/example-service; "
+                   "in IPVS mode, whose rules carry no names, also its address IP:PORT[/PROTOCOL], e.g. 10.96.0.10:53/udp")
     p.add_argument("-n", "--namespace", default=None,
                    help="its namespace (default: default); with --list, list only this namespace")
     p.add_argument("--list", action="store_true",
