@@ -106,7 +106,7 @@ class Table:
         return chain
 
 
-def _base(family: int, node_ips: list[str]) -> Table:
+def _base(family: int, node_ips: list[str], service_cidr: str) -> Table:
     ipx, addr = ("ip6", "ipv6_addr") if family == 6 else ("ip", "ipv4_addr")
     table = Table(family)
     for kind, name, key, comment in (
@@ -136,7 +136,7 @@ def _base(family: int, node_ips: list[str]) -> Table:
     }
     rules = {
         "cluster-ips-check": [f'{ipx} daddr @cluster-ips reject comment "Reject traffic to invalid ports of ClusterIPs"',
-                              f'{ipx} daddr {SERVICE_CIDR[family]} drop comment "Drop traffic to unallocated ClusterIPs"'],
+                              f'{ipx} daddr {service_cidr} drop comment "Drop traffic to unallocated ClusterIPs"'],
         "filter-prerouting-pre-dnat": ["ct state new jump firewall-check"],
         "filter-output-pre-dnat": ["ct state new jump firewall-check"],
         "filter-forward": ["ct state new jump service-endpoints-check", "ct state new jump cluster-ips-check"],
@@ -171,14 +171,18 @@ def _base(family: int, node_ips: list[str]) -> Table:
     return table
 
 
-def tables(services: list[Service], node_ips: dict[int, list[str]] | None = None) -> list[Table]:
-    """kube-proxy's tables for `services`: one per family the services use (ip, then ip6)."""
+def tables(services: list[Service], node_ips: dict[int, list[str]] | None = None,
+           service_cidr: dict[int, str] | None = None) -> list[Table]:
+    """kube-proxy's tables for `services`: one per family the services use (ip, then ip6). kube-proxy
+    drops what is left for its service CIDR (`service_cidr`, SERVICE_CIDR's by default) after DNAT: a
+    lab whose pods are inside 172.30.0.0/16 gives its cluster's."""
     node_ips = node_ips or {4: ["192.168.0.2"], 6: ["2001:db8::1"]}
+    cidrs = {**SERVICE_CIDR, **(service_cidr or {})}
     out = []
     for family in (4, 6):
         mine = [s for s in services if s.family == family]
         if mine:
-            table = _base(family, node_ips.get(family, []))
+            table = _base(family, node_ips.get(family, []), cidrs[family])
             for service in mine:
                 _add_service(table, service)
             out.append(table)
@@ -269,11 +273,12 @@ def _add_service(table: Table, svc: Service) -> None:
         rules.append(f"meta l4proto {svc.protocol} dnat to {endpoint}")
 
 
-def script(services: list[Service], node_ips: dict[int, list[str]] | None = None) -> str:
+def script(services: list[Service], node_ips: dict[int, list[str]] | None = None,
+           service_cidr: dict[int, str] | None = None) -> str:
     """The rules as `nft -f` input: tables, sets and maps, chains, then rules and elements (a map element
     or a rule may only name a chain that exists)."""
     out: list[str] = []
-    for table in tables(services, node_ips):
+    for table in tables(services, node_ips, service_cidr):
         where = f"{table.nft_family} kube-proxy"
         out.append(f'add table {where} {{ comment "rules for kube-proxy" ; }}')
         out += [f"add {s.kind} {where} {s.name} {s.spec}" for s in table.sets]
@@ -283,12 +288,13 @@ def script(services: list[Service], node_ips: dict[int, list[str]] | None = None
     return "\n".join(out) + "\n"
 
 
-def listing(services: list[Service], node_ips: dict[int, list[str]] | None = None) -> str:
+def listing(services: list[Service], node_ips: dict[int, list[str]] | None = None,
+            service_cidr: dict[int, str] | None = None) -> str:
     """What `nft list ruleset` prints once `script(services)` is loaded (nft 1.0.6): sets and maps in the
     order made, then chains; an IPv4 set's addresses two a line, IPv6 addresses and a map's elements one a line.
 The kernel decides the order of a map's elements: the real listing may order them otherwise."""
     out: list[str] = []
-    for table in tables(services, node_ips):
+    for table in tables(services, node_ips, service_cidr):
         out += [f"table {table.nft_family} kube-proxy {{", '\tcomment "rules for kube-proxy"']
         blocks: list[list[str]] = []
         for s in table.sets:

@@ -57,17 +57,16 @@ def test_without_the_rules_the_kube_proxy_sub_step_fails(cluster: Cluster) -> No
                                   "nft list ruleset holds none either"), result["rules"]
 
 
-def test_in_nftables_mode_both_sub_steps_pass_through_nfts_dnat(cluster: Cluster,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_in_nftables_mode_both_sub_steps_pass_through_nfts_dnat(cluster: Cluster) -> None:
     """kube-proxy switched to nftables mode: its iptables rules gone, its table in their place. The same
     two sub-steps trace the nft path and send traffic through nft's numgen and DNAT to both pods."""
     cluster.node.exec("iptables", "-t", "nat", "-F")
     cluster.node.exec("iptables", "-t", "nat", "-X")
-    # kube-proxy drops what is left for its service CIDR after DNAT: this cluster's, not the pods' 172.30/16
-    monkeypatch.setitem(nft.SERVICE_CIDR, 4, "10.254.0.0/16")
     service = nft.Service("default", "example-service", SERVICE.cluster_ip, SERVICE.port, SERVICE.endpoints,
                           port_name="", node_port=SERVICE.node_port)
-    cluster.node.exec("nft", "-f", "-", input=nft.script([service], node_ips={4: [NODE_ADDRESS]}))
+    # kube-proxy drops what is left for its service CIDR after DNAT: this cluster's, not the pods' 172.30/16
+    cluster.node.exec("nft", "-f", "-", input=nft.script([service], node_ips={4: [NODE_ADDRESS]},
+                                                         service_cidr={4: "10.254.0.0/16"}))
     result = cluster.walk()
     status, message, tree = result["rules"]
     assert (status, message) == ("ok", "kube-proxy routes default/example-service to 2 endpoint(s) (nftables mode)")

@@ -229,7 +229,8 @@ class Cluster:
     def sync_nftables(self) -> None:
         """kube-proxy's nftables mode: its whole table for the services with ready endpoints, replaced at
         once (`nft -f` applies a file as one transaction), as kube-proxy's full sync does."""
-        sys.path.insert(0, str(REPO))
+        if str(REPO) not in sys.path:  # run as a script: the repository's tests package is not on the path
+            sys.path.insert(0, str(REPO))
         from tests import kubeproxy_nft as nft
 
         services = []
@@ -244,8 +245,8 @@ class Cluster:
         # the addresses node ports answer on: this node's (kube-proxy reads them from its interfaces)
         nodes = {4: [ip for ip in self.args.node_port_ips.split(",") if ip] or ["127.0.0.1"]}
         # the service CIDR kube-proxy drops unallocated cluster IPs in: the cluster's, not the pods'
-        nft.SERVICE_CIDR[4] = "10.254.0.0/16"
-        text = "add table ip kube-proxy\ndelete table ip kube-proxy\n" + nft.script(services, node_ips=nodes)
+        text = "add table ip kube-proxy\ndelete table ip kube-proxy\n" + nft.script(
+            services, node_ips=nodes, service_cidr={4: "10.254.0.0/16"})
         if text != self.rules_for:
             subprocess.run(["nft", "-f", "-"], input=text, text=True, check=True, timeout=10)
             self.rules_for = text
