@@ -323,10 +323,6 @@ def configured_mode(node: Node, kubeconfig: str, warnings: list[str]) -> Mode | 
 
 # ---------------------------------------------------------------- which mode the rules are in
 
-def _ipvs_style(reading: Reading) -> bool:
-    return reading.ipvs_style
-
-
 def _ipvs_rules(text: str) -> bool:
     """kube-proxy's IPVS mode keeps a KUBE-SERVICES chain too, matching its ipsets instead of services
     (KUBE-CLUSTER-IP; KUBE-6-CLUSTER-IP in ip6tables)."""
@@ -346,9 +342,9 @@ def present(readings: list[Reading]) -> list[Mode]:
     modes: list[Mode] = []
     if any(r.format == "nftables" and _nft().has_kube_proxy(r.parsed) for r in readings):
         modes.append("nftables")
-    ipvs_rules = any(r.format == "iptables" and _ipvs_style(r) for r in readings)
+    ipvs_rules = any(r.format == "iptables" and r.ipvs_style for r in readings)
     servers = any(r.format == "ipvs" and _ipvs().detect(r.parsed) for r in readings)
-    iptables_mode = any(r.format == "iptables" and not _ipvs_style(r) and iptables.has_kube_proxy(r.parsed)
+    iptables_mode = any(r.format == "iptables" and not r.ipvs_style and iptables.has_kube_proxy(r.parsed)
                         for r in readings)
     if ipvs_rules or (servers and not iptables_mode):
         modes.append("ipvs")
@@ -397,7 +393,7 @@ def _trace_in(mode: Mode, readings: list[Reading], namespace: str, name: str, sp
                 spec, cluster_ips=mine,
                 external_ips=[ip for ip in spec.external_ips if (":" in ip) == (family == 6)],
                 load_balancer_ips=[ip for ip in spec.load_balancer_ips if (":" in ip) == (family == 6)])
-            rules = next((r.parsed for r in readings if r.format == "iptables" and _ipvs_style(r)
+            rules = next((r.parsed for r in readings if r.format == "iptables" and r.ipvs_style
                           and (r.family or _text_family(r.text)) == family), None)
             # the node's addresses known here are its IPv4 ones (Links.addresses)
             paths += [ipvs.trace(r.parsed, part, iptables_rules=rules, node_ips=node_ips if family == 4 else None)
@@ -405,7 +401,7 @@ def _trace_in(mode: Mode, readings: list[Reading], namespace: str, name: str, sp
         return _merge(paths, service, mode)
     paths = []
     for r in readings:
-        if r.format == "iptables" and not _ipvs_style(r):
+        if r.format == "iptables" and not r.ipvs_style:
             try:
                 paths.append(iptables.trace(r.parsed, namespace, name, r.family))
             except iptables.NotIptablesSave as exc:  # a rule on the path that iptables would not have taken
@@ -658,7 +654,7 @@ def services(readings: list[Reading], mode: Mode) -> list[str]:
     """Every `ns/name` the readings hold in `mode` (IPVS keeps no names: none)."""
     found: set[str] = set()
     for r in readings:
-        if mode == "iptables" and r.format == "iptables" and not _ipvs_style(r):
+        if mode == "iptables" and r.format == "iptables" and not r.ipvs_style:
             found.update(iptables.services(r.parsed))
         elif mode == "nftables" and r.format == "nftables":
             found.update(_nft().services(r.parsed))
@@ -724,7 +720,7 @@ def _listing(readings: list[Reading], modes: list[Mode], live_node: bool, namesp
     source = _source(readings, mode)
     every: list[ServicePort] = []
     for r in readings:
-        if mode == "iptables" and r.format == "iptables" and not _ipvs_style(r):
+        if mode == "iptables" and r.format == "iptables" and not r.ipvs_style:
             every += iptables.service_ports(r.parsed)
         elif mode == "nftables" and r.format == "nftables":
             every += _nft().service_ports(r.parsed)
