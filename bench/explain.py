@@ -86,6 +86,14 @@ def measure(commands: list[list[str]], out: Path, runs: int) -> list[tuple[float
     return [(statistics.median(w), max(p), t) for w, p, t in zip(walls, peaks, texts, strict=True)]
 
 
+def growth(rows: list[tuple[int, int, float, int, float]], text: str, timed: str) -> None:
+    """How each figure grew from one size to the next (rows of services, text size, time, peak RSS,
+    floor): linear growth is x2.00 for a doubled cluster."""
+    for (n0, size0, wall0, peak0, floor0), (n1, size1, wall1, peak1, floor1) in zip(rows, rows[1:], strict=False):
+        print(f"{n0} -> {n1} services: {text} x{size1 / size0:.2f}, {timed} x{wall1 / wall0:.2f}, "
+              f"peak RSS x{peak1 / peak0:.2f}, floor x{floor1 / floor0:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--services", default="10000,20000,40000", help="comma-separated cluster sizes")
@@ -133,9 +141,7 @@ def main() -> None:
             dump.unlink()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    for (n0, size0, wall0, peak0, floor0), (n1, size1, wall1, peak1, floor1) in zip(rows, rows[1:], strict=False):
-        print(f"{n0} -> {n1} services: dump x{size1 / size0:.2f}, trace x{wall1 / wall0:.2f}, "
-              f"peak RSS x{peak1 / peak0:.2f}, floor x{floor1 / floor0:.2f}")
+    growth(rows, "dump", "trace")
     print("targets: trace <= 500 ms at 20000 services, peak RSS <= 4x the dump, both growing linearly")
 
 

@@ -29,7 +29,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.explain import measure  # noqa: E402  (the launcher that measures a child alone)
+from bench.explain import growth, measure  # noqa: E402  (the launcher that measures a child alone)
 from tests.kubeproxy_nft import Service, listing  # noqa: E402
 
 FLOOR = r"""
@@ -114,9 +114,7 @@ def main() -> None:
             dump.unlink()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    for (n0, size0, wall0, peak0, floor0), (n1, size1, wall1, peak1, floor1) in zip(rows, rows[1:], strict=False):
-        print(f"{n0} -> {n1} services: listing x{size1 / size0:.2f}, child x{wall1 / wall0:.2f}, "
-              f"peak RSS x{peak1 / peak0:.2f}, floor x{floor1 / floor0:.2f}")
+    growth(rows, "listing", "child")
     print("trace: read + parse + trace inside the child; child: its whole run, interpreter start included; "
           "command: explain-service itself; ratio: the command against the floor")
     print("targets: trace <= 500 ms at 20000 services, peak RSS <= 4x the listing, both growing linearly")
