@@ -26,7 +26,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from wizard.proxypath import Branch, Endpoint, Path, Refusal, ServicePort, host_port
+from wizard.proxypath import Branch, Endpoint, NotListing, Path, Refusal, ServicePort, host_port
 
 JUMP_CHAINS = ("KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-", "KUBE-FW-")
 FOLLOWED = ("KUBE-SEP-", *JUMP_CHAINS)  # the chains a trace reads the rules of
@@ -60,11 +60,8 @@ def split_rule(line: str) -> list[str]:
     return words
 
 
-class NotIptablesSave(ValueError):
-    def __init__(self, line: int, why: str) -> None:
-        super().__init__(f"line {line}: {why}")
-        self.line = line
-        self.why = why
+class NotIptablesSave(NotListing):
+    """Not iptables-save output."""
 
 
 class CutOff(NotIptablesSave):

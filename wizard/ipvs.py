@@ -43,7 +43,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from wizard import iptables, proxypath
-from wizard.proxypath import host_port
+from wizard.proxypath import NotListing, host_port
 
 PROTOCOLS = ("tcp", "udp", "sctp")
 _HEADER = re.compile(r"IP Virtual Server version (\d+)\.(\d+)\.(\d+) \(size=(\d+)\)$")
@@ -64,11 +64,8 @@ _FORWARD_SWITCH = {"-m": "Masq", "-g": "Route", "-i": "Tunnel"}
 _SAVE_KIND = {"-t": "tcp", "-u": "udp", "--sctp-service": "sctp", "-f": "fwm"}
 
 
-class NotIpvsadm(ValueError):
-    def __init__(self, line: int, why: str) -> None:
-        super().__init__(f"line {line}: {why}")
-        self.line = line
-        self.why = why
+class NotIpvsadm(NotListing):
+    """Not `ipvsadm -Ln` or `ipvsadm -S -n` output."""
 
 
 @dataclass

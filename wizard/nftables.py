@@ -34,7 +34,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from wizard.proxypath import Branch, Endpoint, Path, Refusal, ServicePort, host_port
+from wizard.proxypath import Branch, Endpoint, NotListing, Path, Refusal, ServicePort, host_port
 
 TABLE = "kube-proxy"
 FAMILIES = {"ip": 4, "ip6": 6, "inet": 0}  # inet: both, told apart by the address
@@ -53,11 +53,8 @@ MAPS = ("service-ips", "service-nodeports", "firewall-ips", "no-endpoint-service
 _JSON_WHY = "this is `nft -j` JSON; save the text of `nft list ruleset` (without -j) instead"
 
 
-class NotNftRuleset(ValueError):
-    def __init__(self, line: int, why: str) -> None:
-        super().__init__(f"line {line}: {why}")
-        self.line = line
-        self.why = why
+class NotNftRuleset(NotListing):
+    """Not the text of `nft list ruleset`."""
 
 
 class CutOff(NotNftRuleset):

@@ -14,6 +14,15 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 Mode = Literal["iptables", "nftables", "ipvs"]
+
+
+class NotListing(ValueError):
+    """Text its tool would not print, at `line`, for `why`: each mode's reader raises its own kind."""
+
+    def __init__(self, line: int, why: str) -> None:
+        super().__init__(f"line {line}: {why}")
+        self.line = line
+        self.why = why
 MODES: tuple[Mode, ...] = ("iptables", "nftables", "ipvs")
 
 
