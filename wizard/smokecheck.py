@@ -40,15 +40,16 @@ def live_rules(node: NodeLike, counters: bool = False) -> iptables.Ruleset:
 
 
 def rules_check(node: NodeLike, namespace: str, name: str, kubeconfig: str | None = None,
-                service: dict[str, Any] | None = None) -> tuple[Note, proxypath.Path | None]:
+                service: dict[str, Any] | None = None,
+                mode: proxypath.Mode | None = None) -> tuple[Note, proxypath.Path | None]:
     """Sub-step 6: the service's path through kube-proxy's live rules, in the mode kube-proxy runs
     (explain-service's engine; `kubeconfig` lets it read kube-proxy's ConfigMap and, in IPVS mode, the
-    service's addresses; `service`, the Service object, gives them without asking). The note's tree is
-    the path as explain-service draws it."""
+    service's addresses; `service`, the Service object, gives them without asking; `mode`, known from an
+    earlier look, is read alone). The note's tree is the path as explain-service draws it."""
     from wizard.explain import explain
 
     try:
-        found = explain(cast("Node", node), namespace, name, kubeconfig=kubeconfig, name_pods=False,
+        found = explain(cast("Node", node), namespace, name, mode=mode, kubeconfig=kubeconfig, name_pods=False,
                         service_object=service)
     except WizardError as exc:  # a listing that failed, or that its tool would not print
         return Note("failed", f"cannot read kube-proxy's rules: {exc.what}", exc.fix), None

@@ -363,10 +363,13 @@ class Run:
         # kube-proxy syncs on its own schedule: give it a few seconds to catch up with the endpoints
         deadline = time.monotonic() + min(10.0, self.a.timeout_s)
         waited = False
+        mode = None  # once a trace has found the service, its mode: no ConfigMap or other mode's listing again
         while True:
             note, found = smokecheck.rules_check(self.ctx.node, self.a.namespace, self.a.service, self._kubeconfig(),
-                                                 self.service)
+                                                 self.service, mode)
             self.trace = found
+            if found is not None and (found.branches or found.refusals):
+                mode = found.mode
             if found is not None and found.complete:
                 if set(found.endpoints) == set(self.endpoints):
                     return note
